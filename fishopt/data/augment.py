@@ -1,0 +1,85 @@
+"""Batched, seeded kornia augmentation for training (runs on the training device)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation.
+
+    Attributes:
+        rotate: Maximum rotation in degrees, both directions (180 = any angle).
+        hflip: Probability of a horizontal flip.
+        vflip: Probability of a vertical flip.
+        scale: Range of random zoom (1.0 = none), applied with the rotation.
+        translate: Maximum shift as a fraction of the image size.
+        brightness: Color jitter strength (0 disables color jitter with the three below).
+        contrast: Color jitter strength.
+        saturation: Color jitter strength.
+        hue: Color jitter hue shift (fraction of the color wheel).
+        p_color: Probability of color jitter.
+        blur: Probability of a light Gaussian blur.
+    """
+
+    rotate: float = 180.0
+    hflip: float = 0.5
+    vflip: float = 0.5
+    scale: tuple[float, float] = (0.9, 1.1)
+    translate: float = 0.05
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.02
+    p_color: float = 0.8
+    blur: float = 0.0
+
+
+def build_train_augment(
+    cfg: AugmentConfig, input_size: Sequence[int], mean: Sequence[float], std: Sequence[float]
+) -> nn.Module:
+    """Build the training pipeline: uint8 images at the load size -> augmented, normalized model input.
+
+    Order: to [0, 1], random affine (rotation in any direction, zoom, shift), center crop to the
+    input size (the crop focuses on the fish and hides the rotated corners), flips, color jitter,
+    optional blur, normalization. Randomness comes from torch's generator: seed it for repeatable runs.
+    """
+    import kornia.augmentation as K
+
+    ops: list[nn.Module] = []
+    if cfg.rotate > 0 or cfg.scale != (1.0, 1.0) or cfg.translate > 0:
+        ops.append(
+            K.RandomAffine(
+                degrees=cfg.rotate,
+                translate=(cfg.translate, cfg.translate) if cfg.translate > 0 else None,
+                scale=tuple(cfg.scale),
+                padding_mode="reflection",
+                p=1.0,
+            )
+        )
+    ops.append(K.CenterCrop(tuple(int(v) for v in input_size)))
+    if cfg.hflip > 0:
+        ops.append(K.RandomHorizontalFlip(p=cfg.hflip))
+    if cfg.vflip > 0:
+        ops.append(K.RandomVerticalFlip(p=cfg.vflip))
+    if cfg.p_color > 0 and (cfg.brightness or cfg.contrast or cfg.saturation or cfg.hue):
+        ops.append(K.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, p=cfg.p_color))
+    if cfg.blur > 0:
+        ops.append(K.RandomGaussianBlur((3, 3), (0.1, 1.0), p=cfg.blur))
+    ops.append(K.Normalize(mean=torch.tensor(mean), std=torch.tensor(std)))
+    return _TrainAugment(nn.Sequential(*ops))
+
+
+class _TrainAugment(nn.Module):
+    def __init__(self, ops: nn.Module) -> None:
+        super().__init__()
+        self.ops = ops
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.ops(images.float() / 255.0)

@@ -1,0 +1,120 @@
+"""The fishopt checkpoint (``model.pt``): weights plus the metadata every later step needs.
+
+Format: ``{"format": "fishopt-checkpoint", "version": 1, "state_dict": ..., "meta": {...}}``, loadable with
+``torch.load(path, weights_only=True)``. ``meta`` holds ``class_names``, ``input_size`` and ``load_size``
+(H, W), ``mean``/``std``, ``model`` (``name``, ``cfg``), ``split`` (``file`` relative to the checkpoint,
+``hash``, ``group_by``, ``leaky``), ``data_root``, ``metrics``, ``recipe``, ``fishopt_version``,
+``torch_version``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fishopt.errors import CheckpointError
+
+FORMAT = "fishopt-checkpoint"
+REQUIRED_META = ("class_names", "input_size", "load_size", "mean", "std", "model", "split")
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint loaded into a model.
+
+    Attributes:
+        model: The model in eval mode.
+        meta: The metadata block.
+        path: Where it was loaded from.
+    """
+
+    model: nn.Module
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def class_names(self) -> list[str]:
+        """The class map (index = class id)."""
+        return list(self.meta["class_names"])
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Model input (H, W)."""
+        return tuple(self.meta["input_size"])
+
+    def split_path(self) -> Path:
+        """Path of the split file saved with the checkpoint."""
+        return (self.path.parent / self.meta["split"]["file"]).resolve()
+
+    def load_split(self):
+        """Load the checkpoint's split file and check its hash.
+
+        Raises:
+            SplitError: If the file is missing or its hash differs from the checkpoint's.
+        """
+        from fishopt.data.split import load_split
+
+        return load_split(self.split_path(), expected_hash=self.meta["split"]["hash"])
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
+    """Write a checkpoint atomically.
+
+    Raises:
+        CheckpointError: If required metadata keys are missing.
+    """
+    from fishopt.io import atomic_write
+
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise CheckpointError(f"checkpoint metadata lacks {', '.join(missing)}")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    blob = {"format": FORMAT, "version": 1, "state_dict": state, "meta": meta}
+    return atomic_write(path, lambda tmp: torch.save(blob, tmp))
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> LoadedCheckpoint:
+    """Load a fishopt checkpoint and rebuild its model.
+
+    Raises:
+        CheckpointError: If the file is missing, corrupt, not a fishopt checkpoint, or its weights do not
+            fit the recorded model config.
+    """
+    from fishopt.models import create_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} not found; train one with 'fishopt train' (model.pt in the run folder)")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file (pickle, zip, runtime)
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or not a torch file ({exc.__class__.__name__}: {exc})") from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a fishopt checkpoint (expected model.pt written by 'fishopt train')")
+    meta = blob["meta"]
+    model = create_model(meta["model"]["name"], **meta["model"]["cfg"])
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r}: weights do not match its model config: {exc}") from exc
+    model.eval()
+    return LoadedCheckpoint(model=model, meta=meta, path=path.resolve())
+
+
+def check_compatible(meta: dict[str, Any], class_names: list[str] | tuple[str, ...] | None = None, input_size=None) -> None:
+    """Check that a checkpoint fits the data or artifact it is used with.
+
+    Raises:
+        CheckpointError: If the class map or input size differ.
+    """
+    if class_names is not None and list(class_names) != list(meta["class_names"]):
+        raise CheckpointError(
+            f"checkpoint classes {meta['class_names']} do not match the data's classes {list(class_names)}; "
+            "use a checkpoint trained on this data"
+        )
+    if input_size is not None and list(input_size) != list(meta["input_size"]):
+        raise CheckpointError(f"checkpoint input size {meta['input_size']} does not match {list(input_size)}")

@@ -1,0 +1,127 @@
+"""Lightning DataModule: find the data, split it by source photo, decode once, serve uint8 batches."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from fishopt.data.discovery import FishDataset, find_dataset
+from fishopt.data.split import Split, load_split, make_split
+from fishopt.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_units(dataset: FishDataset, data_cfg: dict[str, Any]) -> dict[str, str] | None:
+    """Return image path -> split unit, from ``groups.csv``; ``None`` for an explicit leaky split.
+
+    Raises:
+        DataError: If there is no groups file and ``leaky_split`` is not set.
+    """
+    from fishopt.data.groups import GROUPS_FILE, read_groups, unit_of
+
+    if data_cfg.get("leaky_split"):
+        log.warning("LEAKY split by file requested: every result of this run is inflated and marked leaky")
+        return None
+    groups_file = Path(data_cfg.get("groups_file") or dataset.root / GROUPS_FILE)
+    if not groups_file.is_file():
+        raise DataError(
+            f"no {groups_file.name} at {str(groups_file.parent)!r}: fishopt splits by source photo and needs "
+            "each image's group. Generate it with 'fishopt data groups DATA_ROOT', or pass "
+            "data.leaky_split=true to split by file (results are then marked LEAKY)"
+        )
+    return unit_of(read_groups(groups_file, dataset), data_cfg.get("group_by", "cluster"))
+
+
+def build_split(dataset: FishDataset, data_cfg: dict[str, Any]) -> Split:
+    """Load ``data_cfg.split_file`` or make a split from the groups."""
+    if data_cfg.get("split_file"):
+        split = load_split(data_cfg["split_file"])
+        missing = sorted(set(split.assignment) - {s.path for s in dataset.samples})
+        if missing:
+            raise DataError(f"split file names {len(missing)} image(s) not under the data root, e.g. {missing[0]!r}")
+        return split
+    return make_split(
+        dataset,
+        resolve_units(dataset, data_cfg),
+        group_by=data_cfg.get("group_by", "cluster"),
+        fractions=tuple(data_cfg.get("fractions", (0.7, 0.15, 0.15))),
+        seed=int(data_cfg.get("split_seed", 0)),
+    )
+
+
+def limit_paths(paths: list[str], labels: dict[str, str], per_class: int | None) -> list[str]:
+    """Keep at most ``per_class`` paths of each class, spread evenly over the sorted list."""
+    if not per_class:
+        return paths
+    by_class: dict[str, list[str]] = {}
+    for p in paths:
+        by_class.setdefault(labels[p], []).append(p)
+    out: list[str] = []
+    for items in by_class.values():
+        step = max(1, len(items) // per_class)
+        out.extend(items[::step][:per_class])
+    return sorted(out)
+
+
+class FishDataModule(pl.LightningDataModule):
+    """Serves (uint8 image, label) batches at the load size; the module augments them on its device.
+
+    Args:
+        data_cfg: The ``data`` config group (see ``conf/data/fish.yaml``).
+        seed: Seed of the training shuffle.
+    """
+
+    def __init__(self, data_cfg: dict[str, Any], seed: int = 0) -> None:
+        super().__init__()
+        self.cfg = data_cfg
+        self.seed = seed
+        self.dataset = find_dataset(data_cfg.get("root"))
+        self.split = build_split(self.dataset, data_cfg)
+        self.tensors: dict[str, TensorDataset] = {}
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Sorted class names."""
+        return self.dataset.class_names
+
+    def paths(self, side: str) -> list[str]:
+        """Image paths of one side of the split (limited per class if configured)."""
+        return limit_paths(self.split.paths(side), self.split.labels, self.cfg.get("limit_per_class"))
+
+    def load(self, side: str) -> TensorDataset:
+        """Decode (or read from the cache) one side of the split."""
+        from fishopt.data.cache import load_images
+
+        if side not in self.tensors:
+            paths = self.paths(side)
+            images = load_images(
+                [self.dataset.root / p for p in paths], self.cfg["load_size"], cache=self.cfg.get("cache_dir"), progress=True
+            )
+            labels = torch.tensor([self.class_names.index(self.split.labels[p]) for p in paths], dtype=torch.long)
+            self.tensors[side] = TensorDataset(images, labels)
+        return self.tensors[side]
+
+    def setup(self, stage: str | None = None) -> None:  # noqa: D102 - Lightning hook
+        for side in ("train", "val") if stage in (None, "fit", "validate") else ("test",):
+            self.load(side)
+
+    def _loader(self, side: str, shuffle: bool) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed)
+        ds = self.load(side)
+        drop = shuffle and len(ds) > self.cfg["batch_size"]
+        return DataLoader(ds, batch_size=self.cfg["batch_size"], shuffle=shuffle, generator=gen, drop_last=drop)
+
+    def train_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:  # noqa: D102
+        return self._loader("test", shuffle=False)

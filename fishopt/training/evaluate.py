@@ -1,0 +1,71 @@
+"""Evaluate a model or checkpoint on the test split or on every image of a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fishopt.data.preprocess import eval_transform
+from fishopt.training.metrics import classification_report
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, meta: dict[str, Any], batch_size: int = 256) -> torch.Tensor:
+    """Logits of uint8 images at the load size, through the evaluation transform."""
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = eval_transform(images[i : i + batch_size], meta["input_size"], meta["mean"], meta["std"])
+        out.append(model(x))
+    return torch.cat(out) if out else torch.empty(0, len(meta["class_names"]))
+
+
+def evaluate_tensors(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, meta: dict[str, Any]) -> dict:
+    """Metrics of a model on uint8 images with integer labels (see :func:`classification_report`)."""
+    preds = predict(model, images, meta).argmax(1)
+    return classification_report(preds, labels, meta["class_names"])
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data: str | Path | None = None,
+    split: str = "test",
+    cache: str | Path | None = None,
+) -> dict:
+    """Evaluate a checkpoint.
+
+    Args:
+        checkpoint: ``model.pt`` written by ``fishopt train``.
+        data: Data root; default: ``$FISHOPT_DATA``, then the checkpoint's recorded root.
+        split: ``test`` (the checkpoint's split file), ``val``, ``train``, or ``all`` (every image under
+            ``data``, labelled by its folder, using the checkpoint's class map).
+        cache: Decode cache folder.
+
+    Returns:
+        The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``.
+    """
+    import os
+
+    from fishopt.data.cache import load_images
+    from fishopt.data.discovery import find_dataset
+    from fishopt.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    meta = ckpt.meta
+    root = data or os.environ.get("FISHOPT_DATA") or meta.get("data_root")
+    dataset = find_dataset(root, expected_classes=tuple(meta["class_names"]))
+    if split == "all":
+        paths = [s.path for s in dataset.samples]
+        labels_of = {s.path: s.label for s in dataset.samples}
+        leaky = False
+    else:
+        sp = ckpt.load_split()
+        paths, labels_of, leaky = sp.paths(split), sp.labels, sp.leaky
+    images = load_images([dataset.root / p for p in paths], meta["load_size"], cache=cache, progress=True)
+    labels = torch.tensor([meta["class_names"].index(labels_of[p]) for p in paths])
+    report = evaluate_tensors(ckpt.model, images, labels, meta)
+    report.update({"split": split, "leaky": leaky, "data_root": str(dataset.root)})
+    return report

@@ -1,0 +1,95 @@
+"""LightningModule: the classifier, its augmentation on the device, loss, optimizer and schedule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from fishopt.data.augment import AugmentConfig, build_train_augment
+from fishopt.data.preprocess import eval_transform
+
+
+class FishClassifier(pl.LightningModule):
+    """Trains a fishopt model on uint8 batches.
+
+    Args:
+        model: The network (takes normalized (N, 3, H, W) input).
+        input_size: Model input (H, W).
+        mean: Normalization mean (train split statistics).
+        std: Normalization std.
+        augment: Training augmentation config.
+        trainer_cfg: The ``trainer`` config group (lr, weight_decay, label_smoothing, warmup_epochs).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        input_size: Sequence[int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: AugmentConfig,
+        trainer_cfg: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.input_size = tuple(int(v) for v in input_size)
+        self.mean, self.std = list(mean), list(std)
+        self.train_aug = build_train_augment(augment, self.input_size, self.mean, self.std)
+        self.cfg = trainer_cfg
+        self.loss = nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.get("label_smoothing", 0.0)))
+        self._counts: dict[str, list[int]] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.model(x)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):  # noqa: D102 - Lightning hook
+        images, labels = batch
+        if self.trainer is not None and self.trainer.training:
+            return self.train_aug(images), labels
+        return eval_transform(images, self.input_size, self.mean, self.std), labels
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:  # noqa: D102
+        x, y = batch
+        logits = self.model(x)
+        loss = self.loss(logits, y)
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
+        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
+        return loss
+
+    def _eval_step(self, batch, prefix: str) -> None:
+        x, y = batch
+        logits = self.model(x)
+        self.log(f"{prefix}_loss", self.loss(logits, y), on_epoch=True, prog_bar=False)
+        self.log(f"{prefix}_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:  # noqa: D102
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:  # noqa: D102
+        self._eval_step(batch, "test")
+
+    def configure_optimizers(self):  # noqa: D102
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim <= 1 else decay).append(p)
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": float(self.cfg["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=float(self.cfg["lr"]),
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        epochs = max(1, int(self.trainer.max_epochs or 1))
+        warmup = min(total - 1, int(total * float(self.cfg.get("warmup_epochs", 0)) / epochs))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,159 @@
+"""Train a model from a composed config and write the run: config, split, metrics and ``model.pt``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fishopt import __version__
+from fishopt.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LOGGERS = ("csv", "tensorboard", "wandb")
+MODEL_KEYS_NOT_CFG = ("name",)
+
+
+def model_spec(model_cfg: dict[str, Any], num_classes: int) -> tuple[str, dict[str, Any]]:
+    """Split the ``model`` config group into the registry name and the model's config."""
+    cfg = {k: v for k, v in model_cfg.items() if k not in MODEL_KEYS_NOT_CFG}
+    cfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
+    cfg["num_classes"] = num_classes
+    return model_cfg["name"], cfg
+
+
+def _logger(kind: str, run_dir: Path):
+    from pytorch_lightning import loggers
+
+    if kind == "csv":
+        return loggers.CSVLogger(run_dir, name="", version="")
+    if kind == "tensorboard":
+        return loggers.TensorBoardLogger(run_dir, name="", version="")
+    if kind == "wandb":
+        os.environ.setdefault("WANDB_MODE", "offline")
+        return loggers.WandbLogger(save_dir=str(run_dir), project="fishopt")
+    raise ConfigError(f"unknown trainer.logger {kind!r}; valid choices: {', '.join(LOGGERS)}")
+
+
+def _run_dir(cfg: dict[str, Any]) -> Path:
+    name = cfg.get("run_name") or f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{cfg['model']['name']}"
+    run_dir = Path(cfg.get("out_dir") or "runs") / name
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"run folder {str(run_dir)!r} exists already; pick another run_name or remove it")
+    from fishopt.io import ensure_new_dir
+
+    return ensure_new_dir(run_dir)
+
+
+def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
+    """Train, test and save a model.
+
+    Args:
+        cfg: The resolved training config (see :func:`fishopt.training.config.compose_config`).
+        resume: A Lightning checkpoint (``last.ckpt`` of an earlier run) to resume from.
+
+    Returns:
+        Path of the written ``model.pt``.
+    """
+    import pytorch_lightning as pl
+    from omegaconf import OmegaConf
+
+    from fishopt.data.augment import AugmentConfig
+    from fishopt.data.preprocess import channel_stats
+    from fishopt.data.split import save_split
+    from fishopt.io import atomic_write_text
+    from fishopt.models import count_macs, count_params, create_model
+    from fishopt.training.datamodule import FishDataModule
+    from fishopt.training.module import FishClassifier
+
+    tcfg = cfg["trainer"]
+    if tcfg.get("threads"):
+        torch.set_num_threads(int(tcfg["threads"]))
+    if tcfg["logger"] not in LOGGERS:
+        raise ConfigError(f"unknown trainer.logger {tcfg['logger']!r}; valid choices: {', '.join(LOGGERS)}")
+    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
+    dm = FishDataModule(cfg["data"], seed=int(cfg["seed"]))
+    name, mcfg = model_spec(cfg["model"], len(dm.class_names))
+    model = create_model(name, **mcfg)
+    run_dir = _run_dir(cfg)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg)))
+    split_hash = save_split(dm.split, run_dir / "split.json")
+    train_images = dm.load("train").tensors[0]
+    mean, std = channel_stats(train_images, cfg["data"]["input_size"])
+    module = FishClassifier(model, cfg["data"]["input_size"], mean, std, AugmentConfig(**_aug(cfg["augment"])), tcfg)
+    trainer = _trainer(tcfg, run_dir)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    train_seconds = time.perf_counter() - start
+    best = trainer.checkpoint_callback.best_model_path
+    if best:
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    meta = {
+        "class_names": list(dm.class_names),
+        "input_size": list(cfg["data"]["input_size"]),
+        "load_size": list(cfg["data"]["load_size"]),
+        "mean": mean,
+        "std": std,
+        "model": {"name": name, "cfg": {k: list(v) if isinstance(v, tuple) else v for k, v in mcfg.items()}},
+        "split": {"file": "split.json", "hash": split_hash, "group_by": dm.split.group_by, "leaky": dm.split.leaky},
+        "data_root": str(dm.dataset.root.resolve()),
+        "recipe": "fp32",
+        "params": count_params(model),
+        "macs": count_macs(model, cfg["data"]["input_size"])["total"],
+        "train_seconds": round(train_seconds, 1),
+        "epochs": int(trainer.current_epoch),
+        "fishopt_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    return _finish(run_dir, module, dm, meta)
+
+
+def _finish(run_dir: Path, module, dm, meta: dict[str, Any]) -> Path:
+    from fishopt.io import atomic_write_json
+    from fishopt.training.checkpoint import save_checkpoint
+    from fishopt.training.evaluate import evaluate_tensors
+
+    metrics = {}
+    for side in ("val", "test"):
+        images, labels = dm.load(side).tensors
+        metrics[side] = evaluate_tensors(module.model, images, labels, meta)
+    metrics["leaky"] = dm.split.leaky
+    meta["metrics"] = {s: {k: metrics[s][k] for k in ("n", "top1", "macro_f1", "per_class")} for s in ("val", "test")}
+    meta["metrics"]["leaky"] = dm.split.leaky
+    path = save_checkpoint(run_dir / "model.pt", module.model, meta)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    tag = " (LEAKY split by file: inflated)" if dm.split.leaky else f" (split by {dm.split.group_by})"
+    log.info("test top-1 %.4f, macro-F1 %.4f%s", metrics["test"]["top1"], metrics["test"]["macro_f1"], tag)
+    return path
+
+
+def _aug(aug_cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in aug_cfg.items()}
+
+
+def _trainer(tcfg: dict[str, Any], run_dir: Path):
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc", mode="max", save_last=True)
+    stop = EarlyStopping(monitor="val_acc", mode="max", patience=int(tcfg["patience"]))
+    return pl.Trainer(
+        max_epochs=int(tcfg["max_epochs"]),
+        accelerator=tcfg["accelerator"],
+        devices=tcfg["devices"],
+        strategy=tcfg["strategy"],
+        precision=tcfg["precision"],
+        logger=_logger(tcfg["logger"], run_dir),
+        callbacks=[ckpt, stop],
+        enable_progress_bar=bool(tcfg.get("progress_bar", True)),
+        limit_train_batches=tcfg.get("limit_train_batches") or 1.0,
+        deterministic=False,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+    )
