@@ -1,0 +1,48 @@
+"""Print evaluation reports and draw confusion matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def print_report(report: dict) -> None:
+    """Print top-1, macro-F1 and per-class recall as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    leaky = " [red]LEAKY split by file: inflated[/red]" if report.get("leaky") else ""
+    table = Table(title=f"{report.get('split', '')} n={report['n']}  top-1 {report['top1']:.4f}  macro-F1 {report['macro_f1']:.4f}{leaky}")
+    table.add_column("class")
+    table.add_column("recall", justify="right")
+    table.add_column("images", justify="right")
+    for i, (name, recall) in enumerate(report["per_class"].items()):
+        table.add_row(name, "-" if recall is None else f"{recall:.4f}", str(sum(report["confusion"][i])))
+    Console().print(table)
+
+
+def save_confusion_png(report: dict, path: str | Path, title: str | None = None) -> Path:
+    """Draw the confusion matrix of a report to a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from fishopt.io import atomic_write
+
+    names = list(report["per_class"])
+    cm = np.array(report["confusion"])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(cm):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black")
+    ax.set_title(title or f"top-1 {report['top1']:.3f}, macro-F1 {report['macro_f1']:.3f}")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return Path(path)
