@@ -102,7 +102,7 @@ def make_tiny_checkpoint(out_dir: Path, data_root: Path, per_class: int = 8, wid
         "recipe": "fp32",
         "metrics": {},
         "fishopt_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
     }
     return save_checkpoint(out_dir / "model.pt", model, meta)
 

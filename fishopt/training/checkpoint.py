@@ -72,6 +72,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) ->
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise CheckpointError(f"checkpoint metadata lacks {', '.join(missing)}")
+    import json
+
+    meta = json.loads(json.dumps(meta, default=str))  # plain types only: loadable with weights_only=True
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     blob = {"format": FORMAT, "version": 1, "state_dict": state, "meta": meta}
     return atomic_write(path, lambda tmp: torch.save(blob, tmp))

@@ -109,7 +109,7 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
         "train_seconds": round(train_seconds, 1),
         "epochs": int(trainer.current_epoch),
         "fishopt_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
     }
     return _finish(run_dir, module, dm, meta)
 
