@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from fishopt.errors import ConfigError
+from fishopt.models import count_macs, count_params, create_model, list_models
+
+
+def test_registry_lists_baseline_default() -> None:
+    assert "baseline" in list_models()
+    assert list_models("base*") == ["baseline"]
+    assert list_models("nothing*") == []
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_shapes(name: str) -> None:
+    model = create_model(name, width=4, hidden=8, num_classes=9).eval()
+    assert model(torch.zeros(2, 3, 32, 48)).shape == (2, 9)
+
+
+def test_baseline_structure() -> None:
+    model = create_model("baseline")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(convs) == 3 and len(bns) == 3 and len(linears) == 2
+    assert linears[-1].out_features == 9
+
+
+def test_unknown_name_and_key() -> None:
+    with pytest.raises(ConfigError, match="valid choices: baseline"):
+        create_model("resnet9000")
+    with pytest.raises(ConfigError, match="unknown config key.*colour"):
+        create_model("baseline", colour="red")
+    with pytest.raises(ConfigError, match="pool"):
+        create_model("baseline", pool="median")
+    with pytest.raises(ConfigError, match="three positive"):
+        create_model("baseline", widths=(1, 2))
+
+
+def test_counts() -> None:
+    model = create_model("baseline", widths=(2, 2, 2), kernels=(1, 1, 1), strides=(1, 1, 1), pool="none", head_pool=1, hidden=3, num_classes=2)
+    macs = count_macs(model, (4, 4))
+    assert macs["conv"] == 16 * (3 * 2 + 2 * 2 + 2 * 2)
+    assert macs["linear"] == 2 * 3 + 3 * 2
+    assert count_params(model) == 3 * 2 + 2 * 2 + 2 * 2 + 3 * 4 + 2 * 3 + 3 + 3 * 2 + 2

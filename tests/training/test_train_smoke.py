@@ -1,0 +1,69 @@
+"""A real (tiny) training run on the shared fish data, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fishopt.errors import ConfigError, OutputError
+from fishopt.training.checkpoint import load_checkpoint
+from fishopt.training.config import compose_config, to_dict
+from fishopt.training.train import train
+
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.progress_bar=false",
+    "data.limit_per_class=12",
+    "data.load_size=[36,48]",
+    "data.input_size=[32,32]",
+    "data.batch_size=16",
+    "model.width=4",
+    "model.hidden=16",
+]
+
+
+def _cfg(root: Path, out: Path, *extra: str) -> dict:
+    return to_dict(compose_config([*TINY, f"data.root={root}", f"out_dir={out}", "run_name=smoke", *extra]))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(fish_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(_cfg(fish_root, tmp_path_factory.mktemp("runs")))
+
+
+def test_run_outputs(smoke_run: Path) -> None:
+    run = smoke_run.parent
+    for name in ("config.yaml", "split.json", "metrics.csv", "metrics.json", "model.pt"):
+        assert (run / name).is_file(), name
+    ckpt = load_checkpoint(smoke_run)
+    meta = ckpt.meta
+    assert meta["class_names"] == sorted(meta["class_names"]) and len(meta["class_names"]) == 9
+    assert meta["split"]["group_by"] == "cluster" and meta["split"]["leaky"] is False
+    assert meta["input_size"] == [32, 32] and len(meta["mean"]) == 3
+    assert 0.0 <= meta["metrics"]["test"]["top1"] <= 1.0
+    assert ckpt.load_split().hash == meta["split"]["hash"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 9 * 12
+    assert ckpt.model(torch.zeros(1, 3, 32, 32)).shape == (1, 9)
+
+
+def test_existing_run_refused(smoke_run: Path, fish_root: Path) -> None:
+    with pytest.raises(ConfigError, match="exists already"):
+        train(_cfg(fish_root, smoke_run.parent.parent))
+
+
+def test_unwritable_output(fish_root: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot create output folder"):
+        train(_cfg(fish_root, blocker / "sub"))
+
+
+def test_leaky_flag_marks_results(fish_root: Path, tmp_path: Path) -> None:
+    path = train(_cfg(fish_root, tmp_path, "data.leaky_split=true"))
+    meta = load_checkpoint(path).meta
+    assert meta["split"]["leaky"] is True and meta["metrics"]["leaky"] is True
+    assert json.loads((path.parent / "split.json").read_text())["note"].startswith("LEAKY")
