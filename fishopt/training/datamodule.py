@@ -18,24 +18,44 @@ log = logging.getLogger(__name__)
 
 
 def resolve_units(dataset: FishDataset, data_cfg: dict[str, Any]) -> dict[str, str] | None:
-    """Return image path -> split unit, from ``groups.csv``; ``None`` for an explicit leaky split.
+    """Return image path -> split unit from ``groups.csv``; ``None`` for an explicit leaky split.
+
+    Without a groups file the groups are found from the images (:func:`fishopt.data.photos.find_groups`)
+    and cached under ``cache_dir()/groups/<hash of the sorted (path, file hash) list and the
+    algorithm version>.csv``.
 
     Raises:
-        DataError: If there is no groups file and ``leaky_split`` is not set.
+        DataError: If an explicitly configured groups file is missing or the groups cannot be found.
     """
     from fishopt.data.groups import GROUPS_FILE, read_groups, unit_of
 
     if data_cfg.get("leaky_split"):
         log.warning("LEAKY split by file requested: every result of this run is inflated and marked leaky")
         return None
-    groups_file = Path(data_cfg.get("groups_file") or dataset.root / GROUPS_FILE)
-    if not groups_file.is_file():
+    by = data_cfg.get("group_by", "cluster")
+    if data_cfg.get("groups_file") and not Path(data_cfg["groups_file"]).is_file():
         raise DataError(
-            f"no {groups_file.name} at {str(groups_file.parent)!r}: fishopt splits by source photo and needs "
-            "each image's group. Generate it with 'fishopt data groups DATA_ROOT', or pass "
-            "data.leaky_split=true to split by file (results are then marked LEAKY)"
+            f"groups file {data_cfg['groups_file']!r} not found; fix data.groups_file, or unset it to find "
+            "the groups from the images"
         )
-    return unit_of(read_groups(groups_file, dataset), data_cfg.get("group_by", "cluster"))
+    groups_file = Path(data_cfg.get("groups_file") or dataset.root / GROUPS_FILE)
+    if groups_file.is_file():
+        return unit_of(read_groups(groups_file, dataset), by)
+    from fishopt.data.cache import cache_dir
+    from fishopt.data.groups import write_groups
+    from fishopt.data.photos import ALGORITHM_VERSION, find_groups
+    from fishopt.io import file_sha256, text_sha256
+
+    listing = ALGORITHM_VERSION + "\n" + "\n".join(f"{s.path}\t{file_sha256(dataset.abspath(s))}" for s in dataset.samples)
+    cached = cache_dir() / "groups" / f"{text_sha256(listing)}.csv"
+    if cached.is_file():
+        log.info("no %s in %s: using the groups found earlier, cached at %s", GROUPS_FILE, dataset.root, cached)
+        return unit_of(read_groups(cached, dataset), by)
+    log.warning("no %s in %s: finding the source photos from the images (once; cached at %s)",
+                GROUPS_FILE, dataset.root, cached)
+    entries = find_groups(dataset)
+    write_groups(cached, dataset, entries)
+    return unit_of(entries, by)
 
 
 def build_split(dataset: FishDataset, data_cfg: dict[str, Any]) -> Split:

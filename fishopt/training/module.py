@@ -42,7 +42,8 @@ class FishClassifier(pl.LightningModule):
         self.train_aug = build_train_augment(augment, self.input_size, self.mean, self.std)
         self.cfg = trainer_cfg
         self.loss = nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.get("label_smoothing", 0.0)))
-        self._counts: dict[str, list[int]] = {}
+        self._val_preds: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self.model(x)
@@ -61,17 +62,27 @@ class FishClassifier(pl.LightningModule):
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
         return loss
 
-    def _eval_step(self, batch, prefix: str) -> None:
+    def validation_step(self, batch, batch_idx: int) -> None:  # noqa: D102
         x, y = batch
         logits = self.model(x)
-        self.log(f"{prefix}_loss", self.loss(logits, y), on_epoch=True, prog_bar=False)
-        self.log(f"{prefix}_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True)
+        self.log("val_loss", self.loss(logits, y), on_epoch=True)
+        self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True)
+        self._val_preds.append(logits.argmax(1).cpu())
+        self._val_targets.append(y.cpu())
 
-    def validation_step(self, batch, batch_idx: int) -> None:  # noqa: D102
-        self._eval_step(batch, "val")
+    def on_validation_epoch_end(self) -> None:  # noqa: D102
+        """Log balanced accuracy (mean per-class recall): the checkpoint and early-stopping criterion.
 
-    def test_step(self, batch, batch_idx: int) -> None:  # noqa: D102
-        self._eval_step(batch, "test")
+        Split by photo cluster, one class can fill a large share of the validation images (one big
+        cluster), so plain accuracy would mostly select for that class.
+        """
+        if not self._val_preds:
+            return
+        preds, targets = torch.cat(self._val_preds), torch.cat(self._val_targets)
+        self._val_preds.clear()
+        self._val_targets.clear()
+        recalls = [(preds[targets == c] == c).float().mean() for c in targets.unique()]
+        self.log("val_bacc", torch.stack(recalls).mean(), prog_bar=True)
 
     def configure_optimizers(self):  # noqa: D102
         decay, no_decay = [], []

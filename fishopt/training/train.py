@@ -141,8 +141,8 @@ def _trainer(tcfg: dict[str, Any], run_dir: Path):
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc", mode="max", save_last=True)
-    stop = EarlyStopping(monitor="val_acc", mode="max", patience=int(tcfg["patience"]))
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_bacc", mode="max", save_last=True)
+    stop = EarlyStopping(monitor="val_bacc", mode="max", patience=int(tcfg["patience"]))
     return pl.Trainer(
         max_epochs=int(tcfg["max_epochs"]),
         accelerator=tcfg["accelerator"],
