@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""Classify fish images with this bundle's model.
+
+Standalone: needs numpy, Pillow and onnxruntime (or, on a Jetson with ``model.engine`` built by
+``./build_engine.sh``, the TensorRT Python bindings and the CUDA runtime of JetPack). No fishopt, no torch.
+
+Usage:
+    python3 infer.py IMAGE_OR_FOLDER... [--json] [--runtime auto|onnxruntime|tensorrt] [--batch N]
+
+Each image is decoded with Pillow (grayscale, palette and RGBA images are converted to RGB; alpha is dropped),
+resized to cover the model's input size with antialiased bilinear filtering and center cropped (the same
+arithmetic as fishopt's training and evaluation), and fed to the model as uint8 RGB (N, H, W, 3). The model does
+the normalization itself and returns logits and probabilities.
+
+Exit status: 0 when every image was classified, 1 when an image could not be read (named on stderr),
+2 when the bundle itself is unusable (damaged or replaced model file, missing engine, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import functools
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+class BundleError(Exception):
+    """The bundle cannot run as it is; the message says why and what to do."""
+
+
+class ImageError(Exception):
+    """One input file is not a readable image."""
+
+
+# ---------------------------------------------------------------------------------------------- bundle
+def load_bundle(root: Path = HERE) -> dict:
+    """Read ``bundle.json``."""
+    path = root / "bundle.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"{path} not found: run this program from an unpacked fishopt bundle") from exc
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); restore the bundle from its archive") from exc
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checked_model_path(bundle: dict, root: Path = HERE) -> Path:
+    """Path of the model file after checking its SHA-256 against ``bundle.json``."""
+    path = root / bundle["model"]["file"]
+    if not path.is_file():
+        raise BundleError(f"model file {path} is missing; restore the bundle from its archive")
+    actual = sha256_of(path)
+    if actual != bundle["model"]["sha256"]:
+        raise BundleError(
+            f"model file {path} does not match bundle.json (sha256 {actual[:16]}..., expected "
+            f"{bundle['model']['sha256'][:16]}...): the file is damaged or was replaced; restore the bundle from its "
+            "archive or rebuild it with 'fishopt deploy'"
+        )
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- images
+def list_images(paths: list[str]) -> list[Path]:
+    """Expand folders (recursively, image suffixes only, sorted); files are taken as given."""
+    out: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise ImageError(f"{name}: no such file or folder")
+    return out
+
+
+def decode(path: Path) -> np.ndarray:
+    """Decode an image file to uint8 RGB (H, W, 3); grayscale, palette and RGBA are converted to RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: not a readable image ({exc}); pass JPEG, PNG, BMP, TIFF or WebP files") from exc
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def _aa_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Taps of antialiased bilinear resampling (triangle filter, PIL style): indices and float32 weights.
+
+    The same arithmetic, in the same order, as torch.nn.functional.interpolate(mode="bilinear",
+    antialias=True, align_corners=False), which fishopt uses: the filter widens by the scale when shrinking,
+    and each output's weights are normalized to sum 1. Returns (out_size, taps) arrays; unused taps have
+    weight 0 and index 0.
+    """
+    f32 = np.float32
+    scale = f32(in_size) / f32(out_size)
+    support = scale if scale >= 1.0 else f32(1.0)
+    invscale = f32(1.0) / scale if scale >= 1.0 else f32(1.0)
+    rows = []
+    for i in range(out_size):
+        center = scale * f32(i + 0.5)
+        xmin = max(int(center - support + f32(0.5)), 0)
+        xmax = min(int(center + support + f32(0.5)), in_size)
+        w = [max(f32(0.0), f32(1.0) - abs((f32(j) - center + f32(0.5)) * invscale)) for j in range(xmin, xmax)]
+        total = f32(0.0)
+        for v in w:
+            total = f32(total + v)
+        rows.append((xmin, [f32(v / total) if total != 0 else v for v in w]))
+    taps = max(len(w) for _, w in rows)
+    index = np.zeros((out_size, taps), dtype=np.int64)
+    weight = np.zeros((out_size, taps), dtype=np.float32)
+    for i, (xmin, w) in enumerate(rows):
+        index[i, : len(w)] = np.arange(xmin, xmin + len(w))
+        weight[i, : len(w)] = w
+    return index, weight
+
+
+def _resample(x: np.ndarray, out_size: int, axis: int) -> np.ndarray:
+    """Resample float32 ``x`` along ``axis`` to ``out_size``, accumulating taps in order as torch does."""
+    index, weight = _aa_taps(x.shape[axis], out_size)
+    shape = [1] * x.ndim
+    shape[axis] = out_size
+    out = np.take(x, index[:, 0], axis=axis) * weight[:, 0].reshape(shape)
+    for j in range(1, index.shape[1]):
+        out += np.take(x, index[:, j], axis=axis) * weight[:, j].reshape(shape)
+    return out
+
+
+def fit_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 (H, W, 3) to cover ``size`` keeping the aspect ratio, then center crop to it."""
+    th, tw = size
+    h, w = image.shape[:2]
+    if (h, w) == (th, tw):
+        return image
+    scale = max(th / h, tw / w)
+    nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+    x = image.astype(np.float32)
+    if nw != w:
+        x = _resample(x, nw, axis=1)  # horizontal pass first, as torch does
+    if nh != h:
+        x = _resample(x, nh, axis=0)
+    top, left = (nh - th) // 2, (nw - tw) // 2
+    x = x[top : top + th, left : left + tw]
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Decode and fit one image to the model's (H, W): uint8 (H, W, 3)."""
+    return np.ascontiguousarray(fit_to(decode(path), size))
+
+
+# ---------------------------------------------------------------------------------------------- runtimes
+class OnnxRuntimeModel:
+    """The ONNX model on onnxruntime (CPU)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, bundle: dict, root: Path = HERE, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BundleError("onnxruntime is not installed: pip install -r requirements.txt") from exc
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        path = checked_model_path(bundle, root)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input = bundle["model"]["input"]["name"]
+        self.outputs = [bundle["model"]["outputs"]["logits"], bundle["model"]["outputs"]["probs"]]
+        self.version = ort.__version__
+        self.precision = bundle["model"]["precision"]
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (N, H, W, 3) -> (logits, probs), float32 (N, classes) each."""
+        logits, probs = self.session.run(self.outputs, {self.input: batch})
+        return np.asarray(logits, np.float32), np.asarray(probs, np.float32)
+
+
+class _Cuda:
+    """The few CUDA runtime calls the TensorRT branch needs, through ctypes (no pycuda needed)."""
+
+    NAMES = ("libcudart.so", "libcudart.so.12", "libcudart.so.11.0", "/usr/local/cuda/lib64/libcudart.so")
+
+    def __init__(self) -> None:
+        self.lib = None
+        for name in self.NAMES:
+            try:
+                self.lib = ctypes.CDLL(name)
+                break
+            except OSError:
+                continue
+        if self.lib is None:
+            raise BundleError("the CUDA runtime (libcudart.so) was not found; it is part of JetPack. "
+                              "Run with --runtime onnxruntime to use the CPU instead")
+        self.stream = ctypes.c_void_p()
+        self._check(self.lib.cudaStreamCreate(ctypes.byref(self.stream)), "cudaStreamCreate")
+
+    def _check(self, status: int, what: str) -> None:
+        if status != 0:
+            raise BundleError(f"CUDA call {what} failed with error {status}; check the GPU with tegrastats/nvidia-smi")
+
+    def malloc(self, nbytes: int) -> ctypes.c_void_p:
+        ptr = ctypes.c_void_p()
+        self._check(self.lib.cudaMalloc(ctypes.byref(ptr), ctypes.c_size_t(max(nbytes, 1))), "cudaMalloc")
+        return ptr
+
+    def to_device(self, dst: ctypes.c_void_p, src: np.ndarray) -> None:
+        self._check(self.lib.cudaMemcpy(dst, src.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(src.nbytes), 1),
+                    "cudaMemcpy")
+
+    def to_host(self, dst: np.ndarray, src: ctypes.c_void_p) -> None:
+        self._check(self.lib.cudaMemcpy(dst.ctypes.data_as(ctypes.c_void_p), src, ctypes.c_size_t(dst.nbytes), 2),
+                    "cudaMemcpy")
+
+    def sync(self) -> None:
+        self._check(self.lib.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
+
+    def free(self, ptr: ctypes.c_void_p) -> None:
+        self.lib.cudaFree(ptr)
+
+
+class TensorRTModel:
+    """The engine built on this device by ./build_engine.sh, run with the TensorRT Python API (8.5 - 10.x)."""
+
+    name = "tensorrt"
+
+    def __init__(self, bundle: dict, root: Path = HERE, threads: int | None = None) -> None:
+        try:
+            import tensorrt as trt
+        except ImportError as exc:
+            raise BundleError("the TensorRT Python bindings are not installed (JetPack: sudo apt install "
+                              "python3-libnvinfer); or run with --runtime onnxruntime") from exc
+        self.trt = trt
+        engine_path, info = check_engine(bundle, root, trt.__version__)
+        self.precision = info.get("precision", bundle["precision"])
+        self.max_batch = int(info.get("max_batch") or 1)
+        self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(engine_path.read_bytes())
+        if self.engine is None:
+            raise BundleError(f"TensorRT could not load {engine_path}; rebuild it on this device: ./build_engine.sh")
+        self.context = self.engine.create_execution_context()
+        self.cuda = _Cuda()
+        self.input = bundle["model"]["input"]["name"]
+        self.outputs = [bundle["model"]["outputs"]["logits"], bundle["model"]["outputs"]["probs"]]
+        self.version = trt.__version__
+        self._cache: dict = {}
+
+    def _buffers(self, shape: tuple) -> tuple[dict, dict]:
+        """Device buffers and host outputs for an input shape, allocated once per shape."""
+        if shape not in self._cache:
+            ctx = self.context
+            ctx.set_input_shape(self.input, shape)
+            buffers = {self.input: self.cuda.malloc(int(np.prod(shape)))}  # uint8: one byte per element
+            hosts = {}
+            for name in self.outputs:
+                dtype = self.trt.nptype(self.engine.get_tensor_dtype(name))
+                hosts[name] = np.empty(tuple(ctx.get_tensor_shape(name)), dtype=dtype)
+                buffers[name] = self.cuda.malloc(hosts[name].nbytes)
+            self._cache[shape] = (buffers, hosts)
+        return self._cache[shape]
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (N, H, W, 3) -> (logits, probs), float32 (N, classes) each."""
+        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        buffers, hosts = self._buffers(tuple(batch.shape))
+        ctx = self.context
+        ctx.set_input_shape(self.input, tuple(batch.shape))
+        self.cuda.to_device(buffers[self.input], batch)
+        for name, ptr in buffers.items():
+            ctx.set_tensor_address(name, ptr.value)
+        if not ctx.execute_async_v3(self.cuda.stream.value):
+            raise BundleError("TensorRT inference failed; rebuild the engine: ./build_engine.sh")
+        self.cuda.sync()
+        for name in self.outputs:
+            self.cuda.to_host(hosts[name], buffers[name])
+        return tuple(np.array(hosts[n], np.float32) for n in self.outputs)
+
+    def close(self) -> None:
+        """Free the device buffers."""
+        for buffers, _ in self._cache.values():
+            for ptr in buffers.values():
+                self.cuda.free(ptr)
+        self._cache.clear()
+
+
+def _short_version(version: str) -> str:
+    return ".".join(str(version).split(".")[:3])
+
+
+def check_engine(bundle: dict, root: Path, trt_version: str) -> tuple:
+    """Path and engine.json of the engine after checking it was built from this model with this TensorRT."""
+    info_path = root / "engine.json"
+    engine = root / bundle.get("engine", {}).get("file", "model.engine")
+    if not engine.is_file() or not info_path.is_file():
+        raise BundleError(f"no TensorRT engine ({engine.name}); build it on this device: ./build_engine.sh")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    if info.get("model_sha256") != bundle["model"]["sha256"]:
+        raise BundleError(f"{engine.name} was built from another model; rebuild it: ./build_engine.sh")
+    if info.get("tensorrt") and _short_version(info["tensorrt"]) != _short_version(trt_version):
+        raise BundleError(f"{engine.name} was built with TensorRT {info['tensorrt']} but this is {trt_version}; "
+                          "engines are not portable: rebuild it: ./build_engine.sh")
+    return engine, info
+
+
+def open_model(bundle: dict, runtime: str = "auto", root: Path = HERE, threads: int | None = None):
+    """Open the model: ``tensorrt`` (engine), ``onnxruntime``, or ``auto`` (the engine when it exists)."""
+    checked_model_path(bundle, root)
+    if runtime == "auto":
+        has_engine = (root / bundle.get("engine", {}).get("file", "model.engine")).is_file()
+        runtime = "tensorrt" if has_engine else "onnxruntime"
+    if runtime == "tensorrt":
+        return TensorRTModel(bundle, root, threads)
+    if runtime == "onnxruntime":
+        return OnnxRuntimeModel(bundle, root, threads)
+    raise BundleError(f"unknown runtime {runtime!r}; valid: auto, onnxruntime, tensorrt")
+
+
+def input_hw(bundle: dict) -> tuple[int, int]:
+    """The model input's (H, W)."""
+    shape = bundle["model"]["input"]["shape"]
+    return int(shape[1]), int(shape[2])
+
+
+def run_batches(model, images: list[np.ndarray], batch: int, fixed_batch: int | None = None):
+    """Run images through the model in chunks; yield (logits, probs) per image."""
+    for i in range(0, len(images), batch):
+        chunk = np.stack(images[i : i + batch])
+        n = len(chunk)
+        if fixed_batch and n < fixed_batch:  # a static batch dimension: pad the last chunk
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed_batch - n, axis=0)])
+        logits, probs = model(chunk)
+        yield from zip(logits[:n], probs[:n])
+
+
+def batch_size(bundle: dict, requested: int | None) -> tuple[int, int | None]:
+    """Chunk size and, for a static batch dimension, that size."""
+    first = bundle["model"]["input"]["shape"][0]
+    if isinstance(first, int) and first > 0:
+        return first, first
+    return requested or 8, None
+
+
+# ---------------------------------------------------------------------------------------------- main
+def classify(paths: list[Path], model, bundle: dict, batch: int | None = None):
+    """Yield ``(path, (label, prob, logits))`` per readable image and ``(path, ImageError)`` per unreadable one."""
+    size = input_hw(bundle)
+    names = bundle["class_names"]
+    chunk, fixed = batch_size(bundle, batch)
+    if getattr(model, "max_batch", None) and not fixed:
+        chunk = min(chunk, model.max_batch)
+    for i in range(0, len(paths), chunk):
+        good, images = [], []
+        for path in paths[i : i + chunk]:
+            try:
+                images.append(load_image(path, size))
+                good.append(path)
+            except ImageError as exc:
+                yield path, exc
+        for path, (logits, probs) in zip(good, run_batches(model, images, chunk, fixed)):
+            top = int(np.argmax(probs))
+            yield path, (names[top], float(probs[top]), logits)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Classify fish images with this bundle's model.")
+    parser.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image: file, label, prob")
+    parser.add_argument("--runtime", choices=("auto", "onnxruntime", "tensorrt"), default="auto",
+                        help="auto: the TensorRT engine when ./build_engine.sh has built it, else onnxruntime")
+    parser.add_argument("--batch", type=int, default=None, help="images per model call (default 8)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.batch is not None and args.batch < 1:
+        print("error: --batch must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        bundle = load_bundle()
+        paths = list_images(args.paths)
+        model = open_model(bundle, args.runtime, threads=args.threads)
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ImageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    failed = 0
+    for path, result in classify(paths, model, bundle, args.batch):
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"error: {result}", file=sys.stderr)
+            continue
+        label, prob, _ = result
+        if args.json:
+            print(json.dumps({"file": str(path), "label": label, "prob": round(prob, 6)}))
+        else:
+            print(f"{path}\t{label}\t{prob:.4f}")
+    if not paths:
+        print("error: no image files found in the given paths", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        sys.stderr.close()
+        sys.exit(0)

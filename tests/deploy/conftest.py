@@ -1,0 +1,123 @@
+"""Fixtures for the deploy tests: a briefly trained tiny checkpoint, bundles built once per session, and a
+clean virtual environment with only numpy, Pillow and onnxruntime (the device's software).
+
+The tiny model is trained a few dozen full-batch steps on the synthetic train split so its top-1 margins are
+clear: an INT8 bundle can then pass its accuracy gate, and top-1 agreement tests test the pipeline, not noise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _root_conftest():
+    """The root tests/conftest.py helpers (imported by path: both conftests would be named ``conftest``)."""
+    spec = importlib.util.spec_from_file_location("_fishopt_root_conftest_deploy", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_tiny(checkpoint: Path, steps: int = 60) -> Path:
+    """Train a tiny checkpoint in place on its train split (full batch)."""
+    import torch
+
+    from fishopt.data.preprocess import eval_transform
+    from fishopt.export.parity import load_split_images
+    from fishopt.training.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = load_checkpoint(checkpoint)
+    images, labels = load_split_images(ckpt, "train", None)
+    x = eval_transform(images, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"])
+    model = ckpt.model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return save_checkpoint(checkpoint, model.eval(), ckpt.meta)
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny checkpoints record their synthetic data root; a global FISHOPT_DATA must not override it."""
+    monkeypatch.delenv("FISHOPT_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def deploy_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny checkpoint (synthetic data, briefly trained) shared by the deploy tests."""
+    saved = os.environ.pop("FISHOPT_DATA", None)
+    try:
+        helpers = _root_conftest()
+        root = helpers.make_synthetic_dataset(tmp_path_factory.mktemp("deploy-data") / "fish", per_group=4)
+        return train_tiny(helpers.make_tiny_checkpoint(tmp_path_factory.mktemp("deploy-run"), root))
+    finally:
+        if saved is not None:
+            os.environ["FISHOPT_DATA"] = saved
+
+
+@pytest.fixture(scope="session")
+def bundle_of(deploy_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``bundle_of(target, precision) -> BundleResult``, built once per session; tests copy before changing it."""
+    from fishopt.deploy.bundle import build_bundle
+
+    cache: dict = {}
+
+    def get(target: str, precision: str | None = None):
+        key = (target, precision)
+        if key not in cache:
+            saved = os.environ.pop("FISHOPT_DATA", None)
+            try:
+                out = tmp_path_factory.mktemp("bundles") / f"{target}-{precision or 'default'}"
+                cache[key] = build_bundle(deploy_checkpoint, out, target=target, precision=precision, archive=True,
+                                          max_drop=5.0, calib_images=24)
+            finally:
+                if saved is not None:
+                    os.environ["FISHOPT_DATA"] = saved
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture
+def bundle_copy(bundle_of, tmp_path: Path):
+    """``bundle_copy(target, precision) -> Path``: a private copy of a session bundle, free to tamper with."""
+
+    def get(target: str = "cpu", precision: str | None = None) -> Path:
+        dest = tmp_path / f"copy-{target}-{precision or 'default'}"
+        shutil.copytree(bundle_of(target, precision).out_dir, dest)
+        return dest
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def clean_python(request: pytest.FixtureRequest) -> Path:
+    """Python of a clean venv with only numpy, Pillow and onnxruntime (cached in the pytest cache folder).
+
+    Created with ``python -m venv`` + ``pip install numpy pillow onnxruntime`` (PyPI or the configured index);
+    skips when that is not possible (offline without a wheel cache).
+    """
+    folder = Path(request.config.cache.mkdir("fishopt-deploy-clean-venv"))
+    python = folder / "bin" / "python"
+    marker = folder / ".ready"
+    if not marker.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True, timeout=300)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "numpy", "pillow", "onnxruntime"], check=True,
+                           capture_output=True, timeout=600)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            pytest.skip(f"cannot create a clean venv with numpy, pillow, onnxruntime: {exc}")
+        marker.write_text("ok\n")
+    return python
