@@ -41,6 +41,23 @@ class Format:
         method: Quantization method (``static``/``dynamic``) or compile mode, if any.
         backend: Toolkit that builds it (``torch``, ``onnxruntime``, ``openvino``, ``inc``, ``tensorrt``).
         description: One line for help texts and reports.
+        atol: Parity tolerance, max |logit diff| against the reference checkpoint, for ``fp32`` formats
+            (``None``: :data:`fishopt.export.parity.DEFAULT_ATOL`, 1e-3). Lower-precision formats are judged
+            by top-1 agreement and accuracy instead (see :mod:`fishopt.export.parity`).
+
+    Builder contract (``builder``), shared by export, compile and quantize formats::
+
+        builder(ckpt: LoadedCheckpoint, workdir: Path, *, meta: dict, **options) -> Path
+
+    It writes the artifact (and any side files) into the empty folder ``workdir``, embeds ``meta`` (from
+    :func:`fishopt.export.metadata.artifact_metadata`) with the writers of :mod:`fishopt.export.metadata`,
+    and returns the main artifact file. ``options`` holds only the options the user set (all in
+    ``Format.options``); calibration data, if any, is read by the builder itself from
+    ``ckpt.load_split().paths("train")``. :func:`fishopt.export.api.build` validates the options, builds
+    into a temporary folder, runs the parity gate through ``runtime_cls`` and moves the folder into place.
+
+    Runtime contract (``runtime_cls``): a :class:`fishopt.runtimes.base.Runtime` subclass whose
+    ``load(path, threads=, device=)`` takes the path the builder returned.
     """
 
     name: str
@@ -57,6 +74,7 @@ class Format:
     method: str | None = None
     backend: str | None = None
     description: str = ""
+    atol: float | None = None
 
     def missing(self) -> list[str]:
         """Return the required modules that are not installed."""

@@ -1,0 +1,79 @@
+"""``manifest.json``: what an export/compile/quantize run made, written into its output folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+_DIST_OF = {"onnx_graphsurgeon": "onnx-graphsurgeon", "neural_compressor": "neural-compressor-pt",
+            "torch_tensorrt": "torch-tensorrt"}
+
+
+def package_versions(modules: tuple[str, ...] | list[str] = ()) -> dict[str, str | None]:
+    """Installed versions of python, fishopt, torch and ``modules`` (``None`` where not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from fishopt import __version__
+
+    out: dict[str, str | None] = {"python": platform.python_version(), "fishopt": __version__}
+    for module in ("torch", *modules):
+        dist = _DIST_OF.get(module, module)
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def describe_files(folder: Path) -> list[dict[str, Any]]:
+    """Every file under ``folder`` (except the manifest): relative path, size in bytes, SHA-256."""
+    from fishopt.io import file_sha256
+
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name != MANIFEST)
+    return [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in files]
+
+
+def write_manifest(folder: Path, *, fmt, artifact: Path, checkpoint: Path, metadata: dict[str, Any],
+                   options: dict[str, Any], parity: dict[str, Any] | None, verified: bool, build_seconds: float,
+                   runtime_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``folder/manifest.json`` and return its content.
+
+    Args:
+        folder: The artifact folder (its files are listed with sizes and hashes).
+        fmt: The :class:`fishopt.export.registry.Format`.
+        artifact: The main artifact file.
+        checkpoint: The source checkpoint.
+        metadata: The artifact's metadata (as read back from it when verified).
+        options: The options it was built with.
+        parity: The parity report (``None`` with ``--no-verify``).
+        verified: Whether the parity gate ran.
+        build_seconds: Wall time of the build (without the parity check).
+        runtime_info: Extra figures from loading it (load time, actual inference precision).
+    """
+    from fishopt.io import atomic_write_json
+
+    files = describe_files(folder)
+    manifest = {
+        "format": fmt.name,
+        "kind": fmt.kind,
+        "runtime": fmt.runtime,
+        "precision": fmt.precision,
+        "backend": fmt.backend,
+        "artifact": Path(artifact).relative_to(folder).as_posix(),
+        "files": files,
+        "total_bytes": sum(f["bytes"] for f in files),
+        "source_checkpoint": str(checkpoint),
+        "options": options,
+        "metadata": metadata,
+        "verified": verified,
+        "parity": parity,
+        "build_seconds": round(build_seconds, 3),
+        "runtime_info": runtime_info or {},
+        "versions": package_versions(fmt.requires),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(Path(folder) / MANIFEST, manifest)
+    return manifest
