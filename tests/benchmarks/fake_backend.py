@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fishopt.export.registry import Format
 from fishopt.runtimes.torch_eager import TorchEagerRuntime
 
 
@@ -24,3 +25,12 @@ class CrashingRuntime(TorchEagerRuntime):
 def build_crash(ckpt, workdir: Path, *, meta: dict) -> Path:
     """A builder that fails."""
     raise RuntimeError("fake builder exploded")
+
+
+def fake_format(name: str, **kw) -> Format:
+    """A CPU format built by the real eager builder and run by the fake runtime unless overridden."""
+    base = dict(name=name, kind="export", runtime="fake", precision="fp32", suffix=".pt",
+                builder="fishopt.export.torch_eager:build_torch_eager", runtime_cls="fake_backend:CrashingRuntime",
+                backend="fake", description="test only")
+    base.update(kw)
+    return Format(**base)

@@ -1,0 +1,279 @@
+"""``run_benchmark``: build every registered variant, measure accuracy and speed, write the report.
+
+Order of work, all in one process: load the test split; score the FP32 reference (the checkpoint in
+PyTorch eager); build and load each variant through the one build verb and score it (its memory peak
+is taken here); then time all loaded variants interleaved in rounds: batch-1 model-only latency,
+batch-1 end-to-end latency (JPEG decode + preprocess + infer) and throughput at each larger batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fishopt.benchmarks.variants import BASELINE, Loaded
+
+log = logging.getLogger(__name__)
+
+#: Test images per run in ``quick`` mode (stratified per class).
+QUICK_IMAGES = 180
+
+
+@dataclass
+class TestSet:
+    """The test images of a checkpoint's split."""
+
+    images: Any
+    labels: Any
+    files: list[Path]
+    root: Path
+    split_hash: str
+    total: int
+
+
+def load_test_set(ckpt: Any, data: str | os.PathLike[str] | None = None, limit: int | None = None, seed: int = 0) -> TestSet:
+    """Load the test side of a checkpoint's split (all of it, or ``limit`` images stratified per class).
+
+    Raises:
+        CheckpointError: If the checkpoint records no split.
+        SplitError: If its split file is missing, altered, or has no test images.
+        DataError: If the data root cannot be found.
+    """
+    import torch
+
+    from fishopt.data.cache import load_images
+    from fishopt.data.discovery import find_dataset
+    from fishopt.errors import CheckpointError, DataError, SplitError
+    from fishopt.optimize.calibration import stratified_sample
+
+    meta = ckpt.meta
+    if not isinstance(meta.get("split"), dict) or not meta["split"].get("file"):
+        raise CheckpointError(f"checkpoint {str(ckpt.path)!r} records no split file; benchmark a model.pt written by 'fishopt train'")
+    split = ckpt.load_split()
+    paths = split.paths("test")
+    if not paths:
+        raise SplitError(
+            f"the split of {str(ckpt.path)!r} has no test images; accuracy is measured on the test side only. "
+            "Retrain with a split that has one (fishopt train, default fractions 0.7/0.15/0.15)"
+        )
+    total = len(paths)
+    if limit is not None and limit < total:
+        paths = stratified_sample(paths, split.labels, limit, seed)
+    root_arg = data or os.environ.get("FISHOPT_DATA") or meta.get("data_root")
+    if not root_arg:
+        raise DataError("no data root; pass --data or set FISHOPT_DATA to the fish dataset the checkpoint was trained on")
+    root = find_dataset(root_arg, expected_classes=tuple(meta["class_names"])).root
+    files = [root / p for p in paths]
+    images = load_images(files, meta["load_size"], progress=True)
+    labels = torch.tensor([list(meta["class_names"]).index(split.labels[p]) for p in paths])
+    return TestSet(images, labels, files, root, split.hash, total)
+
+
+def reference_report(ckpt: Any, test: TestSet) -> tuple[dict, np.ndarray]:
+    """Metrics and predictions of the checkpoint itself (PyTorch eager FP32): the accuracy reference."""
+    from fishopt.benchmarks.accuracy import report_of
+    from fishopt.training.evaluate import predict
+
+    logits = predict(ckpt.model, test.images, ckpt.meta).numpy()
+    return report_of(logits, test.labels, list(ckpt.meta["class_names"])), logits.argmax(1)
+
+
+def macs_per_image(ckpt: Any) -> int | None:
+    """MACs of one image: ``meta["macs"]`` (int or ``{"total": n}``), else counted on the model."""
+    macs = ckpt.meta.get("macs")
+    if isinstance(macs, dict):
+        macs = macs.get("total")
+    if isinstance(macs, (int, float)) and macs > 0:
+        return int(macs)
+    from fishopt.models import count_macs
+
+    return int(count_macs(ckpt.model, ckpt.meta["input_size"])["total"])
+
+
+def prepare_variants(
+    formats: list, ckpt: Any, test: TestSet, ref: tuple[dict, np.ndarray], folder: Path, threads: int, progress: bool
+) -> tuple[list[dict], list[Loaded]]:
+    """Build, load and score every variant; return all rows and the variants that loaded."""
+    from tqdm import tqdm
+
+    from fishopt.benchmarks.accuracy import accuracy_block, run_logits
+    from fishopt.benchmarks.timing import MemoryProbe
+    from fishopt.benchmarks.variants import build_variant, load_variant, mark
+
+    rows, loaded = [], []
+    names = list(ckpt.meta["class_names"])
+    for fmt in tqdm(formats, desc="build + accuracy", unit="variant", disable=not progress):
+        row, path = build_variant(fmt, ckpt.path, folder / fmt.name)
+        rows.append(row)
+        if path is None:
+            continue
+        with MemoryProbe() as mem:
+            runtime = load_variant(fmt, row, path, threads)
+            if runtime is not None:
+                try:
+                    logits = run_logits(runtime, test.images, ckpt.meta, row["raw_input"])
+                    row["accuracy"] = accuracy_block(logits, test.labels, names, *ref)
+                except Exception as exc:  # a runtime that cannot run the test set is a failed row
+                    mark(row, "failed", f"{type(exc).__name__}: {exc}", "accuracy")
+                    runtime = None
+        if runtime is not None:
+            row["peak_mem_mb"] = mem.peak_extra_mb
+            loaded.append(Loaded(fmt, row, runtime))
+    return rows, loaded
+
+
+def _drop_failed(loaded: list[Loaded], errors: dict[str, str], stage: str) -> list[Loaded]:
+    from fishopt.benchmarks.variants import mark
+
+    for item in loaded:
+        if item.fmt.name in errors:
+            mark(item.row, "failed", errors[item.fmt.name], stage)
+    return [item for item in loaded if item.fmt.name not in errors]
+
+
+def measure(
+    loaded: list[Loaded], test: TestSet, meta: dict, batch_sizes: Sequence[int], plans: dict, progress: bool
+) -> list[Loaded]:
+    """Time all loaded variants interleaved; fill ``latency`` and ``throughput``. Returns the survivors."""
+    from tqdm import tqdm
+
+    from fishopt.benchmarks.stats import summarize
+    from fishopt.benchmarks.timing import end_to_end_call, model_input, time_interleaved
+
+    def run(label: str, calls: dict, plan) -> dict[str, list[float]]:
+        with tqdm(total=plan.rounds, desc=label, unit="round", disable=not progress) as bar:
+            times, errors = time_interleaved(calls, plan, on_round=lambda _r: bar.update())
+        nonlocal loaded
+        loaded = _drop_failed(loaded, errors, label)
+        return times
+
+    inputs = {i.fmt.name: model_input(test.images, meta, i.row["raw_input"], 1) for i in loaded}
+    bs1 = run("latency bs1", {i.fmt.name: _bind(i.runtime, inputs[i.fmt.name]) for i in loaded}, plans["bs1"])
+    files = test.files[:64]
+    e2e_calls = {i.fmt.name: end_to_end_call(i.runtime, files, meta, i.row["raw_input"]) for i in loaded}
+    e2e = run("end-to-end bs1", e2e_calls, plans["e2e"])
+    for item in loaded:
+        item.row["latency"] = {"bs1": {**summarize(bs1[item.fmt.name]), "e2e": summarize(e2e[item.fmt.name])}}
+        item.row["throughput"] = {}
+    for bs in sorted(set(batch_sizes)):
+        if bs == 1:
+            for item in loaded:
+                item.row["throughput"]["1"] = _throughput(1, item.row["latency"]["bs1"])
+            continue
+        calls = {i.fmt.name: _bind(i.runtime, model_input(test.images, meta, i.row["raw_input"], bs)) for i in loaded}
+        times = run(f"throughput bs{bs}", calls, plans["throughput"])
+        for item in loaded:
+            item.row["throughput"][str(bs)] = _throughput(bs, summarize(times[item.fmt.name]))
+    return loaded
+
+
+def _bind(runtime: Any, batch: np.ndarray):
+    return lambda: runtime(batch)
+
+
+def _throughput(bs: int, summary: dict) -> dict:
+    ips = bs * 1000.0 / summary["p50_ms"] if summary["p50_ms"] else None
+    return {"batch_size": bs, "images_per_s": None if ips is None else round(ips, 2), "p50_ms": summary["p50_ms"],
+            "ci95_ms": summary["ci95_ms"], "cv": summary["cv"], "unstable": summary["unstable"]}
+
+
+def derive(rows: list[dict], macs: int | None, peak: dict, batch_sizes: Sequence[int]) -> None:
+    """Fill speedups against the baseline, achieved GOPS and the share of the CPU's peak."""
+    from fishopt.benchmarks.stats import speedup
+    from fishopt.benchmarks.timing import achieved_gops
+
+    big = str(max(batch_sizes))
+    base = next((r for r in rows if r["variant"] == BASELINE and r["status"] == "ok"), None)
+    for row in rows:
+        if row["status"] != "ok" or not row["latency"]:
+            continue
+        tp = row["throughput"].get(big) or {}
+        if base is not None:
+            row["speedup_bs1"] = speedup(base["latency"]["bs1"]["p50_ms"], row["latency"]["bs1"]["p50_ms"])
+            base_tp = (base["throughput"].get(big) or {}).get("p50_ms")
+            row["speedup_throughput"] = speedup(base_tp, tp.get("p50_ms"))
+        row["gops"] = achieved_gops(macs, tp.get("images_per_s"))
+        peak_gops = (peak.get(row["precision"]) or peak.get("fp32") or {}).get("gops")
+        if row["device"] == "cpu" and row["gops"] and peak_gops:
+            row["peak_share"] = round(row["gops"] / peak_gops, 4)
+
+
+def run_benchmark(
+    checkpoint: str | os.PathLike[str],
+    variants: Sequence[str] | None = None,
+    batch_sizes: Sequence[int] = (1, 32),
+    threads: int | None = None,
+    out_dir: str | os.PathLike[str] = "benchmarks/results",
+    quick: bool = False,
+    max_drop: float = 1.0,
+    data: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Benchmark every registered variant (or ``variants``) of a checkpoint and write the report.
+
+    Args:
+        checkpoint: ``model.pt`` written by ``fishopt train``.
+        variants: Registry names; ``None`` for all. The FP32 eager baseline is always included.
+        batch_sizes: Batch 1 gives latency; larger ones give throughput.
+        threads: Threads for torch and every runtime (default: the CPUs this process may use).
+        out_dir: Output folder (results.json, results.csv, REPORT.md, pareto.png, artifacts/).
+        quick: Fewer test images and rounds (a few minutes).
+        max_drop: Accuracy budget in top-1 points for the recommendation.
+        data: Data root (default ``$FISHOPT_DATA``, then the checkpoint's recorded root).
+        overwrite: Allow a non-empty ``out_dir``.
+        progress: Show progress bars.
+
+    Returns:
+        The results dict written to ``results.json``.
+
+    Raises:
+        ConfigError: Unknown variant names or bad batch sizes.
+        OutputError: ``out_dir`` is not empty and ``overwrite`` is False.
+        CheckpointError, SplitError, DataError: The checkpoint, its split or the data cannot be used.
+    """
+    from fishopt.benchmarks import report
+    from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
+    from fishopt.benchmarks.timing import PLANS, set_threads
+    from fishopt.benchmarks.variants import close_all, select_formats
+    from fishopt.errors import ConfigError
+    from fishopt.io import ensure_new_dir
+    from fishopt.training.checkpoint import load_checkpoint
+
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+        raise ConfigError(f"batch sizes must be positive integers, got {list(batch_sizes)}; e.g. --batch-sizes 1,32")
+    started = time.perf_counter()
+    formats = select_formats(list(variants) if variants else None)
+    ckpt = load_checkpoint(checkpoint)
+    out = ensure_new_dir(out_dir, overwrite)
+    threads = set_threads(threads)
+    test = load_test_set(ckpt, data, QUICK_IMAGES if quick else None)
+    sampler = LoadSampler().start()
+    ref = reference_report(ckpt, test)
+    rows, loaded = prepare_variants(formats, ckpt, test, ref, out / "artifacts", threads, progress)
+    plans = PLANS["quick" if quick else "full"]
+    try:
+        measure(loaded, test, ckpt.meta, batch_sizes, plans, progress)
+    finally:
+        close_all(loaded)
+    load = sampler.stop()
+    fp = fingerprint(threads, test.split_hash)
+    fp["background_load"] = load
+    derive(rows, macs_per_image(ckpt), fp["peak"], batch_sizes)
+    settings = {
+        "checkpoint": str(ckpt.path), "model": ckpt.meta.get("model", {}).get("name"), "macs_per_image": macs_per_image(ckpt),
+        "data_root": str(test.root), "n_test": len(test.files), "n_test_total": test.total, "batch_sizes": sorted(set(batch_sizes)),
+        "threads": threads, "quick": quick, "max_drop": max_drop, "baseline": BASELINE,
+        "plans": {k: vars(v) for k, v in plans.items()}, "leaky_split": bool(ckpt.meta["split"].get("leaky")),
+        "elapsed_seconds": round(time.perf_counter() - started, 1),
+    }
+    results = report.assemble(fp, settings, ref[0], rows)
+    report.write_all(results, out)
+    return results

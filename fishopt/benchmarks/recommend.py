@@ -1,0 +1,96 @@
+"""Pick the variant to deploy per target: the fastest one within the accuracy budget.
+
+A row is eligible when it ran (``ok``), lost at most ``max_drop`` top-1 points against the FP32
+reference and did not collapse (see :mod:`fishopt.benchmarks.accuracy`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def eligible(row: dict, max_drop: float) -> bool:
+    """True if the row ran and stays within the accuracy budget without collapsing."""
+    acc = row.get("accuracy")
+    return (
+        row.get("status") == "ok"
+        and bool(row.get("latency"))
+        and acc is not None
+        and acc["delta_top1"] >= -max_drop
+        and not acc["collapse"]
+    )
+
+
+def _p50(row: dict) -> float:
+    return row["latency"]["bs1"]["p50_ms"]
+
+
+def _ips(batch: str) -> Callable[[dict], float]:
+    return lambda row: ((row.get("throughput") or {}).get(batch) or {}).get("images_per_s") or 0.0
+
+
+def _pick(rows: list[dict], device: str, metric: str, key: Callable[[dict], float], best_is_low: bool,
+          speedup_key: str, max_drop: float) -> dict:
+    pool = [r for r in rows if r["device"] == device and eligible(r, max_drop)]
+    if not pool:
+        ran = [r for r in rows if r["device"] == device and r["status"] == "ok"]
+        why = f"no {device} variant ran" if not ran else f"no {device} variant within {max_drop} points of FP32 top-1"
+        return {"variant": None, "metric": metric, "value": None, "speedup": None, "delta_top1": None, "reason": why}
+    best = min(pool, key=key) if best_is_low else max(pool, key=key)
+    return {
+        "variant": best["variant"], "metric": metric, "value": key(best), "speedup": best.get(speedup_key),
+        "delta_top1": best["accuracy"]["delta_top1"],
+        "reason": f"{'lowest' if best_is_low else 'highest'} {metric} among {len(pool)} variant(s) within {max_drop} points",
+    }
+
+
+def recommend(rows: list[dict], max_drop: float, batch_sizes: list[int]) -> dict[str, dict]:
+    """Recommendation per target: ``cpu-latency`` (bs1 p50), ``cpu-throughput`` (largest batch), and
+    ``gpu-latency`` / ``gpu-throughput`` when any GPU row ran (CPU targets only when there are CPU rows).
+
+    Returns:
+        Target -> ``{"variant", "metric", "value", "speedup", "delta_top1", "reason"}``; ``variant``
+        is ``None`` (with the reason) when nothing qualifies.
+    """
+    big = str(max(batch_sizes))
+    cpu_rows = any(r["device"] == "cpu" for r in rows) or not rows
+    devices = (["cpu"] if cpu_rows else []) + (["cuda"] if any(r["device"] == "cuda" and r["status"] == "ok" for r in rows) else [])
+    out: dict[str, dict] = {}
+    for dev in devices:
+        target = "gpu" if dev == "cuda" else "cpu"
+        out[f"{target}-latency"] = _pick(rows, dev, "bs1 p50 ms", _p50, True, "speedup_bs1", max_drop)
+        if big != "1":
+            out[f"{target}-throughput"] = _pick(rows, dev, f"images/s at bs{big}", _ips(big), False, "speedup_throughput", max_drop)
+    return out
+
+
+def best_by_precision(rows: list[dict], batch: str) -> dict[str, dict]:
+    """Highest throughput at ``batch`` per precision among rows that ran (for 'INT8 beats FP32')."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        ips = _ips(batch)(row)
+        if row["status"] == "ok" and row["device"] == "cpu" and ips and ips > _ips(batch)(out.get(row["precision"], {})):
+            out[row["precision"]] = row
+    return {p: {"variant": r["variant"], "images_per_s": _ips(batch)(r)} for p, r in out.items()}
+
+
+def targets(rows: list[dict], recommendations: dict[str, dict], batch: str) -> dict:
+    """The project's speed targets, checked on these rows.
+
+    Returns:
+        ``{"cpu_latency_speedup", "meets_3x", "meets_5x", "best_int8", "best_fp32", "int8_over_fp32", "int8_beats_fp32"}``:
+        the recommended CPU variant's bs1 speedup over the FP32 eager baseline (target >= 3x, goal 5x),
+        and best INT8 against best FP32 throughput at batch ``batch``. ``None`` where not measurable.
+    """
+    rec = recommendations.get("cpu-latency") or {}
+    sp = rec.get("speedup")
+    best = best_by_precision(rows, batch)
+    int8 = (best.get("int8") or {}).get("images_per_s")
+    fp32 = (best.get("fp32") or {}).get("images_per_s")
+    ratio = round(int8 / fp32, 3) if int8 and fp32 else None
+    return {
+        "cpu_latency_variant": rec.get("variant"), "cpu_latency_speedup": sp,
+        "meets_3x": None if sp is None else sp >= 3.0, "meets_5x": None if sp is None else sp >= 5.0,
+        "best_int8": (best.get("int8") or {}).get("variant"), "best_fp32": (best.get("fp32") or {}).get("variant"),
+        "int8_over_fp32": ratio, "int8_beats_fp32": None if ratio is None else ratio > 1.0,
+    }

@@ -1,0 +1,165 @@
+"""Benchmark outputs: ``results.json``, ``results.csv``, ``REPORT.md``, plots and the terminal table.
+
+``results.json`` is ``{"schema_version", "fingerprint", "settings", "reference", "rows",
+"recommendations", "warnings"}`` and fits :data:`fishopt.benchmarks.schema.RESULTS`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from fishopt.benchmarks.recommend import best_by_precision, recommend, targets
+from fishopt.benchmarks.schema import SCHEMA_VERSION, check_results
+from fishopt.io import atomic_write_json, atomic_write_text
+
+#: Background load (share of all CPUs busy with other processes) above which timings are flagged.
+BUSY_SHARE = 0.10
+#: Background load above which multi-threaded PyTorch timings (and so speedups over eager) are distorted.
+CONTENDED_SHARE = 0.25
+
+CSV_COLUMNS = (
+    "variant", "runtime", "precision", "mode", "device", "status", "reason", "top1", "macro_f1", "delta_top1",
+    "agreement", "collapse", "bs1_p50_ms", "bs1_p90_ms", "bs1_p99_ms", "bs1_ci95_lo_ms", "bs1_ci95_hi_ms", "bs1_cv", "bs1_robust_cv",
+    "e2e_p50_ms", "e2e_p99_ms", "speedup_bs1", "images_per_s", "speedup_throughput", "size_bytes", "build_seconds",
+    "peak_mem_mb", "gops", "peak_share",
+)
+
+
+def warnings_of(fp: dict, settings: dict, rows: list[dict]) -> list[str]:
+    """Notes a reader must see: malloc, background load, unstable timings, failures, collapses."""
+    out = []
+    if not fp["malloc"]["tuned"]:
+        out.append("glibc malloc was NOT tuned (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ unset): "
+                   "PyTorch eager batch-32 times can be ~2x slower; run through 'fishopt benchmark' without --no-malloc-tuning")
+    share = (fp.get("background_load") or {}).get("background_share")
+    if share is not None and share > BUSY_SHARE:
+        out.append(f"other processes kept {100 * share:.0f}% of all CPUs busy during the run: absolute times are inflated, "
+                   "compare ratios only (variants were interleaved so all saw the same load)")
+    if share is not None and share > CONTENDED_SHARE and settings["threads"] > 1:
+        out.append(f"heavy contention ({100 * share:.0f}% of CPUs busy elsewhere) with {settings['threads']} threads: PyTorch's "
+                   "OpenMP pool slows far more than ONNX Runtime/OpenVINO under load (1-3 ms -> 100+ ms), so speedups over "
+                   "torch-eager-fp32 are inflated; rerun on a quiet machine or with --threads 1")
+    for row in rows:
+        lat = (row.get("latency") or {}).get("bs1")
+        if lat and lat["unstable"]:
+            out.append(f"{row['variant']}: bs1 latency unstable (robust CV {lat['robust_cv']:.2f}, CV {lat['cv']:.2f}); "
+                       "rerun on a quiet machine")
+        if row["status"] == "failed":
+            out.append(f"{row['variant']}: FAILED at {row.get('stage') or '?'}: {row['reason']}")
+        if row.get("accuracy") and row["accuracy"]["collapse"]:
+            out.append(f"{row['variant']}: accuracy COLLAPSE (top-1 {row['accuracy']['delta_top1']:+.2f} points, "
+                       f"worst class {row['accuracy']['worst_class']})")
+    if settings.get("quick"):
+        out.append(f"quick run: {settings['n_test']} of {settings['n_test_total']} test images and few rounds; not for publication")
+    if settings.get("leaky_split"):
+        out.append("the checkpoint's split is LEAKY (by file): accuracy is inflated")
+    return out
+
+
+def assemble(fp: dict, settings: dict, reference: dict, rows: list[dict]) -> dict:
+    """Build the results dict (adds recommendations and warnings)."""
+    batch = str(max(settings["batch_sizes"]))
+    ref = {k: reference[k] for k in ("n", "top1", "macro_f1", "per_class")}
+    recs = recommend(rows, settings["max_drop"], settings["batch_sizes"])
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "fingerprint": fp,
+        "settings": {**settings, "best_by_precision": best_by_precision(rows, batch)},
+        "reference": ref,
+        "rows": rows,
+        "recommendations": recs,
+        "targets": targets(rows, recs, batch),
+        "warnings": warnings_of(fp, settings, rows),
+    }
+
+
+def flat_row(row: dict) -> dict:
+    """One CSV line of a row (throughput at the largest batch size)."""
+    acc = row.get("accuracy") or {}
+    bs1 = (row.get("latency") or {}).get("bs1") or {}
+    e2e = bs1.get("e2e") or {}
+    tp = row.get("throughput") or {}
+    big = tp[max(tp, key=int)] if tp else {}
+    ci = bs1.get("ci95_ms") or [None, None]
+    return {
+        **{k: row.get(k) for k in ("variant", "runtime", "precision", "mode", "device", "status", "reason")},
+        "top1": acc.get("top1"), "macro_f1": acc.get("macro_f1"), "delta_top1": acc.get("delta_top1"),
+        "agreement": acc.get("agreement"), "collapse": acc.get("collapse"),
+        "bs1_p50_ms": bs1.get("p50_ms"), "bs1_p90_ms": bs1.get("p90_ms"), "bs1_p99_ms": bs1.get("p99_ms"),
+        "bs1_ci95_lo_ms": ci[0], "bs1_ci95_hi_ms": ci[1], "bs1_cv": bs1.get("cv"), "bs1_robust_cv": bs1.get("robust_cv"),
+        "e2e_p50_ms": e2e.get("p50_ms"), "e2e_p99_ms": e2e.get("p99_ms"), "speedup_bs1": row.get("speedup_bs1"),
+        "images_per_s": big.get("images_per_s"), "speedup_throughput": row.get("speedup_throughput"),
+        **{k: row.get(k) for k in ("size_bytes", "build_seconds", "peak_mem_mb", "gops", "peak_share")},
+    }
+
+
+def to_csv(results: dict) -> str:
+    """``results.csv``: one line per row."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in results["rows"]:
+        writer.writerow(flat_row(row))
+    return buf.getvalue()
+
+
+def write_all(results: dict, out: Path, show: bool = True) -> dict[str, Path]:
+    """Validate and write every output; print the terminal table.
+
+    Returns:
+        Name -> path of what was written.
+    """
+    from fishopt.benchmarks.markdown import to_markdown
+    from fishopt.benchmarks.plots import save_confusion, save_pareto
+
+    check_results(results)
+    out = Path(out)
+    for stale in out.glob("confusion-*.png"):  # from an earlier run with --overwrite
+        stale.unlink()
+    paths = {
+        "json": atomic_write_json(out / "results.json", results),
+        "csv": atomic_write_text(out / "results.csv", to_csv(results)),
+        "pareto": save_pareto(results, out / "pareto.png"),
+    }
+    confusion = save_confusion(results, out)
+    if confusion is not None:
+        paths["confusion"] = confusion
+    paths["markdown"] = atomic_write_text(out / "REPORT.md", to_markdown(results, {k: p.name for k, p in paths.items()}))
+    if show:
+        print_table(results)
+    return paths
+
+
+def _fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def print_table(results: dict) -> None:
+    """Print the rows and recommendations as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    big = str(max(results["settings"]["batch_sizes"]))
+    table = Table(title=f"fishopt benchmark ({results['settings']['threads']} threads, "
+                        f"malloc {'tuned' if results['fingerprint']['malloc']['tuned'] else 'NOT tuned'})")
+    for col in ("variant", "status", "top-1", "Δ pts", "bs1 p50 ms", "e2e p50 ms", "speedup", f"img/s bs{big}", "size MB"):
+        table.add_column(col, justify="left" if col in ("variant", "status") else "right")
+    for row in results["rows"]:
+        acc = row.get("accuracy") or {}
+        bs1 = (row.get("latency") or {}).get("bs1") or {}
+        tp = ((row.get("throughput") or {}).get(big) or {}).get("images_per_s")
+        status = {"ok": "[green]ok[/green]", "skipped": "[yellow]skipped[/yellow]", "failed": "[red]failed[/red]"}[row["status"]]
+        table.add_row(row["variant"], status, _fmt(acc.get("top1"), ".4f"), _fmt(acc.get("delta_top1"), "+.2f"),
+                      _fmt(bs1.get("p50_ms"), ".3f"), _fmt((bs1.get("e2e") or {}).get("p50_ms"), ".3f"),
+                      _fmt(row.get("speedup_bs1"), ".2f", "x"), _fmt(tp, ".1f"),
+                      _fmt(row["size_bytes"] / 1e6 if row.get("size_bytes") else None, ".2f"))
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160
+    console.print(table)
+    for target, rec in results["recommendations"].items():
+        console.print(f"[bold]{target}[/bold]: {rec['variant'] or '-'}  ({rec['reason']})")
+    for warning in results["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")

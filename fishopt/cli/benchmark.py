@@ -1,0 +1,124 @@
+"""``fishopt benchmark``: accuracy against latency on every registered backend."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from fishopt.cli.options import data_option, setup_logging
+
+DEFAULT_CHECKPOINT = Path("runs/default/model.pt")
+DEFAULT_OUT = Path("benchmarks/results")
+_REEXEC_GUARD = "FISHOPT_MALLOC_REEXEC"
+
+
+def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers, e.g. 1,32") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise click.BadParameter(f"batch sizes must be positive integers, e.g. 1,32; got {value!r}")
+    return sizes
+
+
+def malloc_argv(params: dict) -> list[str]:
+    """The command line that re-runs this benchmark with the same options (for the malloc re-exec)."""
+    argv = ["benchmark"]
+    for key in ("checkpoint", "variants", "threads", "out", "data"):
+        if params.get(key) is not None:
+            argv += [f"--{key}", str(params[key])]
+    argv += ["--batch-sizes", ",".join(str(b) for b in params["batch_sizes"]), "--max-drop", str(params["max_drop"])]
+    argv += [f"--{flag}" for flag in ("overwrite", "quick") if params.get(flag)]
+    return argv
+
+
+def ensure_malloc_tuning(params: dict) -> None:
+    """Re-exec this process with glibc's malloc thresholds set unless they already are.
+
+    glibc reads them only at start-up, so setting them from Python is too late. Without them
+    PyTorch eager pays ~40k page faults per batch-32 call and runs ~2x slower.
+    """
+    from fishopt.benchmarks.fingerprint import MALLOC_ENV, malloc_settings
+
+    if malloc_settings()["tuned"] or os.environ.get(_REEXEC_GUARD):
+        return
+    env = {**os.environ, **MALLOC_ENV, _REEXEC_GUARD: "1"}
+    code = "import sys; from fishopt.cli import main; sys.exit(main(prog_name='fishopt'))"
+    click.echo("re-starting with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ set (disable with --no-malloc-tuning)", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(sys.executable, [sys.executable, "-c", code, *malloc_argv(params)], env)
+
+
+def _check_inputs(checkpoint: str | None, out: str, overwrite: bool) -> Path:
+    from fishopt.errors import CheckpointError, OutputError
+
+    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+    if not path.is_file():
+        hint = "train the default one with 'make train' (or 'fishopt train'), or pass --checkpoint runs/<name>/model.pt"
+        raise CheckpointError(f"checkpoint {str(path)!r} not found; {hint}")
+    out_path = Path(out)
+    if out_path.exists() and (not out_path.is_dir() or any(out_path.iterdir())) and not overwrite:
+        raise OutputError(f"output folder {out!r} exists and is not empty; choose another --out or pass --overwrite")
+    return path
+
+
+@click.command()
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help=f"model.pt to benchmark (default: {DEFAULT_CHECKPOINT}; make it with 'make train').")
+@click.option("--variants", default=None, help="Comma-separated registry names (default: all registered). "
+              "torch-eager-fp32 (the baseline) is always included.")
+@click.option("--batch-sizes", default="1,32", show_default=True, callback=_int_list,
+              help="Batch 1 = latency; larger = throughput.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for torch and every runtime (default: usable CPUs).")
+@click.option("--out", default=str(DEFAULT_OUT), show_default=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out.")
+@click.option("--quick", is_flag=True, help="Fewer test images and rounds (~5 minutes).")
+@click.option("--max-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Accuracy budget (top-1 points) for the recommendation.")
+@click.option("--no-malloc-tuning", is_flag=True, help="Do not re-start with glibc malloc thresholds set (the report says so).")
+@click.option("--list", "list_only", is_flag=True, help="List the registered variants and whether they can run here, then exit.")
+@data_option
+def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[int, ...], threads: int | None, out: str,
+              overwrite: bool, quick: bool, max_drop: float, no_malloc_tuning: bool, list_only: bool, data: str | None) -> None:
+    """Build every registered variant, then measure accuracy, latency, throughput and size.
+
+    Writes results.json, results.csv, REPORT.md, pareto.png and the recommended variant's confusion
+    matrix to --out, and prints the table.
+
+    \b
+    Examples:
+      fishopt benchmark --quick
+      fishopt benchmark --checkpoint runs/exp/model.pt --variants onnx-fp32,openvino-int8 --threads 2
+    """
+    setup_logging()
+    if list_only:
+        _print_variants()
+        return
+    names = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    from fishopt.benchmarks.variants import select_formats
+
+    select_formats(names)  # unknown names fail here, before any re-exec or work
+    path = _check_inputs(checkpoint, out, overwrite)
+    if not no_malloc_tuning:
+        ensure_malloc_tuning({"checkpoint": str(path), "variants": variants, "threads": threads, "out": out, "data": data,
+                              "batch_sizes": batch_sizes, "max_drop": max_drop, "overwrite": overwrite, "quick": quick})
+    if data:
+        os.environ["FISHOPT_DATA"] = data  # the build verb's parity gate reads the data root from here too
+    from fishopt.benchmarks.harness import run_benchmark
+
+    run_benchmark(path, names, batch_sizes=batch_sizes, threads=threads, out_dir=out, quick=quick, max_drop=max_drop,
+                  data=data, overwrite=overwrite)
+    click.echo(str(Path(out) / "REPORT.md"))
+
+
+def _print_variants() -> None:
+    from fishopt.export.registry import list_formats
+
+    for fmt in list_formats():
+        reason = fmt.unavailable_reason()
+        click.echo(f"{fmt.name:28s} {'ok' if reason is None else 'skip: ' + reason}")

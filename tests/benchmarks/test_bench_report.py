@@ -1,0 +1,135 @@
+"""Report schema, validator, recommendation, CSV/markdown/plots on synthetic results."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from fishopt.benchmarks import report
+from fishopt.benchmarks.plots import pareto_front
+from fishopt.benchmarks.recommend import recommend
+from fishopt.benchmarks.schema import RESULTS, check_results, validate
+
+CLASSES = ["a", "b"]
+
+
+def _timing(p50: float) -> dict:
+    return {"n": 10, "mean_ms": p50, "p50_ms": p50, "p90_ms": p50 * 1.1, "p99_ms": p50 * 1.3, "ci95_ms": [p50 * 0.9, p50 * 1.1],
+            "cv": 0.05, "robust_cv": 0.04, "unstable": False}
+
+
+def _row(name: str, precision: str, p50: float, top1: float, status: str = "ok", device: str = "cpu") -> dict:
+    from fishopt.benchmarks.accuracy import compare
+    import numpy as np
+
+    row = {"variant": name, "runtime": name.split("-")[0], "precision": precision, "mode": None, "kind": "export",
+           "backend": "x", "device": device, "status": status, "reason": None if status == "ok" else "why", "stage": None,
+           "artifact": None, "raw_input": False, "accuracy": None, "latency": None, "throughput": None,
+           "speedup_bs1": None, "speedup_throughput": None, "size_bytes": None, "build_seconds": None, "load_seconds": None,
+           "peak_mem_mb": None, "gops": None, "peak_share": None}
+    if status != "ok":
+        return row
+    rep = {"n": 100, "top1": top1, "macro_f1": top1, "per_class": {"a": top1, "b": top1}, "confusion": [[50, 0], [0, 50]]}
+    ref = {"n": 100, "top1": 0.9, "macro_f1": 0.9, "per_class": {"a": 0.9, "b": 0.9}}
+    row["accuracy"] = compare(rep, np.zeros(100), ref, np.zeros(100))
+    row["latency"] = {"bs1": {**_timing(p50), "e2e": _timing(p50 + 1)}}
+    row["throughput"] = {"1": {"batch_size": 1, "images_per_s": 1000 / p50, "p50_ms": p50},
+                         "32": {"batch_size": 32, "images_per_s": 32000 / (p50 * 10), "p50_ms": p50 * 10}}
+    row.update(size_bytes=1000, build_seconds=1.0, peak_mem_mb=3.0, gops=1.0, peak_share=0.01, speedup_bs1=10 / p50)
+    return row
+
+
+def sample_results() -> dict:
+    from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
+
+    fp = fingerprint(2, "abc")
+    fp["background_load"] = LoadSampler().start().stop()
+    rows = [
+        _row("torch-eager-fp32", "fp32", 10.0, 0.90),
+        _row("onnx-fp32", "fp32", 4.0, 0.90),
+        _row("openvino-int8", "int8", 1.5, 0.895),
+        _row("bad-int8", "int8", 1.0, 0.70),  # fastest but collapsed
+        _row("tensorrt-fp16", "fp16", 0.1, 0.9, status="skipped", device="cuda"),
+        _row("inc-int8", "int8", 0.1, 0.9, status="failed"),
+    ]
+    settings = {"checkpoint": "x/model.pt", "batch_sizes": [1, 32], "threads": 2, "quick": True, "max_drop": 1.0,
+                "n_test": 100, "n_test_total": 500, "baseline": "torch-eager-fp32", "plans": {}, "macs_per_image": 1000}
+    ref = {"n": 100, "top1": 0.9, "macro_f1": 0.9, "per_class": {"a": 0.9, "b": 0.9}, "confusion": [[1]]}
+    return report.assemble(fp, settings, ref, rows)
+
+
+def test_sample_results_fit_schema() -> None:
+    results = sample_results()
+    check_results(results)
+    json.dumps(results)  # plain JSON types only
+
+
+def test_validator_reports_paths_of_violations() -> None:
+    results = sample_results()
+    bad = copy.deepcopy(results)
+    bad["rows"][0]["status"] = "weird"
+    del bad["rows"][1]["latency"]
+    bad["rows"][2]["accuracy"]["top1"] = 1.5
+    bad["rows"][2]["latency"]["bs1"]["p50_ms"] = "fast"
+    errors = validate(bad, RESULTS)
+    text = "\n".join(errors)
+    assert "$.rows[0].status" in text and "$.rows[1]: missing key 'latency'" in text
+    assert "$.rows[2].accuracy.top1" in text and "$.rows[2].latency.bs1.p50_ms" in text
+    with pytest.raises(ValueError, match="schema"):
+        check_results(bad)
+    assert validate(True, {"type": "integer"}) and not validate(None, {"type": ["object", "null"]})
+
+
+def test_recommendation_is_fastest_within_budget() -> None:
+    results = sample_results()
+    recs = results["recommendations"]
+    assert recs["cpu-latency"]["variant"] == "openvino-int8"  # bad-int8 is faster but collapsed
+    assert recs["cpu-throughput"]["variant"] == "openvino-int8"
+    assert "gpu-latency" not in recs  # no GPU row ran
+    tight = recommend(results["rows"], 0.1, [1, 32])
+    assert tight["cpu-latency"]["variant"] == "onnx-fp32"
+    none = recommend([r for r in results["rows"] if r["status"] != "ok"], 1.0, [1])
+    assert none["cpu-latency"]["variant"] is None and "no cpu variant ran" in none["cpu-latency"]["reason"]
+    assert results["settings"]["best_by_precision"]["int8"]["variant"] == "bad-int8"
+
+
+def test_collapse_flag_and_warnings() -> None:
+    results = sample_results()
+    rows = {r["variant"]: r for r in results["rows"]}
+    assert rows["bad-int8"]["accuracy"]["collapse"] and not rows["openvino-int8"]["accuracy"]["collapse"]
+    text = "\n".join(results["warnings"])
+    assert "bad-int8: accuracy COLLAPSE" in text and "inc-int8: FAILED" in text and "quick run" in text
+
+
+def test_per_class_collapse() -> None:
+    import numpy as np
+
+    from fishopt.benchmarks.accuracy import compare
+
+    ref = {"top1": 0.9, "macro_f1": 0.9, "per_class": {"a": 0.9, "b": 0.9}}
+    rep = {"n": 10, "top1": 0.895, "macro_f1": 0.89, "per_class": {"a": 0.78, "b": 1.0}, "confusion": []}
+    out = compare(rep, np.array([0, 1]), ref, np.array([0, 0]))
+    assert out["collapse"] and out["worst_class"] == "a" and out["agreement"] == 0.5
+    assert out["delta_per_class"]["a"] == pytest.approx(-12.0)
+
+
+def test_write_all_outputs(tmp_path: Path) -> None:
+    results = sample_results()
+    paths = report.write_all(results, tmp_path, show=True)
+    for name in ("results.json", "results.csv", "REPORT.md", "pareto.png", "confusion-openvino-int8.png"):
+        assert (tmp_path / name).is_file(), name
+    assert set(paths) == {"json", "csv", "pareto", "confusion", "markdown"}
+    csv_lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + len(results["rows"]) and csv_lines[0].startswith("variant,runtime,precision")
+    md = (tmp_path / "REPORT.md").read_text()
+    assert "cpu-latency**: `openvino-int8`" in md and "MALLOC_MMAP_THRESHOLD_" in md and "Background load" in md
+    assert "`tensorrt-fp16`: why" in md  # skipped reasons listed
+    check_results(json.loads((tmp_path / "results.json").read_text()))
+
+
+def test_pareto_front() -> None:
+    pts = [(1.0, 80.0), (2.0, 90.0), (3.0, 85.0), (0.5, 70.0), (4.0, 95.0)]
+    assert pareto_front(pts) == [3, 0, 1, 4]

@@ -1,0 +1,109 @@
+"""``fishopt benchmark``: argument errors, malloc re-exec, a tiny quick run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fishopt.cli import main
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, ["benchmark", *args], catch_exceptions=False)
+
+
+def test_help_lists_options() -> None:
+    result = _run("--help")
+    assert result.exit_code == 0
+    for opt in ("--checkpoint", "--variants", "--batch-sizes", "--threads", "--out", "--overwrite", "--quick", "--max-drop", "--data"):
+        assert opt in result.output
+
+
+def test_unknown_variant_lists_valid_ones(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    result = _run("--checkpoint", str(tiny_checkpoint), "--variants", "onnx-fp32,bogus", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert "bogus" in result.output and "torch-eager-fp32" in result.output and "valid choices" in result.output
+
+
+def test_missing_default_checkpoint_says_make_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _run("--no-malloc-tuning")
+    assert result.exit_code == 2
+    assert "runs/default/model.pt" in result.output and "make train" in result.output
+
+
+def test_existing_output_dir_is_refused(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    result = _run("--checkpoint", str(tiny_checkpoint), "--out", str(out), "--no-malloc-tuning")
+    assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+def test_bad_batch_sizes() -> None:
+    result = _run("--batch-sizes", "1,x")
+    assert result.exit_code == 2 and "comma-separated" in result.output
+
+
+def test_malloc_reexec(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fishopt.cli import benchmark as cli
+
+    for key in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "FISHOPT_MALLOC_REEXEC"):
+        monkeypatch.delenv(key, raising=False)
+    seen = {}
+
+    class Exec(Exception):
+        pass
+
+    def fake_exec(file, argv, env):
+        seen.update(file=file, argv=argv, env=env)
+        raise Exec
+
+    monkeypatch.setattr(os, "execvpe", fake_exec)
+    with pytest.raises(Exec):
+        _run("--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "o"), "--quick", "--variants", "onnx-fp32",
+             "--batch-sizes", "1,16", "--threads", "1")
+    assert seen["env"]["MALLOC_MMAP_THRESHOLD_"] == "2147483647" and seen["env"]["MALLOC_TRIM_THRESHOLD_"] == "2147483647"
+    argv = seen["argv"]
+    assert argv[argv.index("benchmark") + 1 :] == [
+        "--checkpoint", str(tiny_checkpoint), "--variants", "onnx-fp32", "--threads", "1", "--out", str(tmp_path / "o"),
+        "--batch-sizes", "1,16", "--max-drop", "1.0", "--quick"]
+    # already tuned: no re-exec
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "2147483647")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "2147483647")
+    cli.ensure_malloc_tuning({"batch_sizes": (1,), "max_drop": 1.0})
+
+
+def test_quick_run_writes_report(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = _run("--checkpoint", str(tiny_checkpoint), "--variants", "torch-eager-fp32", "--quick", "--out", str(out),
+                  "--batch-sizes", "1,4", "--threads", "1", "--no-malloc-tuning")
+    assert result.exit_code == 0, result.output
+    assert (out / "REPORT.md").is_file() and (out / "results.json").is_file()
+    assert "NOT tuned" in (out / "REPORT.md").read_text() or os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    assert str(out / "REPORT.md") in result.output
+
+
+def test_list_variants() -> None:
+    result = _run("--list")
+    assert result.exit_code == 0 and "torch-eager-fp32" in result.output
+
+
+def test_checkpoint_without_test_split(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from fishopt.data.split import load_split, save_split
+
+    split_file = tiny_checkpoint.parent / "split.json"
+    split = load_split(split_file)
+    no_test = dataclasses.replace(split, assignment={p: ("val" if s == "test" else s) for p, s in split.assignment.items()})
+    blob = torch.load(tiny_checkpoint, weights_only=True)
+    blob["meta"]["split"]["hash"] = save_split(no_test, split_file)
+    torch.save(blob, tiny_checkpoint)
+    result = _run("--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "o"), "--no-malloc-tuning", "--quick")
+    assert result.exit_code == 2 and "no test images" in result.output
