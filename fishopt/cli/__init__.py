@@ -17,6 +17,11 @@ COMMANDS: dict[str, str] = {
     "data": "fishopt.cli.data:data",
     "train": "fishopt.cli.train:train",
     "evaluate": "fishopt.cli.evaluate:evaluate",
+    "export": "fishopt.cli.export:export",
+    "compile": "fishopt.cli.compile:compile_",
+    "quantize": "fishopt.cli.quantize:quantize",
+    "benchmark": "fishopt.cli.benchmark:benchmark",
+    "deploy": "fishopt.cli.deploy:deploy",
 }
 
 
