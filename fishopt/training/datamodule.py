@@ -46,7 +46,7 @@ def resolve_units(dataset: FishDataset, data_cfg: dict[str, Any]) -> dict[str, s
     from fishopt.data.photos import ALGORITHM_VERSION, find_groups
     from fishopt.io import file_sha256, text_sha256
 
-    listing = ALGORITHM_VERSION + "\n" + "\n".join(f"{s.path}\t{file_sha256(dataset.abspath(s))}" for s in dataset.samples)
+    listing = "\n".join([ALGORITHM_VERSION] + [f"{s.path}\t{file_sha256(dataset.abspath(s))}" for s in dataset.samples])
     cached = cache_dir() / "groups" / f"{text_sha256(listing)}.csv"
     if cached.is_file():
         log.info("no %s in %s: using the groups found earlier, cached at %s", GROUPS_FILE, dataset.root, cached)
