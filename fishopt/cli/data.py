@@ -1,4 +1,4 @@
-"""``fishopt data``: find the source photos of a dataset (``groups``) and audit splits (``audit``)."""
+"""``fishopt data``: download the dataset, find its source photos (``groups``) and audit splits (``audit``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,29 @@ from fishopt.cli.options import setup_logging
 
 @click.group()
 def data() -> None:
-    """Dataset tools: find the source photos (groups.csv) and audit splits for leaks."""
+    """Dataset tools: download it, find the source photos (groups.csv) and audit splits for leaks."""
+
+
+@data.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--url", default=None, help="A zip in the Kaggle layout (default: the Kaggle API download; needs credentials).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing DEST.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Socket timeout (s).")
+def download(dest: Path, url: str | None, overwrite: bool, timeout: float) -> None:
+    """Download the full fish dataset from Kaggle and unpack it into DEST.
+
+    Needs KAGGLE_USERNAME and KAGGLE_KEY (or ~/.kaggle/kaggle.json). Nothing is left behind when the
+    download fails. Then train with --data DEST (run 'fishopt data groups DEST' first, or let training
+    find the photos itself).
+
+    \b
+    Examples:
+      fishopt data download ~/data/fish
+      fishopt data download ~/data/fish --url https://example.org/fish.zip
+    """
+    from fishopt.data.download import KAGGLE_URL, download_dataset
+
+    click.echo(str(download_dataset(dest, url or KAGGLE_URL, timeout=timeout, overwrite=overwrite)))
 
 
 @data.command()

@@ -79,3 +79,16 @@ def test_audit_prints_tables(photo_root: Path, tmp_path: Path) -> None:
 def test_audit_without_groups_file_explains(photo_root: Path) -> None:
     result = CliRunner().invoke(main, ["data", "audit", str(photo_root)])
     assert result.exit_code == 2 and "fishopt data groups" in result.output
+
+
+def test_download_command_without_credentials(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from fishopt.cli import main
+
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.delenv("KAGGLE_KEY", raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path))
+    result = CliRunner().invoke(main, ["data", "download", str(tmp_path / "fish")])
+    assert result.exit_code == 2 and "no Kaggle credentials" in result.output
+    assert not (tmp_path / "fish").exists()
