@@ -11,7 +11,7 @@ from fishopt.data.audit import audit, compare_splits, file_split_leaks
 from fishopt.data.groups import read_groups, unit_of
 from fishopt.data.split import make_split
 from fishopt.errors import DataError
-from conftest import make_synthetic_dataset
+from helpers import make_synthetic_dataset
 
 
 @pytest.fixture

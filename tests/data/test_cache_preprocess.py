@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_image
+from helpers import write_image
 from fishopt.data.cache import load_images
 from fishopt.data.preprocess import Preprocess, center_crop, channel_stats, decode_image, eval_transform, fit_to
 from fishopt.errors import DataError

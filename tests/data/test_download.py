@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_image
+from helpers import write_image
 from fishopt.data import find_dataset
 from fishopt.data.download import KAGGLE_URL, download_dataset
 from fishopt.errors import DownloadError, OutputError

@@ -7,7 +7,6 @@ clear: an INT8 bundle can then pass its accuracy gate, and top-1 agreement tests
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -17,36 +16,6 @@ from pathlib import Path
 import pytest
 
 
-def _root_conftest():
-    """The root tests/conftest.py helpers (imported by path: both conftests would be named ``conftest``)."""
-    spec = importlib.util.spec_from_file_location("_fishopt_root_conftest_deploy", Path(__file__).parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def train_tiny(checkpoint: Path, steps: int = 60) -> Path:
-    """Train a tiny checkpoint in place on its train split (full batch)."""
-    import torch
-
-    from fishopt.data.preprocess import eval_transform
-    from fishopt.export.parity import load_split_images
-    from fishopt.training.checkpoint import load_checkpoint, save_checkpoint
-
-    torch.manual_seed(0)
-    ckpt = load_checkpoint(checkpoint)
-    images, labels = load_split_images(ckpt, "train", None)
-    x = eval_transform(images, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"])
-    model = ckpt.model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(model(x), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return save_checkpoint(checkpoint, model.eval(), ckpt.meta)
-
-
 @pytest.fixture(autouse=True)
 def _no_data_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tiny checkpoints record their synthetic data root; a global FISHOPT_DATA must not override it."""
@@ -54,16 +23,9 @@ def _no_data_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def deploy_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny checkpoint (synthetic data, briefly trained) shared by the deploy tests."""
-    saved = os.environ.pop("FISHOPT_DATA", None)
-    try:
-        helpers = _root_conftest()
-        root = helpers.make_synthetic_dataset(tmp_path_factory.mktemp("deploy-data") / "fish", per_group=4)
-        return train_tiny(helpers.make_tiny_checkpoint(tmp_path_factory.mktemp("deploy-run"), root))
-    finally:
-        if saved is not None:
-            os.environ["FISHOPT_DATA"] = saved
+def deploy_checkpoint(trained_tiny: Path) -> Path:
+    """The session's briefly trained tiny checkpoint (see tests/conftest.py)."""
+    return trained_tiny
 
 
 @pytest.fixture(scope="session")
