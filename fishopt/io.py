@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -93,3 +94,22 @@ def ensure_new_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Pat
     if not os.access(path, os.W_OK):
         raise OutputError(f"output folder {str(path)!r} is not writable; choose a writable path")
     return path
+
+
+def replace_dir(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """Move a finished folder into place, replacing ``dest`` (an empty or existing folder) in one rename.
+
+    The old ``dest`` is renamed aside first and removed only after ``src`` is in place, so a reader sees
+    either the old folder or the new one, never a half-written one.
+    """
+    src, dest = Path(src), Path(dest)
+    if dest.is_dir() and not any(dest.iterdir()):
+        dest.rmdir()
+    elif dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, old)
+        os.replace(src, dest)
+        shutil.rmtree(old, ignore_errors=True)
+        return dest
+    os.replace(src, dest)
+    return dest

@@ -91,7 +91,7 @@ def _notes(results: dict, files: dict[str, str]) -> list[str]:
         f"({fp['peak']['int8']['gops']} GOPS).",
         "- Peak MB = peak resident memory above what the process held before loading the variant (load + test-set run); "
         "with tuned malloc freed memory is reused, so later variants can read low.",
-        f"- Versions: " + ", ".join(f"{k} {v}" for k, v in fp["versions"].items() if v) + f"; git {fp['git'].get('commit')}"
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in fp["versions"].items() if v) + f"; git {fp['git'].get('commit')}"
         + (" (dirty)" if fp["git"].get("dirty") else "") + ".",
         "- Files: " + ", ".join(f"`{name}`" for name in files.values()) + ", `artifacts/<variant>/` (each with manifest.json).",
     ]

@@ -29,6 +29,7 @@ import numpy as np
 
 from fishopt.deploy.targets import EXPORT_FORMAT, TOLERANCE, Target, get_target
 from fishopt.errors import OutputError, ParityError
+from fishopt.io import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def build_bundle(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
         bundle = _assemble(tmp, ckpt, test, tgt, precision, settings)
         verify = self_check(tmp)
         _publish_modes(tmp)
-        _move_into_place(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -319,18 +320,6 @@ def _publish_modes(folder: Path) -> None:
     for path in [folder, *folder.rglob("*")]:
         executable = path.is_dir() or path.suffix in (".py", ".sh")
         os.chmod(path, 0o755 if executable else 0o644)
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    elif out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    os.replace(tmp, out)
 
 
 def write_archive(out: Path) -> Path:

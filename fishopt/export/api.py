@@ -9,7 +9,6 @@ failed build or parity check leaves nothing behind.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fishopt.errors import ConfigError
+from fishopt.io import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +73,6 @@ def check_output_dir(out: Path, checkpoint: Path) -> None:
     cwd = Path.cwd().resolve()
     if target == cwd or target in cwd.parents:
         raise OutputError(f"output folder {str(out)!r} is the current folder or above it; choose a new subfolder")
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    elif out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    os.replace(tmp, out)
 
 
 def _verify(fmt, ckpt, artifact: Path, parity_images: int, threads: int | None, data_root: str | Path | None):
@@ -162,7 +150,7 @@ def build(format_name: str, checkpoint: str | Path, out_dir: str | Path, *, opti
         manifest = write_manifest(tmp, fmt=fmt, artifact=artifact, checkpoint=ckpt.path, metadata=meta, options=opts,
                                   parity=report.to_dict() if report else None, verified=verify,
                                   build_seconds=build_seconds, runtime_info=info)
-        _move_into_place(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if not existed and out.is_dir() and not any(out.iterdir()):
