@@ -1,0 +1,236 @@
+"""INT8 with PyTorch: static PT2E (torchao ``X86InductorQuantizer``) and dynamic torchao ``quantize_``.
+
+Static: ``torch.export`` with a dynamic batch dimension -> ``prepare_pt2e`` -> calibration forward passes
+over TRAIN images -> ``convert_pt2e`` (weights folded to int8) -> saved as an AOTInductor package
+(``.pt2``, compiled with freezing so Inductor fuses the Q/DQ pairs into oneDNN int8 kernels), or, with
+``package="exported"``, as a ``torch.export`` program (reference Q/DQ kernels, slower, no compiler needed).
+
+Dynamic: torchao ``quantize_(model, Int8DynamicActivationInt8WeightConfig())``. It swaps the weights of
+``nn.Linear`` layers only; convolutions stay FP32 (see :func:`dynamic_coverage`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 4096
+
+
+def batch_dim() -> tuple[dict[int, Any]]:
+    """``dynamic_shapes`` for a one-input model: the batch dimension is dynamic (positional, any arg name)."""
+    from torch.export import Dim
+
+    return ({0: Dim("batch", min=1, max=MAX_BATCH)},)
+
+
+def export_dynamic(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    """``torch.export`` a model (or quantized graph) with a dynamic batch dimension."""
+    # two images at least, so the batch dimension is not specialised to 1
+    example = example[:2] if len(example) >= 2 else example.repeat(2, 1, 1, 1)
+    return torch.export.export(model, (example,), dynamic_shapes=batch_dim())
+
+
+def quantize_pt2e(model: nn.Module, calib: torch.Tensor, batch_size: int = 32) -> torch.fx.GraphModule:
+    """Static INT8 of a float model with torchao's PT2E flow and the x86 Inductor quantizer.
+
+    Args:
+        model: Float model in eval mode.
+        calib: Preprocessed calibration batch (N, 3, H, W), float32.
+        batch_size: Calibration forward pass batch size.
+
+    Returns:
+        The converted graph module (int8 weights, quantize/dequantize around activations).
+    """
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    graph = export_dynamic(model.eval(), calib).module()
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for i in range(0, len(calib), batch_size):
+            prepared(calib[i : i + batch_size])
+    return convert_pt2e(prepared)
+
+
+def quantize_dynamic(model: nn.Module) -> nn.Module:
+    """Dynamic INT8 of the Linear layers with torchao ``quantize_`` (in place; returns the model)."""
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    quantize_(model.eval(), Int8DynamicActivationInt8WeightConfig())
+    return model
+
+
+def dynamic_coverage(model: nn.Module, input_size: tuple[int, int] | list[int]) -> dict[str, Any]:
+    """What dynamic INT8 covers: Linear layers only.
+
+    Returns:
+        ``{"quantized": "Linear layers only (N of M MACs, P%); K conv layers stay FP32", "linear_mac_share": P, ...}``.
+    """
+    from fishopt.models import count_macs
+
+    macs = count_macs(model, input_size)
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    linears = sum(isinstance(m, nn.Linear) for m in model.modules())
+    share = 100.0 * macs["linear"] / max(macs["total"], 1)
+    return {
+        "quantized": f"{linears} Linear layers only ({share:.1f}% of MACs); {convs} Conv2d layers stay FP32",
+        "linear_mac_share": round(share, 2),
+        "macs": macs,
+    }
+
+
+def save_program(model: nn.Module, example: torch.Tensor, path: Path, package: str = "aoti") -> tuple[Path, str]:
+    """Save a (quantized) model as an AOTInductor package or, failing that or on request, an exported program.
+
+    Args:
+        model: The model or graph module.
+        example: An example input batch.
+        path: Destination ``.pt2`` file.
+        package: ``aoti`` or ``exported``.
+
+    Returns:
+        The path and what was written: ``aoti`` or ``exported`` (``exported`` also when AOTInductor failed;
+        the reason is logged).
+    """
+    if isinstance(model, torch.fx.GraphModule):
+        strip_unused(model)
+    program = export_dynamic(model, example)
+    if package == "aoti":
+        try:
+            return _aoti_package(program, path), "aoti"
+        except Exception as exc:  # Inductor raises many types (compiler missing, lowering errors)
+            log.warning("AOTInductor packaging failed (%s: %s); saving a torch.export program instead",
+                        exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
+    _drop_example_inputs(program)
+    _drop_debug_meta(program)
+    torch.export.save(program, path)
+    return path, "exported"
+
+
+def fold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Constant-fold ``quantize(weight)`` into int8 weights (what ``convert_pt2e(fold_quantize=True)`` does).
+
+    INC converts with ``fold_quantize=False``, which keeps FP32 weights and quantizes them at every call.
+    """
+    from torchao.quantization.pt2e.constant_fold import constant_fold
+
+    def is_quantize(node: torch.fx.Node) -> bool:
+        name = str(node.target)
+        return node.op == "call_function" and ".quantize_per_" in name
+
+    constant_fold(graph, is_quantize)
+    return graph
+
+
+def strip_unused(graph: torch.fx.GraphModule) -> None:
+    """Delete parameters and buffers the graph no longer reads (the float weights ``convert_pt2e`` replaced)."""
+    used = {n.target for n in graph.graph.nodes if n.op == "get_attr"}
+    for name, _ in [*graph.named_parameters(), *graph.named_buffers()]:
+        if name not in used:
+            owner, _, attr = name.rpartition(".")
+            delattr(graph.get_submodule(owner) if owner else graph, attr)
+
+
+def _drop_example_inputs(program: torch.export.ExportedProgram) -> None:
+    """Do not store the example batch in the artifact (it is only used for re-tracing)."""
+    try:
+        program.example_inputs = None
+    except (AttributeError, TypeError, ValueError):
+        log.debug("this torch version keeps example inputs in exported programs")
+
+
+_DEBUG_META = ("stack_trace", "from_node", "source_fn_stack", "torch_fn", "nn_module_stack")
+
+
+def _drop_debug_meta(program: torch.export.ExportedProgram) -> None:
+    """Drop per-node stack traces and provenance (debug information, ~15 % of a small saved program)."""
+    for node in program.graph.nodes:
+        for key in _DEBUG_META:
+            node.meta.pop(key, None)
+
+
+def _aoti_package(program: torch.export.ExportedProgram, path: Path) -> Path:
+    from torch._inductor import aoti_compile_and_package
+
+    with torch.no_grad():
+        out = aoti_compile_and_package(program, package_path=str(path), inductor_configs={"freezing": True})
+    return Path(out)
+
+
+def is_aoti_package(path: str | Path) -> bool:
+    """True for an AOTInductor package, False for a ``torch.export`` program (both are ``.pt2`` zip files)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return any("/data/aotinductor/" in name for name in zf.namelist())
+
+
+def load_program(path: str | Path):
+    """Load a ``.pt2`` written by :func:`save_program` (AOTInductor package or exported program) as a callable."""
+    if is_aoti_package(path):
+        from torch._inductor import aoti_load_package
+
+        return aoti_load_package(str(path))
+    import torchao.quantization  # noqa: F401 - registers torchao's tensor types for dynamic INT8 programs
+    import torchao.quantization.pt2e  # noqa: F401 - registers the quantized_decomposed ops PT2E graphs call
+
+    return torch.export.load(path).module()
+
+
+def _facts(saved_as: str, start: float, **extra: Any) -> dict[str, Any]:
+    how = "AOTInductor package (compiled, loads without recompiling)" if saved_as == "aoti" else (
+        "torch.export program (reference Q/DQ kernels; AOTInductor was not used or failed)")
+    return {**extra, "saved_as": saved_as, "package": how, "quantize_seconds": round(time.perf_counter() - start, 2)}
+
+
+def build_static(ckpt, workdir: Path, *, meta: dict[str, Any], **options: Any) -> Path:
+    """Builder of ``torch-int8``: PT2E static INT8 (contract: :class:`fishopt.export.registry.Format`).
+
+    Returns:
+        ``workdir/model.pt2`` (metadata in ``model.pt2.json``).
+    """
+    from fishopt.export.metadata import write_sidecar
+    from fishopt.optimize.calibration import calibration_set
+    from fishopt.optimize.recipes import recipe_from_options
+
+    recipe = recipe_from_options("torch-int8", options)
+    start = time.perf_counter()
+    calib = calibration_set(ckpt, recipe.calib_size, recipe.seed)
+    quantized = quantize_pt2e(copy.deepcopy(ckpt.model), calib.batch)
+    path, saved_as = save_program(quantized, calib.batch, Path(workdir) / "model.pt2", recipe.package)
+    facts = _facts(saved_as, start, quantized="Conv2d and Linear weights and activations (static, per-channel weights)",
+                   calibration={"split": "train", "images": len(calib), "seed": recipe.seed})
+    meta.update(recipe=recipe.to_dict(), quantization=facts, dynamic_batch=True)
+    write_sidecar(path, meta)
+    return path
+
+
+def build_dynamic(ckpt, workdir: Path, *, meta: dict[str, Any], **options: Any) -> Path:
+    """Builder of ``torch-int8-dynamic``: torchao dynamic INT8, Linear layers only.
+
+    Returns:
+        ``workdir/model.pt2`` (metadata in ``model.pt2.json``).
+    """
+    from fishopt.export.metadata import write_sidecar
+    from fishopt.optimize.recipes import recipe_from_options
+
+    recipe = recipe_from_options("torch-int8-dynamic", options)
+    start = time.perf_counter()
+    coverage = dynamic_coverage(ckpt.model, ckpt.meta["input_size"])
+    quantized = quantize_dynamic(copy.deepcopy(ckpt.model))
+    example = torch.randn(2, 3, *ckpt.meta["input_size"])
+    path, saved_as = save_program(quantized, example, Path(workdir) / "model.pt2", recipe.package)
+    meta.update(recipe=recipe.to_dict(), quantization=_facts(saved_as, start, **coverage), dynamic_batch=True)
+    write_sidecar(path, meta)
+    return path

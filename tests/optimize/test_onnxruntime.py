@@ -1,0 +1,73 @@
+"""ONNX Runtime INT8: static QDQ and dynamic MatMul/Gemm-only, each round-tripped through a fresh process."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from fishopt.errors import MissingDependencyError, OutputError
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+
+
+def _op_types(path) -> set[str]:
+    import onnx
+
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def test_static_qdq_round_trip(fish_checkpoint, tmp_path):
+    from quant_helpers import check_round_trip
+
+    info = check_round_trip("onnxruntime-int8", fish_checkpoint, tmp_path / "ort", tmp_path, calib_size=18)
+    ops = _op_types(tmp_path / "ort" / "model.onnx")
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    quant = info["meta"]["quantization"]
+    assert quant["calibration"] == {"split": "train", "images": 18, "seed": 0}
+    assert info["meta"]["recipe"]["per_channel"] is True
+    assert not (tmp_path / "ort" / ".fp32").exists()
+
+
+def test_dynamic_quantizes_matmul_only(fish_checkpoint, tmp_path):
+    from quant_helpers import check_round_trip
+
+    info = check_round_trip("onnxruntime-int8-dynamic", fish_checkpoint, tmp_path / "dyn", tmp_path)
+    ops = _op_types(tmp_path / "dyn" / "model.onnx")
+    assert "ConvInteger" not in ops and "Conv" in ops  # ConvInteger would be ~8x slower
+    assert "MatMulInteger" in ops or "DynamicQuantizeLinear" in ops
+    assert "Linear" in info["meta"]["quantization"]["quantized"]
+    assert 0 < info["meta"]["quantization"]["linear_mac_share"] < 100
+
+
+def test_missing_onnxruntime_names_the_extra(fish_checkpoint, tmp_path, monkeypatch):
+    from fishopt.export.api import build
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(MissingDependencyError, match=r"fishopt\[onnx\]"):
+        build("onnxruntime-int8", fish_checkpoint, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_folder_is_refused(fish_checkpoint, tmp_path):
+    from fishopt.export.api import build
+
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(OutputError, match="--overwrite"):
+        build("onnxruntime-int8", fish_checkpoint, out, options={"calib_size": 18})
+    assert (out / "keep.txt").read_text() == "x"
+
+
+def test_failing_parity_writes_nothing(fish_checkpoint, tmp_path, monkeypatch):
+    from fishopt.errors import ParityError
+    from fishopt.export import parity
+    from fishopt.export.api import build
+
+    monkeypatch.setattr(parity, "MIN_AGREEMENT", 1.01)  # no artifact can pass: the gate must stop the write
+    with pytest.raises(ParityError, match="top-1 agreement"):
+        build("onnxruntime-int8-dynamic", fish_checkpoint, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.build-*"))
