@@ -86,7 +86,7 @@ class FishClassifier(pl.LightningModule):
 
     def configure_optimizers(self):  # noqa: D102
         decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
+        for p in self.model.parameters():
             (no_decay if p.ndim <= 1 else decay).append(p)
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": float(self.cfg["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
