@@ -10,10 +10,14 @@ import pytest
 from helpers import CLASSES, make_synthetic_dataset, make_tiny_checkpoint, train_tiny, write_image  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
+# The data root the test run was given. It is taken out of the environment for the whole run: checkpoints
+# record their own data root, and a global FISHOPT_DATA (set by the Makefile and CI) must not override the
+# synthetic data of the tiny checkpoints. Tests that need the real data use the ``fish_root`` fixture.
+ENV_DATA = os.environ.pop("FISHOPT_DATA", None)
 
 
 def _fish_root() -> Path | None:
-    for candidate in (os.environ.get("FISHOPT_DATA"), REPO.parent / "shared" / "data" / "fish"):
+    for candidate in (ENV_DATA, REPO.parent / "shared" / "data" / "fish"):
         if candidate and (Path(candidate) / "Fish_Dataset").is_dir():
             return Path(candidate)
     return None
@@ -59,10 +63,5 @@ def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     An untrained model's near-tied logits would flip under any rounding, so FP16/INT8 parity tests would test noise.
     """
-    saved = os.environ.pop("FISHOPT_DATA", None)
-    try:
-        root = make_synthetic_dataset(tmp_path_factory.mktemp("tiny-data") / "fish", per_group=4)
-        return train_tiny(make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-run"), root))
-    finally:
-        if saved is not None:
-            os.environ["FISHOPT_DATA"] = saved
+    root = make_synthetic_dataset(tmp_path_factory.mktemp("tiny-data") / "fish", per_group=4)
+    return train_tiny(make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-run"), root))

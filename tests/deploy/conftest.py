@@ -16,12 +16,6 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _no_data_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tiny checkpoints record their synthetic data root; a global FISHOPT_DATA must not override it."""
-    monkeypatch.delenv("FISHOPT_DATA", raising=False)
-
-
 @pytest.fixture(scope="session")
 def deploy_checkpoint(trained_tiny: Path) -> Path:
     """The session's briefly trained tiny checkpoint (see tests/conftest.py)."""

@@ -8,12 +8,6 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _no_data_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tiny checkpoints record their synthetic data root; a global FISHOPT_DATA must not override it."""
-    monkeypatch.delenv("FISHOPT_DATA", raising=False)
-
-
 @pytest.fixture(scope="session")
 def built(trained_tiny: Path, tmp_path_factory: pytest.TempPathFactory):
     """``built(format_name, **options) -> BuildResult``, built once per session and options."""
