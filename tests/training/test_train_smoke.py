@@ -67,3 +67,10 @@ def test_leaky_flag_marks_results(fish_root: Path, tmp_path: Path) -> None:
     meta = load_checkpoint(path).meta
     assert meta["split"]["leaky"] is True and meta["metrics"]["leaky"] is True
     assert json.loads((path.parent / "split.json").read_text())["note"].startswith("LEAKY")
+
+
+def test_resume_from_last_checkpoint(smoke_run: Path, fish_root: Path, tmp_path: Path) -> None:
+    last = smoke_run.parent / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    path = train(_cfg(fish_root, tmp_path, "trainer.max_epochs=2"), resume=last)
+    assert load_checkpoint(path).meta["epochs"] == 2
