@@ -2,7 +2,7 @@
 
 The ``onnxruntime-int8`` format quantizes the float-input graph (no ``with_preprocessing``) with asymmetric
 uint8 activations; TensorRT's explicit quantization needs symmetric int8 (zero point 0). So a bundle quantizes
-its own raw-input FP32 graph with ONNX Runtime's ``quantize_static``:
+its own raw-input FP32 graph with the same :func:`fishopt.optimize.onnxruntime_quant.quantize_onnx_static`:
 
 - ``tensorrt=True`` (Jetson): symmetric int8 activations and weights, per-channel weights, Conv/Gemm/MatMul
   only (TensorRT's recommended Q/DQ placement; the preprocessing stays float);
@@ -20,19 +20,6 @@ import numpy as np
 
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 DEFAULT_CALIB_IMAGES = 128
-
-
-class _RawReader:
-    """``CalibrationDataReader`` over uint8 NHWC images, 16 per batch."""
-
-    def __init__(self, name: str, images: np.ndarray, batch: int = 16) -> None:
-        self._it = iter([{name: images[i : i + batch]} for i in range(0, len(images), batch)])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._it, None)
-
-    def rewind(self) -> None:  # pragma: no cover - only for calibration methods that read twice
-        raise NotImplementedError
 
 
 def calibration_images(ckpt, count: int = DEFAULT_CALIB_IMAGES, seed: int = 0) -> np.ndarray:
@@ -55,20 +42,8 @@ def quantize_raw(fp32: Path, out: Path, images: np.ndarray, *, tensorrt: bool) -
     Returns:
         ``out``.
     """
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from fishopt.optimize.onnxruntime_quant import quantize_onnx_static
 
-    name = onnx.load(str(fp32), load_external_data=False).graph.input[0].name
-    quantize_static(
-        str(fp32),
-        str(out),
-        _RawReader(name, images),
-        quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=QUANTIZED_OPS,
-        per_channel=True,
-        activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True},
-    )
+    quantize_onnx_static(fp32, out, images, per_channel=True, symmetric=tensorrt, op_types=QUANTIZED_OPS,
+                         pre_process=False)
     return out

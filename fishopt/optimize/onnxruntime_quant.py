@@ -27,7 +27,7 @@ DYNAMIC_OPS = ["MatMul", "Gemm"]
 
 
 def _reader(input_name: str, batch: np.ndarray, batch_size: int = 32):
-    """A ``CalibrationDataReader`` over a preprocessed float32 batch."""
+    """A ``CalibrationDataReader`` over a batch (float32 model input, or uint8 images for raw-input graphs)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class _BatchReader(CalibrationDataReader):
@@ -36,7 +36,7 @@ def _reader(input_name: str, batch: np.ndarray, batch_size: int = 32):
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             chunk = next(self._batches, None)
-            return None if chunk is None else {input_name: np.ascontiguousarray(chunk, dtype=np.float32)}
+            return None if chunk is None else {input_name: np.ascontiguousarray(chunk)}
 
     return _BatchReader()
 
@@ -47,14 +47,28 @@ def _input_name(path: Path) -> str:
     return onnx.load(str(path), load_external_data=False).graph.input[0].name
 
 
-def quantize_onnx_static(fp32: Path, out: Path, calib: np.ndarray, per_channel: bool = True) -> Path:
+def quantize_onnx_static(
+    fp32: Path,
+    out: Path,
+    calib: np.ndarray,
+    per_channel: bool = True,
+    *,
+    symmetric: bool = False,
+    op_types: list[str] | None = None,
+    pre_process: bool = True,
+) -> Path:
     """Static QDQ INT8 of an FP32 ONNX file.
 
     Args:
         fp32: The FP32 ONNX model (one self-contained file).
         out: Destination ``.onnx``.
-        calib: Preprocessed calibration images, float32 (N, 3, H, W).
+        calib: Calibration inputs as the graph takes them: float32 (N, 3, H, W), or uint8 (N, H, W, 3) for
+            a graph with preprocessing inside.
         per_channel: Per-channel weight scales.
+        symmetric: Symmetric int8 activations (zero point 0), the form TensorRT's explicit quantization
+            needs; default: uint8 activations, ONNX Runtime's fast x86 path.
+        op_types: Restrict quantization to these op types (default: all ONNX Runtime supports).
+        pre_process: Run ``quant_pre_process`` (shape inference and graph optimization) first.
 
     Returns:
         ``out``.
@@ -63,17 +77,21 @@ def quantize_onnx_static(fp32: Path, out: Path, calib: np.ndarray, per_channel: 
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        prepped = Path(tmp) / "prepped.onnx"
-        quant_pre_process(str(fp32), str(prepped))
+        source = fp32
+        if pre_process:
+            source = Path(tmp) / "prepped.onnx"
+            quant_pre_process(str(fp32), str(source))
         quantize_static(
-            str(prepped),
+            str(source),
             str(out),
-            _reader(_input_name(prepped), calib),
+            _reader(_input_name(source), calib),
             quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=op_types,
             per_channel=per_channel,
-            activation_type=QuantType.QUInt8,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
     return out
 
