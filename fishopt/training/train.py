@@ -32,6 +32,10 @@ def _logger(kind: str, run_dir: Path):
     from pytorch_lightning import loggers
 
     if kind == "csv":
+        import warnings
+
+        # the run folder already holds config.yaml and split.json; metrics.csv goes beside them
+        warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
         return loggers.CSVLogger(run_dir, name="", version="")
     if kind == "tensorboard":
         return loggers.TensorBoardLogger(run_dir, name="", version="")
