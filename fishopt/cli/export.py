@@ -40,6 +40,18 @@ def common_options(func):
     return func
 
 
+def pick_one(group: str, flags: dict[str, bool]) -> str | None:
+    """The one set flag of a group (``--onnx``/``--openvino``/...), or None.
+
+    Raises:
+        ConfigError: If two flags of the group are set (click would keep the last one silently).
+    """
+    chosen = [name for name, on in flags.items() if on]
+    if len(chosen) > 1:
+        raise ConfigError(f"choose one {group}, got {' and '.join('--' + c for c in chosen)}")
+    return chosen[0] if chosen else None
+
+
 def resolve_format(backend: str | None, precision: str, format_name: str | None) -> str:
     """The registry name for ``--onnx``/``--openvino``/``--tensorrt``/``--torch`` + precision, or ``--format``.
 
@@ -84,13 +96,13 @@ def report(result) -> None:
 
 @click.command()
 @checkpoint_argument
-@click.option("--onnx", "backend", flag_value="onnx", help="ONNX (torch dynamo exporter), run by ONNX Runtime.")
-@click.option("--openvino", "backend", flag_value="openvino", help="OpenVINO IR.")
-@click.option("--tensorrt", "backend", flag_value="tensorrt", help="TensorRT engine (CUDA GPU + TensorRT).")
-@click.option("--torch", "backend", flag_value="torch", help="The eager reference (model.pt + metadata).")
-@click.option("--fp16", "precision", flag_value="fp16", help="FP16 variant.")
-@click.option("--bf16", "precision", flag_value="bf16", help="BF16 variant (OpenVINO).")
-@click.option("--int8", "precision", flag_value="int8", help="INT8 variant (TensorRT; others: fishopt quantize).")
+@click.option("--onnx", "onnx", is_flag=True, help="ONNX (torch dynamo exporter), run by ONNX Runtime.")
+@click.option("--openvino", "openvino", is_flag=True, help="OpenVINO IR.")
+@click.option("--tensorrt", "tensorrt", is_flag=True, help="TensorRT engine (CUDA GPU + TensorRT).")
+@click.option("--torch", "torch_", is_flag=True, help="The eager reference (model.pt + metadata).")
+@click.option("--fp16", "fp16", is_flag=True, help="FP16 variant.")
+@click.option("--bf16", "bf16", is_flag=True, help="BF16 variant (OpenVINO).")
+@click.option("--int8", "int8", is_flag=True, help="INT8 variant (TensorRT; others: fishopt quantize).")
 @click.option("--format", "format_name", default=None, help="Any registered format by name, e.g. openvino-bf16.")
 @click.option("--with-preprocessing", is_flag=True,
               help="Graph takes raw uint8 RGB images (N, H, W, 3) and preprocesses inside (ONNX, OpenVINO).")
@@ -100,10 +112,9 @@ def report(result) -> None:
 @click.option("--opset", type=click.IntRange(min=18), default=None, help="ONNX opset (default: the exporter's).")
 @click.option("--sanitize", is_flag=True, help="Constant-fold and clean the ONNX graph (polygraphy; TensorRT-ready).")
 @common_options
-def export(checkpoint: str, backend: str | None, precision: str | None, format_name: str | None,
-           with_preprocessing: bool, raw_size: list[int] | None, opset: int | None, sanitize: bool, out: str,
-           overwrite: bool, no_verify: bool, parity_images: int, dynamic_batch: bool, batch_size: int | None,
-           threads: int | None, data: str | None) -> None:
+def export(checkpoint: str, format_name: str | None, with_preprocessing: bool, raw_size: list[int] | None,
+           opset: int | None, sanitize: bool, out: str, overwrite: bool, no_verify: bool, parity_images: int,
+           dynamic_batch: bool, batch_size: int | None, threads: int | None, data: str | None, **flags: bool) -> None:
     """Export a checkpoint to a deployable artifact, check it against the checkpoint, write manifest.json.
 
     The artifact is built in a temporary folder and moved to --out only after it passes the parity
@@ -125,6 +136,8 @@ def export(checkpoint: str, backend: str | None, precision: str | None, format_n
 
     if batch_size is not None and dynamic_batch:
         raise ConfigError("--batch-size sets the static batch; add --static-batch (or drop --batch-size)")
+    backend = pick_one("backend", {k.rstrip("_"): flags[k] for k in ("onnx", "openvino", "tensorrt", "torch_")})
+    precision = pick_one("precision", {k: flags[k] for k in ("fp16", "bf16", "int8")})
     name = resolve_format(backend, precision or "fp32", format_name)
     options = {"with_preprocessing": with_preprocessing, "raw_size": raw_size, "opset": opset, "sanitize": sanitize,
                "static_batch": not dynamic_batch, "batch_size": batch_size}

@@ -54,6 +54,8 @@ def test_export_torch_no_verify_static(tiny_checkpoint: Path, tmp_path: Path) ->
         (["--format", "nope"], "unknown format 'nope'; valid choices:"),
         (["--onnx", "--format", "onnx-fp32"], "--format names the format completely"),
         ([], "choose a backend"),
+        (["--onnx", "--openvino"], "choose one backend, got --onnx and --openvino"),
+        (["--openvino", "--fp16", "--bf16"], "choose one precision, got --fp16 and --bf16"),
         (["--onnx", "--batch-size", "4"], "add --static-batch"),
         (["--onnx", "--raw-size", "64x64"], "add --with-preprocessing"),
     ],
