@@ -49,8 +49,7 @@ def load_test_set(ckpt: Any, data: str | os.PathLike[str] | None = None, limit: 
     import torch
 
     from fishopt.data.cache import load_images
-    from fishopt.data.discovery import find_dataset
-    from fishopt.errors import CheckpointError, DataError, SplitError
+    from fishopt.errors import CheckpointError, SplitError
     from fishopt.optimize.calibration import stratified_sample
 
     meta = ckpt.meta
@@ -66,10 +65,7 @@ def load_test_set(ckpt: Any, data: str | os.PathLike[str] | None = None, limit: 
     total = len(paths)
     if limit is not None and limit < total:
         paths = stratified_sample(paths, split.labels, limit, seed)
-    root_arg = data or os.environ.get("FISHOPT_DATA") or meta.get("data_root")
-    if not root_arg:
-        raise DataError("no data root; pass --data or set FISHOPT_DATA to the fish dataset the checkpoint was trained on")
-    root = find_dataset(root_arg, expected_classes=tuple(meta["class_names"])).root
+    root = ckpt.dataset(data).root
     files = [root / p for p in paths]
     images = load_images(files, meta["load_size"], progress=True)
     labels = torch.tensor([list(meta["class_names"]).index(split.labels[p]) for p in paths])

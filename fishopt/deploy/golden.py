@@ -52,11 +52,9 @@ def load_test_set(ckpt, data: str | os.PathLike[str] | None = None, cache: str |
         SplitError: If the split file is missing or its hash differs.
     """
     from fishopt.data.cache import load_images
-    from fishopt.data.discovery import find_dataset
 
     meta = ckpt.meta
-    root = data or os.environ.get("FISHOPT_DATA") or meta.get("data_root")
-    dataset = find_dataset(root, expected_classes=tuple(meta["class_names"]))
+    dataset = ckpt.dataset(data)
     split = ckpt.load_split()
     paths = list(split.paths("test"))
     if not paths:

@@ -93,14 +93,11 @@ def load_split_images(ckpt, side: str = "test", limit: int | None = DEFAULT_IMAG
         DataError: If the data is not found or does not match the checkpoint's classes.
         SplitError: If the split file is missing or its hash differs.
     """
-    import os
 
     from fishopt.data.cache import load_images
-    from fishopt.data.discovery import find_dataset
 
     meta = ckpt.meta
-    root = data_root or os.environ.get("FISHOPT_DATA") or meta.get("data_root")
-    dataset = find_dataset(root, expected_classes=tuple(meta["class_names"]))
+    dataset = ckpt.dataset(data_root)
     split = ckpt.load_split()
     paths = list(split.paths(side))
     if limit is not None and len(paths) > limit:

@@ -87,12 +87,7 @@ def stratified_sample(paths: list[str], labels: dict[str, str], size: int, seed:
 
 
 def _data_root(ckpt, data: str | os.PathLike[str] | None) -> Path:
-    from fishopt.data.discovery import find_dataset
-
-    root = data or os.environ.get("FISHOPT_DATA") or ckpt.meta.get("data_root")
-    if not root:
-        raise DataError("no data root for calibration; pass --data or set FISHOPT_DATA to the fish dataset")
-    return find_dataset(root, expected_classes=tuple(ckpt.meta["class_names"])).root
+    return ckpt.dataset(data).root
 
 
 def _check_size(size: int, available: int, classes: int, split: str) -> None:

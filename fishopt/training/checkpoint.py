@@ -46,6 +46,22 @@ class LoadedCheckpoint:
         """Model input (H, W)."""
         return tuple(self.meta["input_size"])
 
+    def dataset(self, data: str | Path | None = None):
+        """Find the checkpoint's data: ``data``, else ``$FISHOPT_DATA``, else the root recorded at training.
+
+        Returns:
+            The :class:`fishopt.data.discovery.FishDataset`, checked to hold the checkpoint's classes.
+
+        Raises:
+            DataError: If no root is known, it does not exist, or a class folder is missing.
+        """
+        import os
+
+        from fishopt.data.discovery import find_dataset
+
+        root = data or os.environ.get("FISHOPT_DATA") or self.meta.get("data_root")
+        return find_dataset(root, expected_classes=tuple(self.meta["class_names"]))
+
     def split_path(self) -> Path:
         """Path of the split file saved with the checkpoint."""
         return (self.path.parent / self.meta["split"]["file"]).resolve()

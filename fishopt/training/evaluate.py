@@ -47,16 +47,13 @@ def evaluate_checkpoint(
     Returns:
         The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``.
     """
-    import os
 
     from fishopt.data.cache import load_images
-    from fishopt.data.discovery import find_dataset
     from fishopt.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     meta = ckpt.meta
-    root = data or os.environ.get("FISHOPT_DATA") or meta.get("data_root")
-    dataset = find_dataset(root, expected_classes=tuple(meta["class_names"]))
+    dataset = ckpt.dataset(data)
     if split == "all":
         paths = [s.path for s in dataset.samples]
         labels_of = {s.path: s.label for s in dataset.samples}
