@@ -34,7 +34,7 @@ class BaselineConfig:
     kernels: tuple[int, int, int] = (5, 3, 3)
     strides: tuple[int, int, int] = (2, 1, 1)
     pool: str = "max"
-    head_pool: int = 2
+    head_pool: int = 1
     hidden: int = 256
     dropout: float = 0.3
 
