@@ -77,10 +77,11 @@ def check_output_dir(out: Path, checkpoint: Path) -> None:
 
 def _verify(fmt, ckpt, artifact: Path, parity_images: int, threads: int | None, data_root: str | Path | None):
     from fishopt.export.parity import check_parity, load_split_images
-    from fishopt.training.checkpoint import load_checkpoint
+    from fishopt.training.checkpoint import check_compatible, load_checkpoint
 
     reference = load_checkpoint(ckpt.path)  # a fresh copy: a builder may have changed ckpt.model in place
     runtime = fmt.load_runtime_cls().load(artifact, threads=threads)
+    check_compatible(reference.meta, runtime.meta.get("class_names"), runtime.meta.get("input_size"), what="the artifact")
     images, labels = load_split_images(ckpt, "test", parity_images, data_root=data_root)
     raw = None
     raw_size = runtime.meta.get("raw_size")

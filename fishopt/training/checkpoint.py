@@ -124,16 +124,30 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> LoadedCheckp
     return LoadedCheckpoint(model=model, meta=meta, path=path.resolve())
 
 
-def check_compatible(meta: dict[str, Any], class_names: list[str] | tuple[str, ...] | None = None, input_size=None) -> None:
+def check_compatible(
+    meta: dict[str, Any],
+    class_names: list[str] | tuple[str, ...] | None = None,
+    input_size=None,
+    what: str = "the data",
+) -> None:
     """Check that a checkpoint fits the data or artifact it is used with.
+
+    Args:
+        meta: The checkpoint's metadata.
+        class_names: The other side's class map (``None``: not checked).
+        input_size: The other side's model input (H, W) (``None``: not checked).
+        what: What the other side is, for the message (``the data``, ``the artifact``).
 
     Raises:
         CheckpointError: If the class map or input size differ.
     """
     if class_names is not None and list(class_names) != list(meta["class_names"]):
         raise CheckpointError(
-            f"checkpoint classes {meta['class_names']} do not match the data's classes {list(class_names)}; "
-            "use a checkpoint trained on this data"
+            f"checkpoint classes {meta['class_names']} do not match {what}'s classes {list(class_names)}; "
+            "use a checkpoint and data (or artifact) made from the same training run"
         )
     if input_size is not None and list(input_size) != list(meta["input_size"]):
-        raise CheckpointError(f"checkpoint input size {meta['input_size']} does not match {list(input_size)}")
+        raise CheckpointError(
+            f"checkpoint input size {meta['input_size']} does not match {what}'s {list(input_size)}; "
+            "rebuild it from this checkpoint"
+        )

@@ -7,7 +7,6 @@ clear: an INT8 bundle can then pass its accuracy gate, and top-1 agreement tests
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -32,14 +31,9 @@ def bundle_of(deploy_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory)
     def get(target: str, precision: str | None = None):
         key = (target, precision)
         if key not in cache:
-            saved = os.environ.pop("FISHOPT_DATA", None)
-            try:
-                out = tmp_path_factory.mktemp("bundles") / f"{target}-{precision or 'default'}"
-                cache[key] = build_bundle(deploy_checkpoint, out, target=target, precision=precision, archive=True,
-                                          max_drop=5.0, calib_images=24)
-            finally:
-                if saved is not None:
-                    os.environ["FISHOPT_DATA"] = saved
+            out = tmp_path_factory.mktemp("bundles") / f"{target}-{precision or 'default'}"
+            cache[key] = build_bundle(deploy_checkpoint, out, target=target, precision=precision, archive=True,
+                                      max_drop=5.0, calib_images=24)
         return cache[key]
 
     return get

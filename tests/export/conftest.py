@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,8 @@ def built(trained_tiny: Path, tmp_path_factory: pytest.TempPathFactory):
     def get(name: str, **options):
         key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
         if key not in cache:
-            saved = os.environ.pop("FISHOPT_DATA", None)
-            try:
-                out = tmp_path_factory.mktemp("artifact") / name
-                cache[key] = build(name, trained_tiny, out, options=options, parity_images=64)
-            finally:
-                if saved is not None:
-                    os.environ["FISHOPT_DATA"] = saved
+            out = tmp_path_factory.mktemp("artifact") / name
+            cache[key] = build(name, trained_tiny, out, options=options, parity_images=64)
         return cache[key]
 
     return get

@@ -138,3 +138,21 @@ def test_manifest_content(tiny_checkpoint: Path, tmp_path: Path) -> None:
     assert m["metadata"]["source_checkpoint_sha256"] == m["files"][0]["sha256"]  # model.pt is a copy
     assert m["versions"]["torch"] and m["versions"]["fishopt"] and m["build_seconds"] >= 0
     assert m["total_bytes"] == sum(f["bytes"] for f in m["files"])
+
+
+def test_artifact_metadata_mismatch_writes_nothing(tiny_checkpoint: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from fishopt.runtimes.torch_eager import TorchEagerRuntime
+
+    real_load = TorchEagerRuntime.load.__func__
+
+    def load(cls, path, **kwargs):
+        runtime = real_load(cls, path, **kwargs)
+        runtime.meta = {**runtime.meta, "class_names": ["x", "y", "z"]}
+        return runtime
+
+    monkeypatch.setattr(TorchEagerRuntime, "load", classmethod(load))
+    out = tmp_path / "out"
+    with pytest.raises(CheckpointError, match="do not match the artifact's classes"):
+        build("torch-eager-fp32", tiny_checkpoint, out)
+    assert not out.exists()
