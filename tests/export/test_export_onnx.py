@@ -33,6 +33,17 @@ def test_dynamic_batch_opset_and_single_file(built) -> None:
         assert sess.run(None, {"images": np.zeros((n, 3, 32, 32), np.float32)})[0].shape == (n, 3)
 
 
+def test_no_debug_metadata_or_source_paths(built) -> None:
+    """The exporter's per-node stack traces (with this machine's paths) are stripped; fishopt's metadata stays."""
+    import onnx
+
+    result = built("onnx-fp32")
+    model = onnx.load(str(result.artifact))
+    assert not [n.name for n in model.graph.node if n.metadata_props]
+    assert b"stack_trace" not in result.artifact.read_bytes() and b"fishopt/models" not in result.artifact.read_bytes()
+    assert "class_names" in {p.key for p in model.metadata_props}
+
+
 def test_static_batch_and_sanitize(built) -> None:
     pytest.importorskip("polygraphy")
     pytest.importorskip("onnx_graphsurgeon")
