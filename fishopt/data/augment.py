@@ -25,6 +25,9 @@ class AugmentConfig:
         hue: Color jitter hue shift (fraction of the color wheel).
         p_color: Probability of color jitter.
         blur: Probability of a light Gaussian blur.
+        grayscale: Probability of turning the image gray (pushes the model towards shape over color).
+        erase: Probability of erasing a random rectangle (2-20 % of the image; pushes the model to use
+            more than one part of the fish).
     """
 
     rotate: float = 180.0
@@ -38,6 +41,8 @@ class AugmentConfig:
     hue: float = 0.02
     p_color: float = 0.8
     blur: float = 0.0
+    grayscale: float = 0.0
+    erase: float = 0.0
 
 
 def build_train_augment(
@@ -47,7 +52,8 @@ def build_train_augment(
 
     Order: to [0, 1], random affine (rotation in any direction, zoom, shift), center crop to the
     input size (the crop focuses on the fish and hides the rotated corners), flips, color jitter,
-    optional blur, normalization. Randomness comes from torch's generator: seed it for repeatable runs.
+    optional grayscale and blur, normalization, optional erasing (filled with the mean: 0 after
+    normalization). Randomness comes from torch's generator: seed it for repeatable runs.
     """
     import kornia.augmentation as K
 
@@ -69,9 +75,13 @@ def build_train_augment(
         ops.append(K.RandomVerticalFlip(p=cfg.vflip))
     if cfg.p_color > 0 and (cfg.brightness or cfg.contrast or cfg.saturation or cfg.hue):
         ops.append(K.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, p=cfg.p_color))
+    if cfg.grayscale > 0:
+        ops.append(K.RandomGrayscale(p=cfg.grayscale))
     if cfg.blur > 0:
         ops.append(K.RandomGaussianBlur((3, 3), (0.1, 1.0), p=cfg.blur))
     ops.append(K.Normalize(mean=torch.tensor(mean), std=torch.tensor(std)))
+    if cfg.erase > 0:
+        ops.append(K.RandomErasing(scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0, p=cfg.erase))
     return _TrainAugment(nn.Sequential(*ops))
 
 

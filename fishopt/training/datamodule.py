@@ -95,6 +95,10 @@ class FishDataModule(pl.LightningDataModule):
     Args:
         data_cfg: The ``data`` config group (see ``conf/data/fish.yaml``).
         seed: Seed of the training shuffle.
+
+    Attributes:
+        train_sides: The split sides the training loader serves: ``("train",)``, or ``("train", "val")``
+            for the refit on every photo outside the test split.
     """
 
     def __init__(self, data_cfg: dict[str, Any], seed: int = 0) -> None:
@@ -104,6 +108,7 @@ class FishDataModule(pl.LightningDataModule):
         self.dataset = find_dataset(data_cfg.get("root"))
         self.split = build_split(self.dataset, data_cfg)
         self.tensors: dict[str, TensorDataset] = {}
+        self.train_sides: tuple[str, ...] = ("train",)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -128,17 +133,19 @@ class FishDataModule(pl.LightningDataModule):
         return self.tensors[side]
 
     def setup(self, stage: str | None = None) -> None:  # noqa: D102 - Lightning hook
-        for side in ("train", "val") if stage in (None, "fit", "validate") else ("test",):
+        for side in (*self.train_sides, "val") if stage in (None, "fit", "validate") else ("test",):
             self.load(side)
 
-    def _loader(self, side: str, shuffle: bool) -> DataLoader:
+    def _loader(self, side: str | tuple[str, ...], shuffle: bool) -> DataLoader:
         gen = torch.Generator().manual_seed(self.seed)
-        ds = self.load(side)
+        sides = (side,) if isinstance(side, str) else side
+        parts = [self.load(s).tensors for s in sides]
+        ds = TensorDataset(*(torch.cat(items) for items in zip(*parts, strict=True))) if len(parts) > 1 else self.load(sides[0])
         drop = shuffle and len(ds) > self.cfg["batch_size"]
         return DataLoader(ds, batch_size=self.cfg["batch_size"], shuffle=shuffle, generator=gen, drop_last=drop)
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader("train", shuffle=True)
+        return self._loader(self.train_sides, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
         return self._loader("val", shuffle=False)

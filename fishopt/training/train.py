@@ -13,11 +13,13 @@ import torch
 
 from fishopt import __version__
 from fishopt.errors import ConfigError
+from fishopt.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
 LOGGERS = ("csv", "tensorboard", "wandb")
 MODEL_KEYS_NOT_CFG = ("name",)
+REFIT_SIDES = ("train", "val")
 
 
 def model_spec(model_cfg: dict[str, Any], num_classes: int) -> tuple[str, dict[str, Any]]:
@@ -95,9 +97,7 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
     train_seconds = time.perf_counter() - start
-    best = trainer.checkpoint_callback.best_model_path
-    if best:
-        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    selection = _load_best(trainer, module)
     meta = {
         "class_names": list(dm.class_names),
         "input_size": list(cfg["data"]["input_size"]),
@@ -112,21 +112,79 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
         "macs": count_macs(model, cfg["data"]["input_size"])["total"],
         "train_seconds": round(train_seconds, 1),
         "epochs": int(trainer.current_epoch),
+        "selection": selection,
         "fishopt_version": __version__,
         "torch_version": str(torch.__version__),
     }
-    return _finish(run_dir, module, dm, meta)
+    if not tcfg.get("refit"):
+        return _finish(run_dir, module, dm, meta)
+    selected = _evaluate(module.model, dm, meta)
+    atomic_write_json(run_dir / "selection_metrics.json", selected)
+    refit_module, refit_seconds = _refit(cfg, mcfg, name, dm, mean, std, run_dir, epochs=int(trainer.current_epoch))
+    meta["train_seconds"] = round(train_seconds + refit_seconds, 1)
+    meta["refit"] = {
+        "sides": list(REFIT_SIDES),
+        "epochs": int(trainer.current_epoch),
+        "seconds": round(refit_seconds, 1),
+        "selection_run": {s: {k: selected[s][k] for k in ("n", "top1", "macro_f1")} for s in ("val", "test")},
+    }
+    return _finish(run_dir, refit_module, dm, meta, val=selected["val"])
 
 
-def _finish(run_dir: Path, module, dm, meta: dict[str, Any]) -> Path:
-    from fishopt.io import atomic_write_json
-    from fishopt.training.checkpoint import save_checkpoint
+def _load_best(trainer, module) -> dict[str, Any]:
+    """Load the best checkpoint's weights into ``module``; return which epoch it was and its score."""
+    best = trainer.checkpoint_callback.best_model_path
+    if not best:
+        return {}
+    state = torch.load(best, map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    score = trainer.checkpoint_callback.best_model_score
+    return {"monitor": "val_bacc", "best_epoch": int(state["epoch"]), "best_score": None if score is None else float(score)}
+
+
+def _refit(cfg, mcfg, name, dm, mean, std, run_dir: Path, *, epochs: int):
+    """Retrain from scratch on train + val for the selection run's epoch count; keep the final weights.
+
+    The selection run (train only, validated) chose the recipe and showed how many epochs it takes; this run
+    sees every photo outside the test split, with the same seed, schedule and augmentation, and no
+    validation (val is training data here). The test split stays unseen.
+    """
+    import pytorch_lightning as pl
+
+    from fishopt.data.augment import AugmentConfig
+    from fishopt.models import create_model
+    from fishopt.training.module import FishClassifier
+
+    tcfg = cfg["trainer"]
+    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
+    dm.train_sides = REFIT_SIDES
+    module = FishClassifier(create_model(name, **mcfg), cfg["data"]["input_size"], mean, std,
+                            AugmentConfig(**_aug(cfg["augment"])), tcfg)
+    trainer = _trainer({**tcfg, "max_epochs": epochs}, run_dir / "refit", validate=False)
+    log.info("refit: training on %s for %d epochs (the test split stays unseen)", " + ".join(REFIT_SIDES), epochs)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    return module, time.perf_counter() - start
+
+
+def _evaluate(model, dm, meta: dict[str, Any]) -> dict[str, Any]:
     from fishopt.training.evaluate import evaluate_tensors
 
-    metrics = {}
-    for side in ("val", "test"):
-        images, labels = dm.load(side).tensors
-        metrics[side] = evaluate_tensors(module.model, images, labels, meta)
+    return {side: evaluate_tensors(model, *dm.load(side).tensors, meta) for side in ("val", "test")}
+
+
+def _finish(run_dir: Path, module, dm, meta: dict[str, Any], val: dict[str, Any] | None = None) -> Path:
+    """Evaluate, then write ``model.pt`` and ``metrics.json``.
+
+    Args:
+        val: Validation metrics of the selection run, when ``module`` was refit on train + val (its own
+            validation score would be a training score).
+    """
+    from fishopt.training.checkpoint import save_checkpoint
+
+    metrics = _evaluate(module.model, dm, meta)
+    if val is not None:
+        metrics["val"] = {**val, "note": "selection run (trained on train only); the refit model trained on val"}
     metrics["leaky"] = dm.split.leaky
     meta["metrics"] = {s: {k: metrics[s][k] for k in ("n", "top1", "macro_f1", "per_class")} for s in ("val", "test")}
     meta["metrics"]["leaky"] = dm.split.leaky
@@ -141,12 +199,18 @@ def _aug(aug_cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in aug_cfg.items()}
 
 
-def _trainer(tcfg: dict[str, Any], run_dir: Path):
+def _trainer(tcfg: dict[str, Any], run_dir: Path, validate: bool = True):
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_bacc", mode="max", save_last=True)
-    stop = EarlyStopping(monitor="val_bacc", mode="max", patience=int(tcfg["patience"]))
+    if validate:
+        ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_bacc", mode="max",
+                               save_last=True)
+        stop = EarlyStopping(monitor="val_bacc", mode="max", patience=int(tcfg["patience"]))
+        callbacks = [ckpt, stop, *_averaging(tcfg)]
+    else:
+        callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+                     *_averaging(tcfg)]
     return pl.Trainer(
         max_epochs=int(tcfg["max_epochs"]),
         accelerator=tcfg["accelerator"],
@@ -154,10 +218,26 @@ def _trainer(tcfg: dict[str, Any], run_dir: Path):
         strategy=tcfg["strategy"],
         precision=tcfg["precision"],
         logger=_logger(tcfg["logger"], run_dir),
-        callbacks=[ckpt, stop],
+        callbacks=callbacks,
         enable_progress_bar=bool(tcfg.get("progress_bar", True)),
         limit_train_batches=tcfg.get("limit_train_batches") or 1.0,
+        limit_val_batches=1.0 if validate else 0,
         deterministic=False,
         enable_model_summary=False,
         log_every_n_steps=10,
     )
+
+
+def _averaging(tcfg: dict[str, Any]) -> list:
+    """An EMA of the weights (and BatchNorm statistics) when ``trainer.ema_decay`` is set.
+
+    The average is what validation sees, what the best checkpoint stores and what ``model.pt`` holds.
+    """
+    decay = tcfg.get("ema_decay")
+    if decay is None:
+        return []
+    if not 0.0 < float(decay) < 1.0:
+        raise ConfigError(f"trainer.ema_decay must be in (0, 1) or null, got {decay}")
+    from pytorch_lightning.callbacks import EMAWeightAveraging
+
+    return [EMAWeightAveraging(decay=float(decay))]

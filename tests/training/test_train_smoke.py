@@ -74,3 +74,34 @@ def test_resume_from_last_checkpoint(smoke_run: Path, fish_root: Path, tmp_path:
     assert last.is_file()
     path = train(_cfg(fish_root, tmp_path, "trainer.max_epochs=2"), resume=last)
     assert load_checkpoint(path).meta["epochs"] == 2
+
+
+def test_refit_with_ema_trains_on_train_and_val(fish_root: Path, tmp_path: Path) -> None:
+    """The refit model sees train + val, keeps the selection run's val score and never the test split."""
+    path = train(_cfg(fish_root, tmp_path, "trainer.max_epochs=2", "trainer.refit=true", "trainer.ema_decay=0.9"))
+    run = path.parent
+    meta = load_checkpoint(path).meta
+    assert meta["refit"]["sides"] == ["train", "val"] and meta["refit"]["epochs"] == 2
+    assert meta["selection"]["monitor"] == "val_bacc" and 0 <= meta["selection"]["best_epoch"] <= 1
+    selection = json.loads((run / "selection_metrics.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["val"]["top1"] == selection["val"]["top1"] and "selection run" in metrics["val"]["note"]
+    assert (run / "refit" / "checkpoints" / "last.ckpt").is_file()
+    # the refit is trained from scratch on more data: its weights differ from the selection run's
+    best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    final = load_checkpoint(path).model.state_dict()
+    assert not torch.equal(best["model.head.5.weight"], final["head.5.weight"])
+
+
+def test_ema_checkpoint_holds_the_average(fish_root: Path, tmp_path: Path) -> None:
+    path = train(_cfg(fish_root, tmp_path, "trainer.ema_decay=0.5"))
+    ckpt = torch.load(path.parent / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert "current_model_state" in ckpt, "Lightning's EMA callback stores the raw weights beside the average"
+    final = load_checkpoint(path).model.state_dict()
+    torch.testing.assert_close(final["head.5.weight"], ckpt["state_dict"]["model.head.5.weight"])
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
+def test_bad_ema_decay(fish_root: Path, tmp_path: Path, decay: float) -> None:
+    with pytest.raises(ConfigError, match="ema_decay must be in"):
+        train(_cfg(fish_root, tmp_path, f"trainer.ema_decay={decay}"))
