@@ -120,11 +120,13 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
         return _finish(run_dir, module, dm, meta)
     selected = _evaluate(module.model, dm, meta)
     atomic_write_json(run_dir / "selection_metrics.json", selected)
-    refit_module, refit_seconds = _refit(cfg, mcfg, name, dm, mean, std, run_dir, epochs=int(trainer.current_epoch))
+    epochs = int(selection.get("best_epoch", trainer.current_epoch - 1)) + 1
+    refit_module, refit_seconds = _refit(cfg, mcfg, name, dm, mean, std, run_dir, epochs=epochs)
     meta["train_seconds"] = round(train_seconds + refit_seconds, 1)
     meta["refit"] = {
         "sides": list(REFIT_SIDES),
-        "epochs": int(trainer.current_epoch),
+        "epochs": epochs,
+        "schedule_epochs": int(tcfg["max_epochs"]),
         "seconds": round(refit_seconds, 1),
         "selection_run": {s: {k: selected[s][k] for k in ("n", "top1", "macro_f1")} for s in ("val", "test")},
     }
@@ -143,11 +145,12 @@ def _load_best(trainer, module) -> dict[str, Any]:
 
 
 def _refit(cfg, mcfg, name, dm, mean, std, run_dir: Path, *, epochs: int):
-    """Retrain from scratch on train + val for the selection run's epoch count; keep the final weights.
+    """Retrain from scratch on train + val and stop after the epoch the selection run chose.
 
-    The selection run (train only, validated) chose the recipe and showed how many epochs it takes; this run
-    sees every photo outside the test split, with the same seed, schedule and augmentation, and no
-    validation (val is training data here). The test split stays unseen.
+    The selection run (train only, validated on val) picked its best epoch; this run sees every photo
+    outside the test split, with the same seed, augmentation and learning-rate schedule (laid out for
+    ``trainer.max_epochs``), and stops after ``epochs``. There is no validation (val is training data
+    here), and the test split stays unseen.
     """
     import pytorch_lightning as pl
 
@@ -160,7 +163,7 @@ def _refit(cfg, mcfg, name, dm, mean, std, run_dir: Path, *, epochs: int):
     dm.train_sides = REFIT_SIDES
     module = FishClassifier(create_model(name, **mcfg), cfg["data"]["input_size"], mean, std,
                             AugmentConfig(**_aug(cfg["augment"])), tcfg)
-    trainer = _trainer({**tcfg, "max_epochs": epochs}, run_dir / "refit", validate=False)
+    trainer = _trainer(tcfg, run_dir / "refit", validate=False, stop_after=epochs)
     log.info("refit: training on %s for %d epochs (the test split stays unseen)", " + ".join(REFIT_SIDES), epochs)
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
@@ -199,7 +202,7 @@ def _aug(aug_cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in aug_cfg.items()}
 
 
-def _trainer(tcfg: dict[str, Any], run_dir: Path, validate: bool = True):
+def _trainer(tcfg: dict[str, Any], run_dir: Path, validate: bool = True, stop_after: int | None = None):
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
@@ -210,7 +213,7 @@ def _trainer(tcfg: dict[str, Any], run_dir: Path, validate: bool = True):
         callbacks = [ckpt, stop, *_averaging(tcfg)]
     else:
         callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
-                     *_averaging(tcfg)]
+                     *_averaging(tcfg), _stop_after(stop_after or int(tcfg["max_epochs"]))]
     return pl.Trainer(
         max_epochs=int(tcfg["max_epochs"]),
         accelerator=tcfg["accelerator"],
@@ -241,3 +244,16 @@ def _averaging(tcfg: dict[str, Any]) -> list:
     from pytorch_lightning.callbacks import EMAWeightAveraging
 
     return [EMAWeightAveraging(decay=float(decay))]
+
+
+
+def _stop_after(epochs: int):
+    """A Lightning callback that stops after ``epochs`` epochs; the schedule stays laid out for ``max_epochs``."""
+    from pytorch_lightning.callbacks import Callback
+
+    class StopAfter(Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: D102 - Lightning hook
+            if trainer.current_epoch + 1 >= epochs:
+                trainer.should_stop = True
+
+    return StopAfter()

@@ -78,23 +78,27 @@ def test_resume_from_last_checkpoint(smoke_run: Path, fish_root: Path, tmp_path:
 
 def test_refit_with_ema_trains_on_train_and_val(fish_root: Path, tmp_path: Path) -> None:
     """The refit model sees train + val, keeps the selection run's val score and never the test split."""
-    path = train(_cfg(fish_root, tmp_path, "trainer.max_epochs=2", "trainer.refit=true", "trainer.ema_decay=0.9"))
+    path = train(_cfg(fish_root, tmp_path, "trainer.max_epochs=3", "trainer.refit=true", "trainer.ema_decay=0.9"))
     run = path.parent
     meta = load_checkpoint(path).meta
-    assert meta["refit"]["sides"] == ["train", "val"] and meta["refit"]["epochs"] == 2
-    assert meta["selection"]["monitor"] == "val_bacc" and 0 <= meta["selection"]["best_epoch"] <= 1
+    best = meta["selection"]["best_epoch"]
+    assert meta["selection"]["monitor"] == "val_bacc" and 0 <= best <= 2
+    assert meta["refit"]["sides"] == ["train", "val"] and meta["refit"]["schedule_epochs"] == 3
+    assert meta["refit"]["epochs"] == best + 1, "the refit stops after the epoch the selection run chose"
+    refit_log = (run / "refit" / "metrics.csv").read_text().splitlines()
+    assert {int(line.split(",")[0]) for line in refit_log[1:]} == set(range(best + 1))
     selection = json.loads((run / "selection_metrics.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["val"]["top1"] == selection["val"]["top1"] and "selection run" in metrics["val"]["note"]
     assert (run / "refit" / "checkpoints" / "last.ckpt").is_file()
     # the refit is trained from scratch on more data: its weights differ from the selection run's
-    best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    selected = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     final = load_checkpoint(path).model.state_dict()
-    assert not torch.equal(best["model.head.5.weight"], final["head.5.weight"])
+    assert not torch.equal(selected["model.head.5.weight"], final["head.5.weight"])
 
 
 def test_ema_checkpoint_holds_the_average(fish_root: Path, tmp_path: Path) -> None:
-    path = train(_cfg(fish_root, tmp_path, "trainer.ema_decay=0.5"))
+    path = train(_cfg(fish_root, tmp_path, "trainer.ema_decay=0.5", "trainer.refit=false"))
     ckpt = torch.load(path.parent / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
     assert "current_model_state" in ckpt, "Lightning's EMA callback stores the raw weights beside the average"
     final = load_checkpoint(path).model.state_dict()
