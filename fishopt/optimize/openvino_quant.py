@@ -2,7 +2,7 @@
 
 The FP32 IR comes from :func:`fishopt.export.openvino.build_openvino`; ``nncf.quantize`` inserts
 FakeQuantize nodes calibrated on TRAIN images (min/max for activations, per-channel symmetric weights,
-fast bias correction) and the result is saved with ``compress_to_fp16=False`` (its weights are int8 anyway;
+full bias correction) and the result is saved with ``compress_to_fp16=False`` (its weights are int8 anyway;
 this keeps the few float constants FP32). Quantizing the OpenVINO model, not the torch module, avoids
 NNCF's torch backend, which compiles a C++ extension on first use (~60 s).
 """
@@ -25,13 +25,16 @@ def quantize_ov_model(model, calib: np.ndarray, batch_size: int = 32):
 
     All N images are used (``subset_size`` counts dataset items, here batches; NNCF's default stops at
     300 items). On the fish model batches of 32 gave the same accuracy as batch 1 with a lower mean
-    logit error (0.088 vs 0.116 on the test split).
+    logit error (0.088 vs 0.116 on the test split). Full bias correction (``fast_bias_correction=False``)
+    instead of NNCF's fast one: on the EMA-trained default model the fast one agreed with FP32 on only
+    97.3 % of 256 test images (below the 98 % gate), the full one on 100 %.
     """
     import nncf
 
     items = [np.ascontiguousarray(calib[i : i + batch_size], dtype=np.float32)
              for i in range(0, len(calib), batch_size)]
-    return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items), preset=nncf.QuantizationPreset.PERFORMANCE)
+    return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items), preset=nncf.QuantizationPreset.PERFORMANCE,
+                         fast_bias_correction=False)
 
 
 def count_fake_quantize(model) -> int:
