@@ -16,13 +16,16 @@ def train(overrides: tuple[str, ...], data: str | None, resume: str | None, prin
     """Train the fish classifier; takes Hydra overrides.
 
     Writes runs/<name>/ with config.yaml, split.json, metrics.csv, metrics.json and model.pt, and
-    prints the checkpoint path last.
+    prints the checkpoint path last. By default a selection run (train, validated on val, EMA weights)
+    picks the epoch, then a refit on train + val up to that epoch gives model.pt; the test split is
+    never trained on. trainer.refit=false keeps the selection run's model.
 
     \b
     Examples:
       fishopt train --data ../shared/data/fish
       fishopt train trainer.max_epochs=30 model.width=48
       fishopt train data.group_by=group augment=none
+      fishopt train trainer.refit=false trainer.ema_decay=null seed=1
       fishopt train data.leaky_split=true      # split by FILE: inflated, marked LEAKY
     """
     setup_logging()
