@@ -47,13 +47,13 @@ def resolve_units(dataset: FishDataset, data_cfg: dict[str, Any]) -> dict[str, s
     from fishopt.io import file_sha256, text_sha256
 
     listing = "\n".join([ALGORITHM_VERSION] + [f"{s.path}\t{file_sha256(dataset.abspath(s))}" for s in dataset.samples])
-    cached = cache_dir() / "groups" / f"{text_sha256(listing)}.csv"
+    cached = cache_dir(data_cfg.get("cache_dir")) / "groups" / f"{text_sha256(listing)}.csv"
     if cached.is_file():
         log.info("no %s in %s: using the groups found earlier, cached at %s", GROUPS_FILE, dataset.root, cached)
         return unit_of(read_groups(cached, dataset), by)
     log.warning("no %s in %s: finding the source photos from the images (once; cached at %s)",
                 GROUPS_FILE, dataset.root, cached)
-    entries = find_groups(dataset)
+    entries = find_groups(dataset, cache=data_cfg.get("cache_dir"))
     write_groups(cached, dataset, entries)
     return unit_of(entries, by)
 
@@ -136,11 +136,12 @@ class FishDataModule(pl.LightningDataModule):
         for side in (*self.train_sides, "val") if stage in (None, "fit", "validate") else ("test",):
             self.load(side)
 
-    def _loader(self, side: str | tuple[str, ...], shuffle: bool) -> DataLoader:
+    def _loader(self, sides: tuple[str, ...], shuffle: bool) -> DataLoader:
         gen = torch.Generator().manual_seed(self.seed)
-        sides = (side,) if isinstance(side, str) else side
-        parts = [self.load(s).tensors for s in sides]
-        ds = TensorDataset(*(torch.cat(items) for items in zip(*parts, strict=True))) if len(parts) > 1 else self.load(sides[0])
+        if len(sides) == 1:
+            ds = self.load(sides[0])
+        else:
+            ds = TensorDataset(*map(torch.cat, zip(*(self.load(s).tensors for s in sides), strict=True)))
         drop = shuffle and len(ds) > self.cfg["batch_size"]
         return DataLoader(ds, batch_size=self.cfg["batch_size"], shuffle=shuffle, generator=gen, drop_last=drop)
 
@@ -148,7 +149,7 @@ class FishDataModule(pl.LightningDataModule):
         return self._loader(self.train_sides, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader("val", shuffle=False)
+        return self._loader(("val",), shuffle=False)
 
     def test_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader("test", shuffle=False)
+        return self._loader(("test",), shuffle=False)

@@ -70,13 +70,11 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
     import pytorch_lightning as pl
     from omegaconf import OmegaConf
 
-    from fishopt.data.augment import AugmentConfig
     from fishopt.data.preprocess import channel_stats
     from fishopt.data.split import save_split
     from fishopt.io import atomic_write_text
     from fishopt.models import count_macs, count_params, create_model
     from fishopt.training.datamodule import FishDataModule
-    from fishopt.training.module import FishClassifier
 
     tcfg = cfg["trainer"]
     if tcfg.get("threads"):
@@ -92,7 +90,7 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
     split_hash = save_split(dm.split, run_dir / "split.json")
     train_images = dm.load("train").tensors[0]
     mean, std = channel_stats(train_images, cfg["data"]["input_size"])
-    module = FishClassifier(model, cfg["data"]["input_size"], mean, std, AugmentConfig(**_aug(cfg["augment"])), tcfg)
+    module = _module(cfg, model, mean, std)
     trainer = _trainer(tcfg, run_dir)
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
@@ -118,10 +116,11 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
     }
     if not tcfg.get("refit"):
         return _finish(run_dir, module, dm, meta)
-    selected = _evaluate(module.model, dm, meta)
+    selected = _evaluate(module.model, dm, meta, ("val", "test"))
     atomic_write_json(run_dir / "selection_metrics.json", selected)
     epochs = int(selection.get("best_epoch", trainer.current_epoch - 1)) + 1
-    refit_module, refit_seconds = _refit(cfg, mcfg, name, dm, mean, std, run_dir, epochs=epochs)
+    refit_module, refit_seconds = _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, run_dir,
+                                         epochs=epochs)
     meta["train_seconds"] = round(train_seconds + refit_seconds, 1)
     meta["refit"] = {
         "sides": list(REFIT_SIDES),
@@ -144,7 +143,16 @@ def _load_best(trainer, module) -> dict[str, Any]:
     return {"monitor": "val_bacc", "best_epoch": int(state["epoch"]), "best_score": None if score is None else float(score)}
 
 
-def _refit(cfg, mcfg, name, dm, mean, std, run_dir: Path, *, epochs: int):
+def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float]):
+    """The LightningModule for ``model`` with the run's input size, normalization, augmentation and trainer config."""
+    from fishopt.data.augment import AugmentConfig
+    from fishopt.training.module import FishClassifier
+
+    augment = AugmentConfig(**_aug(cfg["augment"]))
+    return FishClassifier(model, cfg["data"]["input_size"], mean, std, augment, cfg["trainer"])
+
+
+def _refit(cfg, make_model, dm, mean, std, run_dir: Path, *, epochs: int):
     """Retrain from scratch on train + val and stop after the epoch the selection run chose.
 
     The selection run (train only, validated on val) picked its best epoch; this run sees every photo
@@ -154,26 +162,20 @@ def _refit(cfg, mcfg, name, dm, mean, std, run_dir: Path, *, epochs: int):
     """
     import pytorch_lightning as pl
 
-    from fishopt.data.augment import AugmentConfig
-    from fishopt.models import create_model
-    from fishopt.training.module import FishClassifier
-
-    tcfg = cfg["trainer"]
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     dm.train_sides = REFIT_SIDES
-    module = FishClassifier(create_model(name, **mcfg), cfg["data"]["input_size"], mean, std,
-                            AugmentConfig(**_aug(cfg["augment"])), tcfg)
-    trainer = _trainer(tcfg, run_dir / "refit", validate=False, stop_after=epochs)
+    module = _module(cfg, make_model(), mean, std)  # built after seeding: the same initial weights
+    trainer = _trainer(cfg["trainer"], run_dir / "refit", stop_after=epochs)
     log.info("refit: training on %s for %d epochs (the test split stays unseen)", " + ".join(REFIT_SIDES), epochs)
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     return module, time.perf_counter() - start
 
 
-def _evaluate(model, dm, meta: dict[str, Any]) -> dict[str, Any]:
+def _evaluate(model, dm, meta: dict[str, Any], sides: tuple[str, ...]) -> dict[str, Any]:
     from fishopt.training.evaluate import evaluate_tensors
 
-    return {side: evaluate_tensors(model, *dm.load(side).tensors, meta) for side in ("val", "test")}
+    return {side: evaluate_tensors(model, *dm.load(side).tensors, meta) for side in sides}
 
 
 def _finish(run_dir: Path, module, dm, meta: dict[str, Any], val: dict[str, Any] | None = None) -> Path:
@@ -185,7 +187,7 @@ def _finish(run_dir: Path, module, dm, meta: dict[str, Any], val: dict[str, Any]
     """
     from fishopt.training.checkpoint import save_checkpoint
 
-    metrics = _evaluate(module.model, dm, meta)
+    metrics = _evaluate(module.model, dm, meta, ("test",) if val is not None else ("val", "test"))
     if val is not None:
         metrics["val"] = {**val, "note": "selection run (trained on train only); the refit model trained on val"}
     metrics["leaky"] = dm.split.leaky
@@ -202,10 +204,13 @@ def _aug(aug_cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in aug_cfg.items()}
 
 
-def _trainer(tcfg: dict[str, Any], run_dir: Path, validate: bool = True, stop_after: int | None = None):
+def _trainer(tcfg: dict[str, Any], run_dir: Path, stop_after: int | None = None):
+    """The Lightning trainer: validated, checkpointed on val and early-stopped, or (``stop_after`` set, the
+    refit) without validation, stopped after ``stop_after`` epochs of the ``max_epochs`` schedule."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
+    validate = stop_after is None
     if validate:
         ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_bacc", mode="max",
                                save_last=True)
@@ -213,7 +218,7 @@ def _trainer(tcfg: dict[str, Any], run_dir: Path, validate: bool = True, stop_af
         callbacks = [ckpt, stop, *_averaging(tcfg)]
     else:
         callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
-                     *_averaging(tcfg), _stop_after(stop_after or int(tcfg["max_epochs"]))]
+                     *_averaging(tcfg), _stop_after(stop_after)]
     return pl.Trainer(
         max_epochs=int(tcfg["max_epochs"]),
         accelerator=tcfg["accelerator"],
