@@ -16,17 +16,13 @@ from typing import Any
 import numpy as np
 
 from fishopt.errors import ParityError
+from fishopt.export.onnx import opset_of
 
 log = logging.getLogger(__name__)
 
 PROBS_NAME = "probs"
 LOWEST_OPSET = 17
 IR_FOR_OPSET_17 = 8  # the IR version onnx 1.12/1.13 wrote with opset 17 (TensorRT 8.5's parser, onnxruntime 1.14)
-
-
-def opset_of(model) -> int:
-    """The default-domain opset of an ``onnx.ModelProto``."""
-    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def add_probabilities(model, logits: str) -> str:

@@ -117,10 +117,9 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, *, static_
             module, (example,), None, dynamo=True, external_data=False, dynamic_shapes=dynamic,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset, verbose=False,
         )
-    program.save(str(path), external_data=False)
     import onnx
 
-    model = strip_debug_info(onnx.load(str(path)))
+    model = strip_debug_info(program.model_proto)
     onnx.save(model, str(path))
     return model
 
