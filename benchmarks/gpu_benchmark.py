@@ -108,14 +108,16 @@ def torch_variant(name: str, ckpt, test, batch_sizes, device: str = "cuda") -> t
     return row, fmt, runtime
 
 
-def registry_gpu_variants(ckpt, folder: Path, threads: int) -> list[tuple[dict, object | None]]:
-    """The registry's GPU formats (TensorRT) built through the one build verb; skipped rows when absent."""
+def registry_gpu_variants(ckpt, folder: Path, threads: int, data_root: Path,
+                          wanted: set[str] | None = None) -> list[tuple[dict, object | None]]:
+    """The registry's GPU formats (TensorRT; only ``wanted`` ones when given) built through the one build verb;
+    skipped rows when absent."""
     from fishopt.benchmarks.variants import build_variant, load_variant
     from fishopt.export.registry import list_formats
 
     out = []
-    for fmt in list_formats(needs_gpu=True):
-        row, path = build_variant(fmt, ckpt.path, folder / fmt.name)
+    for fmt in (f for f in list_formats(needs_gpu=True) if not wanted or f.name in wanted):
+        row, path = build_variant(fmt, ckpt.path, folder / fmt.name, data_root)
         out.append((row, fmt, load_variant(fmt, row, path, threads) if path is not None else None))
     return out
 
@@ -158,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
     ref = harness.reference_report(ckpt, test)  # the FP32 reference is the checkpoint on the CPU
     prepared = [torch_variant(n, ckpt, test, batch_sizes, args.device) for n in TORCH_VARIANTS if not wanted or n in wanted]
     if args.device == "cuda":
-        prepared += [p for p in registry_gpu_variants(ckpt, out / "artifacts", threads) if not wanted or p[0]["variant"] in wanted]
+        prepared += registry_gpu_variants(ckpt, out / "artifacts", threads, test.root, wanted)
     rows, loaded = [], []
     for row, fmt, runtime in prepared:
         rows.append(row)

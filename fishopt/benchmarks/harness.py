@@ -106,7 +106,7 @@ def prepare_variants(
     rows, loaded = [], []
     names = list(ckpt.meta["class_names"])
     for fmt in tqdm(formats, desc="build + accuracy", unit="variant", disable=not progress):
-        row, path = build_variant(fmt, ckpt.path, folder / fmt.name)
+        row, path = build_variant(fmt, ckpt.path, folder / fmt.name, test.root)
         rows.append(row)
         if path is None:
             continue

@@ -118,8 +118,8 @@ class Loaded:
     runtime: Any
 
 
-def build_variant(fmt: Any, checkpoint: Path, folder: Path) -> tuple[dict, Path | None]:
-    """Build one variant through :func:`fishopt.export.api.build` (parity gate on).
+def build_variant(fmt: Any, checkpoint: Path, folder: Path, data_root: Path | None = None) -> tuple[dict, Path | None]:
+    """Build one variant through :func:`fishopt.export.api.build` (parity gate on ``data_root``'s test images).
 
     Returns:
         ``(row, artifact)``; ``artifact`` is ``None`` for a skipped or failed row.
@@ -132,7 +132,7 @@ def build_variant(fmt: Any, checkpoint: Path, folder: Path) -> tuple[dict, Path 
         from fishopt.export.api import build
 
         t0 = time.perf_counter()
-        result = build(fmt.name, checkpoint, folder, options={}, verify=True, overwrite=True)
+        result = build(fmt.name, checkpoint, folder, options={}, verify=True, overwrite=True, data_root=data_root)
         row["build_seconds"] = round(time.perf_counter() - t0, 2)
         path = artifact_path(result, folder, fmt.suffix)
     except (MissingDependencyError, BackendUnavailableError) as exc:

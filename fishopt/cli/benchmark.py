@@ -107,8 +107,6 @@ def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[i
     if not no_malloc_tuning:
         ensure_malloc_tuning({"checkpoint": str(path), "variants": variants, "threads": threads, "out": out, "data": data,
                               "batch_sizes": batch_sizes, "max_drop": max_drop, "overwrite": overwrite, "quick": quick})
-    if data:
-        os.environ["FISHOPT_DATA"] = data  # the build verb's parity gate reads the data root from here too
     from fishopt.benchmarks.harness import run_benchmark
 
     run_benchmark(path, names, batch_sizes=batch_sizes, threads=threads, out_dir=out, quick=quick, max_drop=max_drop,
