@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from fishopt.cli.options import checkpoint_argument, setup_logging
-
-METHODS = ("static", "dynamic")
-BACKENDS = ("torch", "onnxruntime", "openvino", "inc")
+from fishopt.optimize.recipes import BACKENDS, DEFAULT_CALIB_SIZE, METHODS
 
 
 @click.command()
@@ -47,7 +45,6 @@ def quantize(checkpoint: str, method: str, backend: str, calib_size: int | None,
     """
     setup_logging()
     from fishopt.errors import ConfigError
-    from fishopt.optimize.calibration import DEFAULT_CALIB_SIZE
     from fishopt.optimize.quantize import quantize as run_quantize
     from fishopt.optimize.recipes import QuantRecipe
 

@@ -19,10 +19,10 @@ from typing import Any
 import torch
 
 from fishopt.errors import DataError
+from fishopt.optimize.recipes import DEFAULT_CALIB_SIZE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CALIB_SIZE = 256
 
 
 @dataclass

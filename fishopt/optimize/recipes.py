@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from fishopt.errors import ConfigError, unknown_choice
-from fishopt.optimize.calibration import DEFAULT_CALIB_SIZE
 
+DEFAULT_CALIB_SIZE = 256  # calibration images from the train split
 METHODS = ("static", "dynamic")
 BACKENDS = ("torch", "onnxruntime", "openvino", "inc")
 PACKAGES = ("aoti", "exported")
