@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from statistics import NormalDist
 
 #: Robust coefficient of variation above which a measurement is flagged unstable.
 CV_WARN = 0.15
@@ -53,16 +54,8 @@ def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float
 
 
 def _z(confidence: float) -> float:
-    """Two-sided standard normal quantile for ``confidence`` (bisection on erf)."""
-    target = confidence
-    lo, hi = 0.0, 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if math.erf(mid / math.sqrt(2)) < target:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    """Two-sided standard normal quantile for ``confidence``."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def cv(samples: Sequence[float]) -> float:
