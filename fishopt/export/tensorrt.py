@@ -17,8 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fishopt.errors import BackendUnavailableError, require
 
 WORKSPACE_BYTES = 1 << 30
@@ -88,35 +86,15 @@ def trt_ready_onnx(ckpt, path: Path, *, precision: str, static_batch: bool, batc
     return path
 
 
-class _CalibReader:
-    """ONNX Runtime calibration reader over normalized train-split images, 8 per batch."""
-
-    def __init__(self, batches: list[np.ndarray], input_name: str) -> None:
-        self._it = iter([{input_name: b} for b in batches])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._it, None)
-
-
 def qdq_onnx(ckpt, fp32_path: Path, out_path: Path, calib_images: int) -> Path:
-    """Insert symmetric per-channel INT8 Q/DQ nodes (TensorRT explicit quantization), calibrated on the train split."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    """Insert symmetric per-channel INT8 Q/DQ nodes (TensorRT explicit quantization), calibrated (entropy) on
+    train images stratified per class (:func:`fishopt.optimize.calibration.calibration_set`)."""
+    from fishopt.optimize.calibration import calibration_set
+    from fishopt.optimize.onnxruntime_quant import quantize_onnx_static
 
-    from fishopt.data.preprocess import eval_transform
-    from fishopt.export.onnx import INPUT_NAME
-    from fishopt.export.parity import load_split_images
-
-    images, _ = load_split_images(ckpt, "train", calib_images)
-    meta = ckpt.meta
-    x = eval_transform(images, meta["input_size"], meta["mean"], meta["std"]).numpy()
-    batches = [x[i : i + 8] for i in range(0, len(x), 8)]
-    quantize_static(
-        str(fp32_path), str(out_path), _CalibReader(batches, INPUT_NAME), quant_format=QuantFormat.QDQ,
-        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.Entropy,
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-    )
-    return out_path
+    calib = calibration_set(ckpt, calib_images).batch.numpy()
+    return quantize_onnx_static(fp32_path, out_path, calib, per_channel=True, symmetric=True, pre_process=False,
+                                calibrate_method="entropy")
 
 
 def engine_from_onnx(onnx_path: Path, engine_path: Path, input_shape: tuple[int, ...], *, static_batch: bool,

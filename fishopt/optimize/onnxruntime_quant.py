@@ -56,6 +56,7 @@ def quantize_onnx_static(
     symmetric: bool = False,
     op_types: list[str] | None = None,
     pre_process: bool = True,
+    calibrate_method: str = "minmax",
 ) -> Path:
     """Static QDQ INT8 of an FP32 ONNX file.
 
@@ -69,11 +70,17 @@ def quantize_onnx_static(
             needs; default: uint8 activations, ONNX Runtime's fast x86 path.
         op_types: Restrict quantization to these op types (default: all ONNX Runtime supports).
         pre_process: Run ``quant_pre_process`` (shape inference and graph optimization) first.
+        calibrate_method: ``minmax`` or ``entropy`` (activation ranges from the histogram's KL optimum).
 
     Returns:
         ``out``.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -90,7 +97,7 @@ def quantize_onnx_static(
             per_channel=per_channel,
             activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy}[calibrate_method],
             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
     return out
