@@ -100,7 +100,42 @@ def quantize_onnx_static(
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy}[calibrate_method],
             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
+    drop_int32_zero_points(out)
     return out
+
+
+def drop_int32_zero_points(path: Path) -> int:
+    """Remove the zero points of int32 ``DequantizeLinear`` inputs (the quantized biases), in place.
+
+    The ONNX spec requires an int32 zero point to be 0 and makes the input optional, but the quantizer
+    writes one int32 per output channel: about 2 kB, 1.6 % of this model's INT8 file. ONNX Runtime fuses
+    the graph the same way without them (QLinearConv, QGemm) and the outputs are bit-identical.
+
+    Returns:
+        The number of zero points removed.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    removed = 0
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) != 3:
+            continue
+        x, zp = inits.get(node.input[0]), inits.get(node.input[2])
+        if x is not None and zp is not None and x.data_type == onnx.TensorProto.INT32:
+            if numpy_helper.to_array(zp).any():  # not spec-conformant; keep what the quantizer wrote
+                continue
+            node.input.pop()
+            removed += 1
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.save(model, str(path))
+    return removed
 
 
 def quantize_onnx_dynamic(fp32: Path, out: Path) -> Path:
