@@ -58,6 +58,27 @@ def atomic_write_json(dest: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_text(dest, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def deflate_zip(path: str | os.PathLike[str], level: int = 9) -> int:
+    """Rewrite a zip archive in place (atomically) with every record deflated; return the new size in bytes.
+
+    ``torch.export.save`` and AOTInductor write their ``.pt2`` archives with every record stored
+    uncompressed; their readers (``torch.export.load``, ``aoti_load_package`` and the C++ package loader)
+    are standard zip readers and read deflated records too.
+    """
+    import zipfile
+
+    path = Path(path)
+
+    def write(tmp: Path) -> None:
+        shutil.copymode(path, tmp)  # the temporary file is 0600; keep the archive's mode
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w") as dst:
+            for info in src.infolist():
+                dst.writestr(info, src.read(info), compress_type=zipfile.ZIP_DEFLATED, compresslevel=level)
+
+    atomic_write(path, write)
+    return path.stat().st_size
+
+
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Return the hex SHA-256 of a file's content."""
     digest = hashlib.sha256()

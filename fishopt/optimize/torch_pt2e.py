@@ -105,6 +105,8 @@ def save_program(model: nn.Module, example: torch.Tensor, path: Path, package: s
     """
     if isinstance(model, torch.fx.GraphModule):
         strip_unused(model)
+    from fishopt.io import deflate_zip
+
     program = export_dynamic(model, example)
     if package == "aoti":
         try:
@@ -115,6 +117,7 @@ def save_program(model: nn.Module, example: torch.Tensor, path: Path, package: s
     _drop_example_inputs(program)
     _drop_debug_meta(program)
     torch.export.save(program, path)
+    deflate_zip(path)
     return path, "exported"
 
 
@@ -163,8 +166,13 @@ def _drop_debug_meta(program: torch.export.ExportedProgram) -> None:
 def _aoti_package(program: torch.export.ExportedProgram, path: Path) -> Path:
     from torch._inductor import aoti_compile_and_package
 
+    from fishopt.io import deflate_zip
+    from fishopt.optimize.compile import RELEASE_CONFIGS
+
     with torch.no_grad():
-        out = aoti_compile_and_package(program, package_path=str(path), inductor_configs={"freezing": True})
+        out = aoti_compile_and_package(program, package_path=str(path),
+                                       inductor_configs={"freezing": True, **RELEASE_CONFIGS})
+    deflate_zip(out)
     return Path(out)
 
 

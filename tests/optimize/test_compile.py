@@ -30,7 +30,7 @@ print("RESULT" + json.dumps({"load_seconds": rt.load_seconds, "diffs": diffs, "m
 def test_inductor_configs() -> None:
     from fishopt.optimize.compile import inductor_configs
 
-    assert inductor_configs("default") == {"freezing": True}
+    assert inductor_configs("default") == {"freezing": True, "aot_inductor.enable_line_tables": False}
     assert inductor_configs("max-autotune")["max_autotune"] is True
     with pytest.raises(ConfigError, match="valid choices: default, max-autotune"):
         inductor_configs("fast")

@@ -16,6 +16,10 @@ def test_static_pt2e_exported_round_trip(fish_checkpoint, tmp_path):
     info = check_round_trip("torch-int8", fish_checkpoint, tmp_path / "pt2e", tmp_path, calib_size=18, package="exported")
     assert info["kind"] == "exported" and info["meta"]["quantization"]["saved_as"] == "exported"
     assert info["meta"]["dynamic_batch"] is True
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "pt2e" / "model.pt2") as zf:  # written deflated; the fresh process loaded it
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_DEFLATED}
 
 
 def test_static_graph_has_int8_weights_and_dynamic_batch():
