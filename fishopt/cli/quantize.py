@@ -88,6 +88,9 @@ def print_result(result) -> None:
         t = facts["tuning"]
         click.echo(f"  INC tuning on {t['val_images']} val images: FP32 {t['val_top1_fp32']}% -> INT8 "
                    f"{t['val_top1_int8']}% after {t['trials']} trial(s)")
+        if t.get("val_in_training"):
+            click.secho("  note: the checkpoint was refit on train + val, so the val scores above are on trained-on "
+                        "images; the test parity figures below are the ones to trust", fg="yellow")
     click.echo(f"  size: {_mb(manifest['total_bytes'])} on disk vs FP32 weights {_mb(fp32_bytes)} "
                f"({_ratio(fp32_bytes, manifest['total_bytes'], facts.get('saved_as'))})")
     click.echo(f"  quantize time: {facts.get('quantize_seconds', manifest['build_seconds'])} s")

@@ -58,3 +58,14 @@ def test_tuning_that_cannot_meet_max_drop_raises(monkeypatch):
     x = torch.randn(8, 3, 32, 32)
     with pytest.raises(ParityError, match="--max-drop 0.5"):
         inc.tune(model, x, x, torch.zeros(8, dtype=torch.long), max_drop=0.5, max_trials=1)
+
+
+@pytest.mark.parametrize(("meta", "expected"), [
+    ({"refit": {"sides": ["train", "val"], "epochs": 12}}, True),
+    ({"refit": None}, False),
+    ({}, False),
+])
+def test_val_in_training_reads_the_refit_block(meta, expected):
+    from fishopt.optimize.inc import val_in_training
+
+    assert val_in_training(meta) is expected
