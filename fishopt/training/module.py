@@ -12,6 +12,7 @@ from torch import nn
 
 from fishopt.data.augment import AugmentConfig, build_train_augment
 from fishopt.data.preprocess import eval_transform
+from fishopt.training.mixing import MixConfig, mix_batch
 
 
 class FishClassifier(pl.LightningModule):
@@ -23,7 +24,8 @@ class FishClassifier(pl.LightningModule):
         mean: Normalization mean (train split statistics).
         std: Normalization std.
         augment: Training augmentation config.
-        trainer_cfg: The ``trainer`` config group (lr, weight_decay, label_smoothing, warmup_epochs).
+        trainer_cfg: The ``trainer`` config group (lr, weight_decay, label_smoothing, warmup_epochs, mixup,
+            cutmix, mix_prob).
     """
 
     def __init__(
@@ -42,6 +44,8 @@ class FishClassifier(pl.LightningModule):
         self.train_aug = build_train_augment(augment, self.input_size, self.mean, self.std)
         self.cfg = trainer_cfg
         self.loss = nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.get("label_smoothing", 0.0)))
+        self.mix = MixConfig(mixup=float(trainer_cfg.get("mixup", 0.0)), cutmix=float(trainer_cfg.get("cutmix", 0.0)),
+                             prob=float(trainer_cfg.get("mix_prob", 1.0)))
         self._val_preds: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
 
@@ -56,8 +60,9 @@ class FishClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:  # noqa: D102
         x, y = batch
+        x, y, y_partner, lam = mix_batch(x, y, self.mix)
         logits = self.model(x)
-        loss = self.loss(logits, y)
+        loss = self.loss(logits, y) if lam == 1.0 else lam * self.loss(logits, y) + (1 - lam) * self.loss(logits, y_partner)
         self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
         return loss
