@@ -60,6 +60,10 @@ def _recommendations(results: dict) -> list[str]:
                   f"{_f(t.get('cpu_latency_speedup'), '.2f', 'x')}: 3x {yes[t.get('meets_3x')]}, 5x {yes[t.get('meets_5x')]}",
                   f"- best INT8 beats best FP32 at bs{big}: `{t.get('best_int8')}` / `{t.get('best_fp32')}` = "
                   f"{_f(t.get('int8_over_fp32'), '.2f', 'x')}: {yes[t.get('int8_beats_fp32')]}"]
+        sizes = t.get("int8_size") or {}
+        if sizes:
+            lines.append("- static INT8 >= 3.5x smaller on disk than the same format's FP32: " + ", ".join(
+                f"`{n}` {s['ratio']:.2f}x vs `{s['fp32']}` ({yes[s['meets']]})" for n, s in sizes.items()))
     return lines
 
 

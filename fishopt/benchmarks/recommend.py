@@ -74,6 +74,39 @@ def best_by_precision(rows: list[dict], batch: str) -> dict[str, dict]:
     return {p: {"variant": r["variant"], "images_per_s": _ips(batch)(r)} for p, r in out.items()}
 
 
+MIN_INT8_SIZE_RATIO = 3.5
+
+
+def int8_size_ratios(rows: list[dict]) -> dict[str, dict]:
+    """Each static INT8 artifact's size against the FP32 artifact of the same runtime and file type.
+
+    Dynamic INT8 formats are left out: they quantize only the Linear layers, by design.
+
+    ``onnxruntime-int8`` is compared with ``onnx-fp32``, ``openvino-int8`` with ``openvino-fp32``, and the
+    torch ``.pt2`` INT8 formats with ``torch-compile-fp32`` (also a ``.pt2``), as the registry says.
+
+    Returns:
+        ``{int8_variant: {"fp32": variant, "ratio": fp32_bytes / int8_bytes, "meets": ratio >= 3.5}}`` for
+        the static INT8 rows whose counterpart was built; rows of formats the registry does not know are
+        left out.
+    """
+    from fishopt.export.registry import list_formats
+
+    formats = {f.name: f for f in list_formats()}
+    built = {r["variant"]: r for r in rows if r.get("size_bytes") and r["variant"] in formats}
+    out: dict[str, dict] = {}
+    for name, row in built.items():
+        fmt = formats[name]
+        if fmt.precision != "int8" or fmt.method != "static":
+            continue
+        fp32 = next((n for n in built if formats[n].precision == "fp32" and formats[n].runtime == fmt.runtime
+                     and formats[n].suffix == fmt.suffix), None)
+        if fp32 is not None:
+            ratio = round(built[fp32]["size_bytes"] / row["size_bytes"], 3)
+            out[name] = {"fp32": fp32, "ratio": ratio, "meets": ratio >= MIN_INT8_SIZE_RATIO}
+    return out
+
+
 def targets(rows: list[dict], recommendations: dict[str, dict], batch: str) -> dict:
     """The project's speed targets, checked on these rows.
 
@@ -81,6 +114,7 @@ def targets(rows: list[dict], recommendations: dict[str, dict], batch: str) -> d
         ``{"cpu_latency_speedup", "meets_3x", "meets_5x", "best_int8", "best_fp32", "int8_over_fp32", "int8_beats_fp32"}``:
         the recommended CPU variant's bs1 speedup over the FP32 eager baseline (target >= 3x, goal 5x),
         and best INT8 against best FP32 throughput at batch ``batch``. ``None`` where not measurable.
+        ``int8_size``: :func:`int8_size_ratios` (target: at least 3.5x smaller on disk).
     """
     rec = recommendations.get("cpu-latency") or {}
     sp = rec.get("speedup")
@@ -93,4 +127,5 @@ def targets(rows: list[dict], recommendations: dict[str, dict], batch: str) -> d
         "meets_3x": None if sp is None else sp >= 3.0, "meets_5x": None if sp is None else sp >= 5.0,
         "best_int8": (best.get("int8") or {}).get("variant"), "best_fp32": (best.get("fp32") or {}).get("variant"),
         "int8_over_fp32": ratio, "int8_beats_fp32": None if ratio is None else ratio > 1.0,
+        "int8_size": int8_size_ratios(rows),
     }

@@ -103,6 +103,9 @@ RESULTS = {
         "targets": {"type": "object", "properties": {
             "cpu_latency_speedup": _NUM, "int8_over_fp32": _NUM,
             "meets_3x": {"type": ["boolean", "null"]}, "int8_beats_fp32": {"type": ["boolean", "null"]},
+            "int8_size": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["fp32", "ratio", "meets"],
+                "properties": {"fp32": {"type": "string"}, "ratio": _NUM, "meets": {"type": "boolean"}}}},
         }},
         "warnings": {"type": "array", "items": {"type": "string"}},
     },

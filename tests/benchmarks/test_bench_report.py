@@ -133,3 +133,33 @@ def test_write_all_outputs(tmp_path: Path) -> None:
 def test_pareto_front() -> None:
     pts = [(1.0, 80.0), (2.0, 90.0), (3.0, 85.0), (0.5, 70.0), (4.0, 95.0)]
     assert pareto_front(pts) == [3, 0, 1, 4]
+
+
+def test_int8_size_ratio_pairs_each_int8_format_with_its_fp32_sibling() -> None:
+    from fishopt.benchmarks.recommend import int8_size_ratios
+
+    def sized(name: str, precision: str, size: int | None) -> dict:
+        return {**_row(name, precision, 1.0, 0.9), "size_bytes": size}
+
+    rows = [sized("onnx-fp32", "fp32", 528_000), sized("onnxruntime-int8", "int8", 148_000),
+            sized("openvino-fp32", "fp32", 540_000), sized("openvino-int8", "int8", 172_000),
+            sized("torch-eager-fp32", "fp32", 533_000), sized("torch-int8", "int8", 270_000),  # no .pt2 FP32 built
+            sized("onnxruntime-int8-dynamic", "int8", 425_000),  # Linear layers only: not a size candidate
+            sized("bad-int8", "int8", 1_000), sized("inc-int8", "int8", None)]
+    ratios = int8_size_ratios(rows)
+    assert set(ratios) == {"onnxruntime-int8", "openvino-int8"}
+    assert ratios["onnxruntime-int8"] == {"fp32": "onnx-fp32", "ratio": pytest.approx(3.568, abs=1e-3), "meets": True}
+    assert ratios["openvino-int8"]["fp32"] == "openvino-fp32" and ratios["openvino-int8"]["meets"] is False
+    rows.append(sized("torch-compile-fp32", "fp32", 631_000))
+    assert int8_size_ratios(rows)["torch-int8"]["fp32"] == "torch-compile-fp32"
+
+
+def test_report_states_the_size_target() -> None:
+    from fishopt.benchmarks.markdown import to_markdown
+
+    base = sample_results()
+    rows = [*base["rows"], {**_row("openvino-fp32", "fp32", 3.0, 0.90), "size_bytes": 4000}]
+    results = report.assemble(base["fingerprint"], base["settings"], base["reference"], rows)
+    check_results(results)
+    assert results["targets"]["int8_size"] == {"openvino-int8": {"fp32": "openvino-fp32", "ratio": 4.0, "meets": True}}
+    assert "`openvino-int8` 4.00x vs `openvino-fp32` (met)" in to_markdown(results, {})
