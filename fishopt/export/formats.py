@@ -76,7 +76,7 @@ register_format(Format(
 
 register_format(Format(
     name="torch-compile-fp32", kind="compile", runtime="torch", precision="fp32", suffix=".pt2",
-    builder="fishopt.optimize.compile:build_aoti", runtime_cls="fishopt.runtimes.aoti:AOTIRuntime",
+    builder="fishopt.optimize.compile:build_aoti", runtime_cls="fishopt.runtimes.torch_program:TorchProgramRuntime",
     options=_SHAPE_OPTIONS | {"mode"}, method="default", backend="inductor",
     description="torch.compile (Inductor, freezing) as an AOTInductor package; loads without recompiling.",
     atol=1e-3,

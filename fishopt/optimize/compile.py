@@ -3,7 +3,7 @@
 The package (deflated) holds the compiled kernels (a shared library, built without debug line tables)
 and the weights, so a fresh process loads it with :func:`torch._inductor.aoti_load_package` in
 milliseconds, without recompiling and without the model's Python code. Build time (``compile_seconds``)
-goes into the metadata; load time is measured by :class:`fishopt.runtimes.aoti.AOTIRuntime` (``load_seconds``).
+goes into the metadata; load time is measured by :class:`fishopt.runtimes.torch_program.TorchProgramRuntime` (``load_seconds``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Runtime for ``.pt2`` files from ``fishopt quantize``: AOTInductor packages or ``torch.export`` programs.
+"""Runtime for torch ``.pt2`` files: AOTInductor packages or ``torch.export`` programs.
 
-INT8 torch artifacts are saved as AOTInductor packages when Inductor can compile them, else as exported
-programs (the metadata's ``quantization.saved_as`` says which); this runtime loads either.
+``fishopt compile`` writes AOTInductor packages; ``fishopt quantize`` (torch, inc) writes AOTInductor packages
+when Inductor can compile them, else exported programs (the metadata's ``quantization.saved_as`` says which).
+This one runtime loads either, without recompiling.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class TorchProgramRuntime(Runtime):
 
         Raises:
             CheckpointError: If the file or its metadata is missing, or it is not a ``.pt2`` archive.
-            BackendUnavailableError: If ``device`` is not ``cpu`` (INT8 programs target x86 CPUs).
+            BackendUnavailableError: If ``device`` is not ``cpu`` (fishopt builds its ``.pt2`` files for the CPU).
         """
         import zipfile
 
@@ -46,9 +47,9 @@ class TorchProgramRuntime(Runtime):
 
         path = Path(path)
         if device != "cpu":
-            raise BackendUnavailableError(f"{path.name} is an x86 CPU INT8 program; load it with device='cpu'")
+            raise BackendUnavailableError(f"{path.name} was built for the CPU; load it with device='cpu'")
         if not path.is_file():
-            raise CheckpointError(f"{str(path)!r} not found; build it with 'fishopt quantize'")
+            raise CheckpointError(f"{str(path)!r} not found; build it with 'fishopt compile' or 'fishopt quantize'")
         meta = check_metadata(read_sidecar(path), path)
         if threads:
             torch.set_num_threads(int(threads))
@@ -58,7 +59,7 @@ class TorchProgramRuntime(Runtime):
             program = load_program(path)
         except zipfile.BadZipFile as exc:
             raise CheckpointError(
-                f"{str(path)!r} is not a .pt2 archive ({exc}); rebuild it with 'fishopt quantize'"
+                f"{str(path)!r} is not a .pt2 archive ({exc}); rebuild it with 'fishopt compile' or 'fishopt quantize'"
             ) from exc
         return cls(path, meta, program, kind, threads=threads, load_seconds=time.perf_counter() - start)
 

@@ -14,9 +14,10 @@ from fishopt.errors import ConfigError
 
 LOAD = r"""
 import json, sys, time, torch
-from fishopt.runtimes.aoti import AOTIRuntime
+from fishopt.runtimes.torch_program import TorchProgramRuntime
 from fishopt.training.checkpoint import load_checkpoint
-rt = AOTIRuntime.load(sys.argv[1], threads=1)
+rt = TorchProgramRuntime.load(sys.argv[1], threads=1)
+assert rt.kind == "aoti"
 model = load_checkpoint(sys.argv[2]).model
 diffs = {}
 for n in (1, 3, 8):

@@ -115,10 +115,13 @@ def test_openvino_precision_hints(tiny_checkpoint: Path, tmp_path: Path) -> None
         OpenVINORuntime.load(tmp_path / "none.xml")
 
 
-def test_aoti_runtime_errors(tmp_path: Path) -> None:
-    from fishopt.runtimes.aoti import AOTIRuntime
+def test_torch_program_runtime_errors(tmp_path: Path) -> None:
+    from fishopt.runtimes.torch_program import TorchProgramRuntime
 
-    with pytest.raises(BackendUnavailableError, match="compiled for the CPU"):
-        AOTIRuntime.load(tmp_path / "model.pt2", device="cuda")
+    with pytest.raises(BackendUnavailableError, match="built for the CPU"):
+        TorchProgramRuntime.load(tmp_path / "model.pt2", device="cuda")
+    with pytest.raises(CheckpointError, match="not found; build it with 'fishopt compile' or 'fishopt quantize'"):
+        TorchProgramRuntime.load(tmp_path / "model.pt2")
+    (tmp_path / "model.pt2").write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="model.pt2.json"):
-        AOTIRuntime.load(tmp_path / "model.pt2")
+        TorchProgramRuntime.load(tmp_path / "model.pt2")
