@@ -130,15 +130,9 @@ def peak_gops(cpu: dict, threads: int, precision: str = "fp32") -> dict:
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     """Installed distribution versions (``None`` when not installed); imports nothing."""
-    from importlib.metadata import PackageNotFoundError, version
+    from fishopt.export.manifest import dist_versions
 
-    out: dict[str, str | None] = {}
-    for name in packages:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+    return dist_versions(packages)
 
 
 def git_commit(repo: Path | None = None) -> dict:

@@ -12,20 +12,25 @@ _DIST_OF = {"onnx_graphsurgeon": "onnx-graphsurgeon", "neural_compressor": "neur
             "torch_tensorrt": "torch-tensorrt"}
 
 
-def package_versions(modules: tuple[str, ...] | list[str] = ()) -> dict[str, str | None]:
-    """Installed versions of python, fishopt, torch and ``modules`` (``None`` where not installed)."""
+def dist_versions(dists: tuple[str, ...] | list[str]) -> dict[str, str | None]:
+    """Installed versions of distributions (``None`` where not installed); imports nothing."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from fishopt import __version__
-
-    out: dict[str, str | None] = {"python": platform.python_version(), "fishopt": __version__}
-    for module in ("torch", *modules):
-        dist = _DIST_OF.get(module, module)
+    out: dict[str, str | None] = {}
+    for dist in dists:
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
             out[dist] = None
     return out
+
+
+def package_versions(modules: tuple[str, ...] | list[str] = ()) -> dict[str, str | None]:
+    """Installed versions of python, fishopt, torch and ``modules`` (``None`` where not installed)."""
+    from fishopt import __version__
+
+    dists = [_DIST_OF.get(module, module) for module in ("torch", *modules)]
+    return {"python": platform.python_version(), "fishopt": __version__, **dist_versions(dists)}
 
 
 def describe_files(folder: Path) -> list[dict[str, Any]]:
