@@ -79,36 +79,6 @@ def mark(row: dict, status: str, reason: str, stage: str | None = None) -> dict:
     return row
 
 
-def dir_size(path: Path) -> int:
-    """Total bytes of the files under ``path`` (the artifact and its side files, not the manifest)."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.name != "manifest.json")
-
-
-def artifact_path(result: Any, folder: Path, suffix: str) -> Path:
-    """The main artifact file from the build verb's return value (a path, a record or a dict).
-
-    Falls back to ``manifest.json``'s ``artifact`` entry, then to the only ``*suffix`` file in ``folder``.
-    """
-    for candidate in (result, getattr(result, "path", None), getattr(result, "artifact", None)):
-        if isinstance(candidate, (str, Path)) and Path(candidate).exists():
-            return Path(candidate)
-    if isinstance(result, dict):
-        for key in ("artifact", "path"):
-            if result.get(key) and Path(folder, result[key]).exists():
-                return Path(folder, result[key])
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        import json
-
-        entry = json.loads(manifest.read_text()).get("artifact")
-        if isinstance(entry, str) and (folder / entry).exists():
-            return folder / entry
-    found = sorted(folder.rglob(f"*{suffix}"))
-    if not found:
-        raise FileNotFoundError(f"build wrote no {suffix} file under {folder}")
-    return found[0]
-
-
 @dataclass
 class Loaded:
     """A built, loaded variant: its registry entry, its row and its runtime."""
@@ -134,14 +104,13 @@ def build_variant(fmt: Any, checkpoint: Path, folder: Path, data_root: Path | No
         t0 = time.perf_counter()
         result = build(fmt.name, checkpoint, folder, options={}, verify=True, overwrite=True, data_root=data_root)
         row["build_seconds"] = round(time.perf_counter() - t0, 2)
-        path = artifact_path(result, folder, fmt.suffix)
     except (MissingDependencyError, BackendUnavailableError) as exc:
         return mark(row, "skipped", str(exc), "build"), None
     except Exception as exc:  # any backend error: the variant becomes a failed row, the run goes on
         return mark(row, "failed", f"{type(exc).__name__}: {exc}", "build"), None
-    row["artifact"] = str(path)
-    row["size_bytes"] = dir_size(folder) if folder.is_dir() else path.stat().st_size
-    return row, path
+    row["artifact"] = str(result.artifact)
+    row["size_bytes"] = result.manifest["total_bytes"]  # the artifact and its side files, not the manifest
+    return row, result.artifact
 
 
 def load_variant(fmt: Any, row: dict, path: Path, threads: int) -> Any:

@@ -171,23 +171,6 @@ def test_variant_crashing_while_timed_becomes_failed_row(monkeypatch: pytest.Mon
     assert items[0].row["latency"]["bs1"]["p50_ms"] >= 0 and set(items[0].row["throughput"]) == {"1", "2"}
 
 
-def test_artifact_path_from_any_build_result(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
-    from fishopt.benchmarks.variants import artifact_path
-
-    art = tmp_path / "model.onnx"
-    art.write_bytes(b"x")
-    assert artifact_path(SimpleNamespace(artifact=art), tmp_path, ".onnx") == art
-    assert artifact_path(str(art), tmp_path, ".onnx") == art
-    assert artifact_path({"artifact": "model.onnx"}, tmp_path, ".onnx") == art
-    assert artifact_path(None, tmp_path, ".onnx") == art  # the only *.onnx in the folder
-    (tmp_path / "manifest.json").write_text(json.dumps({"artifact": "model.onnx"}))
-    assert artifact_path(None, tmp_path, ".onnx") == art
-    with pytest.raises(FileNotFoundError):
-        artifact_path(None, tmp_path / "empty", ".xml")
-
-
 def test_raw_input_batches_are_uint8_nhwc() -> None:
     import numpy as np
     import torch
