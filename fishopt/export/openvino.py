@@ -51,22 +51,30 @@ def _from_onnx(ckpt, workdir: Path, static_batch: bool, batch: int, raw_size: An
         tmp.unlink(missing_ok=True)
 
 
-def build_openvino(ckpt, workdir: Path, *, meta: dict[str, Any], static_batch: bool = False,
-                   batch_size: int | None = None, with_preprocessing: bool = False, raw_size: Any = None) -> Path:
-    """Builder of ``openvino-fp32`` / ``-fp16`` / ``-bf16`` (contract: :class:`fishopt.export.registry.Format`).
+def convert_openvino(ckpt, workdir: Path, *, meta: dict[str, Any], static_batch: bool = False,
+                     batch_size: int | None = None, with_preprocessing: bool = False, raw_size: Any = None):
+    """Convert a checkpoint to an in-memory ``openvino.Model`` carrying fishopt metadata in ``rt_info``.
+
+    Args:
+        ckpt: The loaded checkpoint.
+        workdir: Scratch folder (the ONNX route writes a temporary file there).
+        meta: Artifact metadata; ``meta["precision"]`` decides the recorded weights and inference precision.
+        static_batch: Fix the batch dimension to ``batch_size`` (default: dynamic).
+        batch_size: The static batch size (default 1).
+        with_preprocessing: Take raw uint8 NHWC images (resize, crop and normalize inside the graph).
+        raw_size: The raw image (H, W) for ``with_preprocessing`` (default: the checkpoint's load size).
 
     Returns:
-        ``workdir/model.xml`` (weights in ``model.bin`` beside it).
+        The model and whether its weights should be saved as FP16.
     """
     import openvino as ov
 
     from fishopt.export.metadata import set_openvino_metadata
     from fishopt.export.onnx import resolve_raw_size
 
-    workdir = Path(workdir)
     batch = int(batch_size or 1) if static_batch else 2
     if with_preprocessing:
-        model = _from_onnx(ckpt, workdir, static_batch, batch, raw_size)
+        model = _from_onnx(ckpt, Path(workdir), static_batch, batch, raw_size)
         extra = {"raw_input": True, "raw_size": resolve_raw_size(ckpt.meta, raw_size), "input_layout": "NHWC uint8 RGB"}
     else:
         model = _from_torch(ckpt, static_batch, batch)
@@ -78,6 +86,20 @@ def build_openvino(ckpt, workdir: Path, *, meta: dict[str, Any], static_batch: b
         "weights": "fp16" if compress else "fp32", "inference_precision": INFERENCE_PRECISION.get(precision),
         "openvino_version": ov.get_version(),
     })
-    path = workdir / "model.xml"
+    return model, compress
+
+
+def build_openvino(ckpt, workdir: Path, *, meta: dict[str, Any], static_batch: bool = False,
+                   batch_size: int | None = None, with_preprocessing: bool = False, raw_size: Any = None) -> Path:
+    """Builder of ``openvino-fp32`` / ``-fp16`` / ``-bf16`` (contract: :class:`fishopt.export.registry.Format`).
+
+    Returns:
+        ``workdir/model.xml`` (weights in ``model.bin`` beside it).
+    """
+    import openvino as ov
+
+    model, compress = convert_openvino(ckpt, workdir, meta=meta, static_batch=static_batch, batch_size=batch_size,
+                                       with_preprocessing=with_preprocessing, raw_size=raw_size)
+    path = Path(workdir) / "model.xml"
     ov.save_model(model, str(path), compress_to_fp16=compress)
     return path

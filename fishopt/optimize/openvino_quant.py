@@ -1,6 +1,6 @@
 """INT8 with OpenVINO: NNCF post-training quantization of the OpenVINO model.
 
-The FP32 IR comes from :func:`fishopt.export.openvino.build_openvino`; ``nncf.quantize`` inserts
+The FP32 model comes from :func:`fishopt.export.openvino.convert_openvino` (in memory); ``nncf.quantize`` inserts
 FakeQuantize nodes calibrated on TRAIN images (min/max for activations, per-channel symmetric weights,
 full bias correction) and the result is saved with ``compress_to_fp16=False`` (its weights are int8 anyway;
 this keeps the few float constants FP32). Quantizing the OpenVINO model, not the torch module, avoids
@@ -10,7 +10,6 @@ NNCF's torch backend, which compiles a C++ extension on first use (~60 s).
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ def build_static(ckpt, workdir: Path, *, meta: dict[str, Any], **options: Any) -
     import openvino as ov
 
     from fishopt.export.metadata import get_openvino_metadata, set_openvino_metadata
-    from fishopt.export.openvino import build_openvino
+    from fishopt.export.openvino import convert_openvino
     from fishopt.optimize.calibration import calibration_set
     from fishopt.optimize.recipes import recipe_from_options
 
@@ -60,10 +59,7 @@ def build_static(ckpt, workdir: Path, *, meta: dict[str, Any], **options: Any) -
     workdir = Path(workdir)
     start = time.perf_counter()
     calib = calibration_set(ckpt, recipe.calib_size, recipe.seed)
-    scratch = workdir / ".fp32"
-    scratch.mkdir(parents=True, exist_ok=True)
-    fp32 = build_openvino(ckpt, scratch, meta={**meta, "precision": "fp32", "format": "openvino-fp32"})
-    model = ov.Core().read_model(str(fp32))
+    model, _ = convert_openvino(ckpt, workdir, meta={**meta, "precision": "fp32", "format": "openvino-fp32"})
     base = get_openvino_metadata(model)
     quantized = quantize_ov_model(model, calib.batch.numpy())
     facts = {
@@ -77,5 +73,4 @@ def build_static(ckpt, workdir: Path, *, meta: dict[str, Any], **options: Any) -
     set_openvino_metadata(quantized, {**base, **meta, "weights": "int8", "inference_precision": None})
     path = workdir / "model.xml"
     ov.save_model(quantized, str(path), compress_to_fp16=False)
-    shutil.rmtree(scratch, ignore_errors=True)
     return path
