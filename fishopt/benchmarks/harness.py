@@ -46,11 +46,7 @@ def load_test_set(ckpt: Any, data: str | os.PathLike[str] | None = None, limit: 
         SplitError: If its split file is missing, altered, or has no test images.
         DataError: If the data root cannot be found.
     """
-    import torch
-
-    from fishopt.data.cache import load_images
     from fishopt.errors import CheckpointError, SplitError
-    from fishopt.optimize.calibration import stratified_sample
 
     meta = ckpt.meta
     if not isinstance(meta.get("split"), dict) or not meta["split"].get("file"):
@@ -62,14 +58,8 @@ def load_test_set(ckpt: Any, data: str | os.PathLike[str] | None = None, limit: 
             f"the split of {str(ckpt.path)!r} has no test images; accuracy is measured on the test side only. "
             "Retrain with a split that has one (fishopt train, default fractions 0.7/0.15/0.15)"
         )
-    total = len(paths)
-    if limit is not None and limit < total:
-        paths = stratified_sample(paths, split.labels, limit, seed)
-    root = ckpt.dataset(data).root
-    files = [root / p for p in paths]
-    images = load_images(files, meta["load_size"], progress=True)
-    labels = torch.tensor([list(meta["class_names"]).index(split.labels[p]) for p in paths])
-    return TestSet(images, labels, files, root, split.hash, total)
+    test = ckpt.side_images("test", limit=limit, seed=seed, data=data, progress=True)
+    return TestSet(test.images, test.labels, test.files, ckpt.dataset(data).root, split.hash, len(paths))
 
 
 def reference_report(ckpt: Any, test: TestSet) -> tuple[dict, np.ndarray]:

@@ -218,6 +218,40 @@ def load_split(path: str | Path, expected_hash: str | None = None) -> Split:
     return split
 
 
+def stratified_sample(paths: list[str], labels: dict[str, str], size: int, seed: int) -> list[str]:
+    """Pick up to ``size`` paths with (nearly) equal counts per class, seeded.
+
+    Classes are filled round-robin from a seeded shuffle of each class, so a class with few images gives
+    all it has and the rest of the budget goes to the others.
+
+    Args:
+        paths: Candidate image paths.
+        labels: Path -> class name.
+        size: How many to pick.
+        seed: Seed of the shuffle.
+
+    Returns:
+        The picked paths, sorted.
+    """
+    rng = random.Random(seed)
+    per_class: dict[str, list[str]] = defaultdict(list)
+    for p in sorted(paths):
+        per_class[labels[p]].append(p)
+    queues = []
+    for name in sorted(per_class):
+        items = per_class[name]
+        rng.shuffle(items)
+        queues.append(items)
+    picked: list[str] = []
+    depth = 0
+    while len(picked) < size and any(depth < len(q) for q in queues):
+        for q in queues:
+            if depth < len(q) and len(picked) < size:
+                picked.append(q[depth])
+        depth += 1
+    return sorted(picked)
+
+
 def leak_report(split: Split, groups: dict[str, str]) -> dict[str, int]:
     """Count test images whose source photo (``groups``: path -> group) also has a copy in train.
 

@@ -51,17 +51,11 @@ def load_test_set(ckpt, data: str | os.PathLike[str] | None = None, cache: str |
         DataError: If the data is not found, does not match the checkpoint's classes, or the split is empty.
         SplitError: If the split file is missing or its hash differs.
     """
-    from fishopt.data.cache import load_images
-
-    meta = ckpt.meta
-    dataset = ckpt.dataset(data)
-    split = ckpt.load_split()
-    paths = list(split.paths("test"))
-    if not paths:
+    if not ckpt.load_split().paths("test"):
         raise DataError("the checkpoint's test split is empty; a bundle needs test images for its golden data")
-    images = load_images([dataset.root / p for p in paths], meta["load_size"], cache=cache)
-    labels = np.array([meta["class_names"].index(split.labels[p]) for p in paths], dtype=np.int64)
-    return TestSet(root=Path(dataset.root), paths=paths, images=images, labels=labels)
+    test = ckpt.side_images("test", data=data, cache=cache)
+    return TestSet(root=Path(ckpt.dataset(data).root), paths=test.paths, images=test.images,
+                   labels=test.labels.numpy().astype(np.int64))
 
 
 def reference_logits(ckpt, test: TestSet) -> np.ndarray:

@@ -80,7 +80,8 @@ def load_split_images(ckpt, side: str = "test", limit: int | None = DEFAULT_IMAG
                       data_root=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to ``limit`` images of one side of the checkpoint's split, with their labels.
 
-    A fixed (seed 0) sample across classes. Images are uint8 (N, 3, H, W) at ``size`` (default the load size).
+    A fixed sample (stratified per class, seed 0; :meth:`LoadedCheckpoint.side_images`). Images are uint8
+    (N, 3, H, W) at ``size`` (default the load size).
 
     Args:
         ckpt: The loaded checkpoint.
@@ -93,19 +94,8 @@ def load_split_images(ckpt, side: str = "test", limit: int | None = DEFAULT_IMAG
         DataError: If the data is not found or does not match the checkpoint's classes.
         SplitError: If the split file is missing or its hash differs.
     """
-
-    from fishopt.data.cache import load_images
-
-    meta = ckpt.meta
-    dataset = ckpt.dataset(data_root)
-    split = ckpt.load_split()
-    paths = list(split.paths(side))
-    if limit is not None and len(paths) > limit:
-        keep = sorted(np.random.default_rng(0).permutation(len(paths))[:limit].tolist())
-        paths = [paths[i] for i in keep]
-    images = load_images([dataset.root / p for p in paths], size or meta["load_size"])
-    labels = torch.tensor([meta["class_names"].index(split.labels[p]) for p in paths], dtype=torch.long)
-    return images, labels
+    side_images = ckpt.side_images(side, limit=limit, size=size, data=data_root)
+    return side_images.images, side_images.labels
 
 
 @torch.no_grad()

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -50,44 +47,6 @@ class CalibrationSet:
         """Yield float32 batches of the preprocessed images."""
         for i in range(0, len(self.batch), batch_size):
             yield self.batch[i : i + batch_size]
-
-
-def stratified_sample(paths: list[str], labels: dict[str, str], size: int, seed: int) -> list[str]:
-    """Pick up to ``size`` paths with (nearly) equal counts per class, seeded.
-
-    Classes are filled round-robin from a seeded shuffle of each class, so a class with few images gives
-    all it has and the rest of the budget goes to the others.
-
-    Args:
-        paths: Candidate image paths.
-        labels: Path -> class name.
-        size: How many to pick.
-        seed: Seed of the shuffle.
-
-    Returns:
-        The picked paths, sorted.
-    """
-    rng = random.Random(seed)
-    per_class: dict[str, list[str]] = defaultdict(list)
-    for p in sorted(paths):
-        per_class[labels[p]].append(p)
-    queues = []
-    for name in sorted(per_class):
-        items = per_class[name]
-        rng.shuffle(items)
-        queues.append(items)
-    picked: list[str] = []
-    depth = 0
-    while len(picked) < size and any(depth < len(q) for q in queues):
-        for q in queues:
-            if depth < len(q) and len(picked) < size:
-                picked.append(q[depth])
-        depth += 1
-    return sorted(picked)
-
-
-def _data_root(ckpt, data: str | os.PathLike[str] | None) -> Path:
-    return ckpt.dataset(data).root
 
 
 def _check_size(size: int, available: int, classes: int, split: str) -> None:
@@ -127,25 +86,16 @@ def split_images(
     Raises:
         DataError: If the split has no images there, or fewer than one per class are asked for.
     """
-    from fishopt.data.cache import load_images
     from fishopt.data.preprocess import eval_transform
 
     meta: dict[str, Any] = ckpt.meta
     sp = ckpt.load_split()
-    candidates = sp.paths(split)
-    classes = len(meta["class_names"])
-    if size is not None:
-        _check_size(size, len(candidates), classes, split)
-        paths = stratified_sample(candidates, sp.labels, size, seed)
-    else:
-        _check_size(len(candidates), len(candidates), classes, split)
-        paths = candidates
-    _warn_coverage(paths, sp.labels, meta["class_names"], split)
-    root = _data_root(ckpt, data)
-    images = load_images([root / p for p in paths], meta["load_size"], cache=cache)
-    batch = eval_transform(images, meta["input_size"], meta["mean"], meta["std"])
-    labels = torch.tensor([meta["class_names"].index(sp.labels[p]) for p in paths])
-    return CalibrationSet(images=images, batch=batch, labels=labels, paths=paths, split=split)
+    available = len(sp.paths(split))
+    _check_size(available if size is None else size, available, len(meta["class_names"]), split)
+    side = ckpt.side_images(split, limit=size, seed=seed, data=data, cache=cache)
+    _warn_coverage(side.paths, sp.labels, meta["class_names"], split)
+    batch = eval_transform(side.images, meta["input_size"], meta["mean"], meta["std"])
+    return CalibrationSet(images=side.images, batch=batch, labels=side.labels, paths=side.paths, split=split)
 
 
 def _warn_coverage(paths: list[str], labels: dict[str, str], class_names: list[str], split: str) -> None:

@@ -76,6 +76,57 @@ class LoadedCheckpoint:
 
         return load_split(self.split_path(), expected_hash=self.meta["split"]["hash"])
 
+    def side_images(self, side: str, *, limit: int | None = None, seed: int = 0, size: Any = None,
+                    data: str | Path | None = None, cache: str | Path | None = None,
+                    progress: bool = False) -> SideImages:
+        """Decode the images of one side of the checkpoint's split (the one loader every later step uses).
+
+        Args:
+            side: ``train``, ``val`` or ``test``.
+            limit: At most this many, stratified per class and seeded (``None``: all of them).
+            seed: Seed of the stratified draw.
+            size: (H, W) to load at (default the checkpoint's ``load_size``).
+            data: Data root (default ``$FISHOPT_DATA``, then the root recorded at training).
+            cache: Decode cache folder (default the shared cache).
+            progress: Show a progress bar while decoding.
+
+        Returns:
+            The paths (relative to the data root), files, uint8 images (N, 3, H, W) and class ids.
+
+        Raises:
+            SplitError: If the split file is missing or altered.
+            DataError: If the data is not found or does not hold the checkpoint's classes.
+        """
+        from fishopt.data.cache import load_images
+        from fishopt.data.split import stratified_sample
+
+        split = self.load_split()
+        paths = split.paths(side)
+        if limit is not None and limit < len(paths):
+            paths = stratified_sample(paths, split.labels, limit, seed)
+        root = self.dataset(data).root
+        files = [root / p for p in paths]
+        images = load_images(files, size or self.meta["load_size"], cache=cache, progress=progress)
+        labels = torch.tensor([self.class_names.index(split.labels[p]) for p in paths], dtype=torch.long)
+        return SideImages(paths=list(paths), files=files, images=images, labels=labels)
+
+
+@dataclass
+class SideImages:
+    """Decoded images of one side of a split.
+
+    Attributes:
+        paths: Paths relative to the data root.
+        files: Absolute files.
+        images: uint8 (N, 3, H, W).
+        labels: Class ids (N,).
+    """
+
+    paths: list[str]
+    files: list[Path]
+    images: torch.Tensor
+    labels: torch.Tensor
+
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     """Write a checkpoint atomically.

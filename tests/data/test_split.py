@@ -92,3 +92,14 @@ def test_shared_data_cluster_split_has_no_leak(fish_root: Path) -> None:
     assert leaky["test_with_copy_in_train"] / leaky["test_images"] > 0.95
     counts = split.counts()
     assert all(counts[s][c] > 0 for s in SPLITS for c in ds.class_names)
+
+
+def test_stratified_sample_balances_classes_and_is_seeded():
+    from fishopt.data.split import stratified_sample
+
+    labels = {f"a/{i}": "a" for i in range(50)} | {f"b/{i}": "b" for i in range(3)} | {f"c/{i}": "c" for i in range(50)}
+    picked = stratified_sample(list(labels), labels, 30, seed=0)
+    counts = {c: sum(labels[p] == c for p in picked) for c in "abc"}
+    assert len(picked) == 30 and counts["b"] == 3 and abs(counts["a"] - counts["c"]) <= 1
+    assert picked == stratified_sample(list(labels), labels, 30, seed=0)
+    assert picked != stratified_sample(list(labels), labels, 30, seed=1)

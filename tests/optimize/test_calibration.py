@@ -8,16 +8,7 @@ import pytest
 import torch
 
 from fishopt.errors import DataError
-from fishopt.optimize.calibration import calibration_set, split_images, stratified_sample
-
-
-def test_stratified_sample_balances_classes_and_is_seeded():
-    labels = {f"a/{i}": "a" for i in range(50)} | {f"b/{i}": "b" for i in range(3)} | {f"c/{i}": "c" for i in range(50)}
-    picked = stratified_sample(list(labels), labels, 30, seed=0)
-    counts = {c: sum(labels[p] == c for p in picked) for c in "abc"}
-    assert len(picked) == 30 and counts["b"] == 3 and abs(counts["a"] - counts["c"]) <= 1
-    assert picked == stratified_sample(list(labels), labels, 30, seed=0)
-    assert picked != stratified_sample(list(labels), labels, 30, seed=1)
+from fishopt.optimize.calibration import calibration_set, split_images
 
 
 def test_calibration_comes_from_train_only(fish_checkpoint):

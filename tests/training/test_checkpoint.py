@@ -44,3 +44,22 @@ def test_compatibility(tiny_checkpoint: Path) -> None:
         check_compatible(meta, ["x", "y"])
     with pytest.raises(CheckpointError, match="input size"):
         check_compatible(meta, input_size=[64, 64])
+
+
+def test_side_images_is_a_seeded_stratified_sample_of_one_side(fish_checkpoint):
+    from collections import Counter
+
+    from fishopt.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(fish_checkpoint)
+    split = ckpt.load_split()
+    side = ckpt.side_images("test", limit=18)
+    assert len(side.paths) == len(side.files) == len(side.images) == len(side.labels) == 18
+    assert set(side.paths) <= set(split.paths("test"))
+    assert [ckpt.class_names[i] for i in side.labels.tolist()] == [split.labels[p] for p in side.paths]
+    assert max(Counter(side.labels.tolist()).values()) - min(Counter(side.labels.tolist()).values()) <= 1
+    assert side.paths == ckpt.side_images("test", limit=18).paths  # seeded
+    assert tuple(side.images.shape[2:]) == tuple(ckpt.meta["load_size"])
+    small = ckpt.side_images("test", limit=4, size=(24, 32))
+    assert small.images.dtype.is_floating_point is False and tuple(small.images.shape[1:]) == (3, 24, 32)
+    assert len(ckpt.side_images("val").paths) == len(split.paths("val"))
