@@ -58,8 +58,8 @@ def load_test_set(ckpt: Any, data: str | os.PathLike[str] | None = None, limit: 
             f"the split of {str(ckpt.path)!r} has no test images; accuracy is measured on the test side only. "
             "Retrain with a split that has one (fishopt train, default fractions 0.7/0.15/0.15)"
         )
-    test = ckpt.side_images("test", limit=limit, seed=seed, data=data, progress=True)
-    return TestSet(test.images, test.labels, test.files, ckpt.dataset(data).root, split.hash, len(paths))
+    test = ckpt.side_images("test", limit=limit, seed=seed, data=data, progress=True, split=split)
+    return TestSet(test.images, test.labels, test.files, test.root, split.hash, len(paths))
 
 
 def reference_report(ckpt: Any, test: TestSet) -> tuple[dict, np.ndarray]:

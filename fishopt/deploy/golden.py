@@ -51,11 +51,11 @@ def load_test_set(ckpt, data: str | os.PathLike[str] | None = None, cache: str |
         DataError: If the data is not found, does not match the checkpoint's classes, or the split is empty.
         SplitError: If the split file is missing or its hash differs.
     """
-    if not ckpt.load_split().paths("test"):
+    split = ckpt.load_split()
+    if not split.paths("test"):
         raise DataError("the checkpoint's test split is empty; a bundle needs test images for its golden data")
-    test = ckpt.side_images("test", data=data, cache=cache)
-    return TestSet(root=Path(ckpt.dataset(data).root), paths=test.paths, images=test.images,
-                   labels=test.labels.numpy().astype(np.int64))
+    test = ckpt.side_images("test", data=data, cache=cache, split=split)
+    return TestSet(root=test.root, paths=test.paths, images=test.images, labels=test.labels.numpy().astype(np.int64))
 
 
 def reference_logits(ckpt, test: TestSet) -> np.ndarray:

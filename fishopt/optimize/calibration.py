@@ -92,7 +92,7 @@ def split_images(
     sp = ckpt.load_split()
     available = len(sp.paths(split))
     _check_size(available if size is None else size, available, len(meta["class_names"]), split)
-    side = ckpt.side_images(split, limit=size, seed=seed, data=data, cache=cache)
+    side = ckpt.side_images(split, limit=size, seed=seed, data=data, cache=cache, split=sp)
     _warn_coverage(side.paths, sp.labels, meta["class_names"], split)
     batch = eval_transform(side.images, meta["input_size"], meta["mean"], meta["std"])
     return CalibrationSet(images=side.images, batch=batch, labels=side.labels, paths=side.paths, split=split)

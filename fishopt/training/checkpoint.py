@@ -77,8 +77,8 @@ class LoadedCheckpoint:
         return load_split(self.split_path(), expected_hash=self.meta["split"]["hash"])
 
     def side_images(self, side: str, *, limit: int | None = None, seed: int = 0, size: Any = None,
-                    data: str | Path | None = None, cache: str | Path | None = None,
-                    progress: bool = False) -> SideImages:
+                    data: str | Path | None = None, cache: str | Path | None = None, progress: bool = False,
+                    split: Any = None) -> SideImages:
         """Decode the images of one side of the checkpoint's split (the one loader every later step uses).
 
         Args:
@@ -89,9 +89,10 @@ class LoadedCheckpoint:
             data: Data root (default ``$FISHOPT_DATA``, then the root recorded at training).
             cache: Decode cache folder (default the shared cache).
             progress: Show a progress bar while decoding.
+            split: The checkpoint's split when the caller has loaded it already (default: load it).
 
         Returns:
-            The paths (relative to the data root), files, uint8 images (N, 3, H, W) and class ids.
+            The data root, the paths (relative to it), files, uint8 images (N, 3, H, W) and class ids.
 
         Raises:
             SplitError: If the split file is missing or altered.
@@ -100,7 +101,7 @@ class LoadedCheckpoint:
         from fishopt.data.cache import load_images
         from fishopt.data.split import stratified_sample
 
-        split = self.load_split()
+        split = split or self.load_split()
         paths = split.paths(side)
         if limit is not None and limit < len(paths):
             paths = stratified_sample(paths, split.labels, limit, seed)
@@ -108,7 +109,7 @@ class LoadedCheckpoint:
         files = [root / p for p in paths]
         images = load_images(files, size or self.meta["load_size"], cache=cache, progress=progress)
         labels = torch.tensor([self.class_names.index(split.labels[p]) for p in paths], dtype=torch.long)
-        return SideImages(paths=list(paths), files=files, images=images, labels=labels)
+        return SideImages(root=Path(root), paths=list(paths), files=files, images=images, labels=labels)
 
 
 @dataclass
@@ -116,12 +117,14 @@ class SideImages:
     """Decoded images of one side of a split.
 
     Attributes:
-        paths: Paths relative to the data root.
+        root: The data root.
+        paths: Paths relative to ``root``.
         files: Absolute files.
         images: uint8 (N, 3, H, W).
         labels: Class ids (N,).
     """
 
+    root: Path
     paths: list[str]
     files: list[Path]
     images: torch.Tensor
