@@ -3,7 +3,8 @@
 The package (deflated) holds the compiled kernels (a shared library, built without debug line tables)
 and the weights, so a fresh process loads it with :func:`torch._inductor.aoti_load_package` in
 milliseconds, without recompiling and without the model's Python code. Build time (``compile_seconds``)
-goes into the metadata; load time is measured by :class:`fishopt.runtimes.torch_program.TorchProgramRuntime` (``load_seconds``).
+goes into the metadata; load time is measured by the runtime
+(:class:`fishopt.runtimes.torch_program.TorchProgramRuntime`, ``load_seconds``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from fishopt.errors import unknown_choice
 log = logging.getLogger(__name__)
 MODES = ("default", "max-autotune")
 MAX_BATCH = 4096
-# AOTInductor compiles with line tables (-g1) by default: 1.2 MB of the fish model's 1.7 MB shared library.
-# A deployable package does without them; every package is also written deflated (fishopt.io.deflate_zip).
-RELEASE_CONFIGS: dict[str, Any] = {"aot_inductor.enable_line_tables": False}
 
 
 def inductor_configs(mode: str) -> dict[str, Any]:
@@ -34,7 +32,9 @@ def inductor_configs(mode: str) -> dict[str, Any]:
     """
     if mode not in MODES:
         raise unknown_choice("compile mode", mode, MODES)
-    configs: dict[str, Any] = {"freezing": True, **RELEASE_CONFIGS}
+    # AOTInductor compiles with line tables (-g1) by default: 1.2 MB of the fish model's 1.7 MB shared
+    # library. A deployable package does without them.
+    configs: dict[str, Any] = {"freezing": True, "aot_inductor.enable_line_tables": False}
     if mode == "max-autotune":
         configs.update({"max_autotune": True})
     return configs
@@ -49,16 +49,34 @@ def export_program(model: torch.nn.Module, input_size: tuple[int, int] | list[in
         return torch.export.export(model, (example,), dynamic_shapes=dynamic)
 
 
+def aoti_package(program: torch.export.ExportedProgram, path: Path, configs: dict[str, Any] | None = None) -> Path:
+    """Compile an exported program with Inductor and write it as an AOTInductor package, deflated.
+
+    Args:
+        program: The ``torch.export`` program (FP32 or a PT2E INT8 graph).
+        path: Destination ``.pt2``.
+        configs: Inductor options (default: :func:`inductor_configs` of the ``default`` mode).
+
+    Returns:
+        The package path.
+    """
+    from torch._inductor import aoti_compile_and_package
+
+    from fishopt.io import deflate_zip
+
+    with torch.no_grad():
+        out = aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs or inductor_configs("default"))
+    deflate_zip(out)  # AOTInductor stores every record uncompressed
+    return Path(out)
+
+
 def compile_package(model: torch.nn.Module, input_size, path: Path, *, mode: str = "default",
                     static_batch: bool = False, batch_size: int = 2) -> float:
     """Compile ``model`` with Inductor and write an AOTInductor package to ``path``; return the seconds taken."""
     configs = inductor_configs(mode)
     start = time.perf_counter()
     program = export_program(model, input_size, static_batch=static_batch, batch_size=batch_size)
-    torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
-    from fishopt.io import deflate_zip
-
-    deflate_zip(path)
+    aoti_package(program, path, configs)
     seconds = time.perf_counter() - start
     log.info("compiled %s (mode %s) in %.1f s", path.name, mode, seconds)
     return seconds

@@ -164,16 +164,9 @@ def _drop_debug_meta(program: torch.export.ExportedProgram) -> None:
 
 
 def _aoti_package(program: torch.export.ExportedProgram, path: Path) -> Path:
-    from torch._inductor import aoti_compile_and_package
+    from fishopt.optimize.compile import aoti_package
 
-    from fishopt.io import deflate_zip
-    from fishopt.optimize.compile import RELEASE_CONFIGS
-
-    with torch.no_grad():
-        out = aoti_compile_and_package(program, package_path=str(path),
-                                       inductor_configs={"freezing": True, **RELEASE_CONFIGS})
-    deflate_zip(out)
-    return Path(out)
+    return aoti_package(program, path)
 
 
 def is_aoti_package(path: str | Path) -> bool:

@@ -251,7 +251,6 @@ def _averaging(tcfg: dict[str, Any]) -> list:
     return [EMAWeightAveraging(decay=float(decay))]
 
 
-
 def _stop_after(epochs: int):
     """A Lightning callback that stops after ``epochs`` epochs; the schedule stays laid out for ``max_epochs``."""
     from pytorch_lightning.callbacks import Callback
