@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +12,7 @@ from torch import nn
 from fishopt.data.augment import AugmentConfig, build_train_augment
 from fishopt.data.preprocess import eval_transform
 from fishopt.training.mixing import MixConfig, mix_batch
+from fishopt.training.optim import build_optimizer, check_optimizer_config, warmup_cosine
 
 
 class FishClassifier(pl.LightningModule):
@@ -24,8 +24,8 @@ class FishClassifier(pl.LightningModule):
         mean: Normalization mean (train split statistics).
         std: Normalization std.
         augment: Training augmentation config.
-        trainer_cfg: The ``trainer`` config group (lr, weight_decay, label_smoothing, warmup_epochs, mixup,
-            cutmix, mix_prob).
+        trainer_cfg: The ``trainer`` config group (optimizer, lr, weight_decay, momentum, label_smoothing,
+            warmup_epochs, mixup, cutmix, mix_prob).
     """
 
     def __init__(
@@ -42,6 +42,7 @@ class FishClassifier(pl.LightningModule):
         self.input_size = tuple(int(v) for v in input_size)
         self.mean, self.std = list(mean), list(std)
         self.train_aug = build_train_augment(augment, self.input_size, self.mean, self.std)
+        check_optimizer_config(trainer_cfg)
         self.cfg = trainer_cfg
         self.loss = nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.get("label_smoothing", 0.0)))
         self.mix = MixConfig(mixup=float(trainer_cfg.get("mixup", 0.0)), cutmix=float(trainer_cfg.get("cutmix", 0.0)),
@@ -90,22 +91,9 @@ class FishClassifier(pl.LightningModule):
         self.log("val_bacc", torch.stack(recalls).mean(), prog_bar=True)
 
     def configure_optimizers(self):  # noqa: D102
-        decay, no_decay = [], []
-        for p in self.model.parameters():
-            (no_decay if p.ndim <= 1 else decay).append(p)
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": float(self.cfg["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=float(self.cfg["lr"]),
-        )
+        opt = build_optimizer(self.model, self.cfg)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         epochs = max(1, int(self.trainer.max_epochs or 1))
         warmup = min(total - 1, int(total * float(self.cfg.get("warmup_epochs", 0)) / epochs))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            progress = (step - warmup) / max(1, total - warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, warmup))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

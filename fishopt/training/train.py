@@ -75,12 +75,16 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
     from fishopt.io import atomic_write_text
     from fishopt.models import count_macs, count_params, create_model
     from fishopt.training.datamodule import FishDataModule
+    from fishopt.training.mixing import MixConfig
+    from fishopt.training.optim import check_optimizer_config
 
     tcfg = cfg["trainer"]
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
     if tcfg["logger"] not in LOGGERS:
         raise ConfigError(f"unknown trainer.logger {tcfg['logger']!r}; valid choices: {', '.join(LOGGERS)}")
+    check_optimizer_config(tcfg)
+    MixConfig(mixup=float(tcfg.get("mixup", 0.0)), cutmix=float(tcfg.get("cutmix", 0.0)), prob=float(tcfg.get("mix_prob", 1.0)))
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     dm = FishDataModule(cfg["data"], seed=int(cfg["seed"]))
     name, mcfg = model_spec(cfg["model"], len(dm.class_names))

@@ -109,3 +109,16 @@ def test_ema_checkpoint_holds_the_average(fish_root: Path, tmp_path: Path) -> No
 def test_bad_ema_decay(fish_root: Path, tmp_path: Path, decay: float) -> None:
     with pytest.raises(ConfigError, match="ema_decay must be in"):
         train(_cfg(fish_root, tmp_path, f"trainer.ema_decay={decay}"))
+
+
+@pytest.mark.parametrize(("override", "message"), [("trainer.optimizer=adam", "choose one of: adamw, sgd"),
+                                                   ("trainer.mixup=-1", "must be >= 0")])
+def test_bad_trainer_settings_refused_before_any_output(fish_root: Path, tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        train(_cfg(fish_root, tmp_path, override))
+    assert not (tmp_path / "smoke").exists(), "no half-written run folder"
+
+
+def test_sgd_trains(fish_root: Path, tmp_path: Path) -> None:
+    path = train(_cfg(fish_root, tmp_path, "trainer.optimizer=sgd", "trainer.lr=0.05", "trainer.refit=false"))
+    assert load_checkpoint(path).meta["class_names"]
