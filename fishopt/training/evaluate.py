@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from fishopt.data.preprocess import eval_transform
-from fishopt.training.metrics import classification_report
+from fishopt.training.metrics import classification_report, unit_report
 
 
 @torch.no_grad()
@@ -23,10 +24,32 @@ def predict(model: nn.Module, images: torch.Tensor, meta: dict[str, Any], batch_
     return torch.cat(out) if out else torch.empty(0, len(meta["class_names"]))
 
 
-def evaluate_tensors(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, meta: dict[str, Any]) -> dict:
-    """Metrics of a model on uint8 images with integer labels (see :func:`classification_report`)."""
+def evaluate_tensors(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    meta: dict[str, Any],
+    units: Sequence[str] | None = None,
+    unit_by: str = "cluster",
+) -> dict:
+    """Metrics of a model on uint8 images with integer labels.
+
+    Args:
+        model: The network.
+        images: uint8 images (N, 3, H, W) at the load size.
+        labels: Class ids (N,).
+        meta: Checkpoint metadata (input size, mean/std, class names).
+        units: The split unit of each image; adds a ``units`` entry (see :func:`unit_report`).
+        unit_by: What a unit is (``cluster``, ``group``, ``file``).
+
+    Returns:
+        The report of :func:`classification_report` (plus ``units`` when given).
+    """
     preds = predict(model, images, meta).argmax(1)
-    return classification_report(preds, labels, meta["class_names"])
+    report = classification_report(preds, labels, meta["class_names"])
+    if units is not None:
+        report["units"] = unit_report(preds, labels, units, meta["class_names"], unit_by)
+    return report
 
 
 def evaluate_checkpoint(
@@ -45,7 +68,8 @@ def evaluate_checkpoint(
         cache: Decode cache folder.
 
     Returns:
-        The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``.
+        The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``, and for a
+        side of the split, ``units``: accuracy per split unit (see :func:`fishopt.training.metrics.unit_report`).
     """
 
     from fishopt.data.cache import load_images
@@ -57,12 +81,13 @@ def evaluate_checkpoint(
     if split == "all":
         paths = [s.path for s in dataset.samples]
         labels_of = {s.path: s.label for s in dataset.samples}
-        leaky = False
+        leaky, units, unit_by = False, None, "file"
     else:
         sp = ckpt.load_split()
         paths, labels_of, leaky = sp.paths(split), sp.labels, sp.leaky
+        units, unit_by = [sp.units[p] for p in paths], sp.group_by
     images = load_images([dataset.root / p for p in paths], meta["load_size"], cache=cache, progress=True)
     labels = torch.tensor([meta["class_names"].index(labels_of[p]) for p in paths])
-    report = evaluate_tensors(ckpt.model, images, labels, meta)
+    report = evaluate_tensors(ckpt.model, images, labels, meta, units, unit_by)
     report.update({"split": split, "leaky": leaky, "data_root": str(dataset.root)})
     return report

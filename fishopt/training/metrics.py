@@ -44,3 +44,46 @@ def classification_report(preds: torch.Tensor, targets: torch.Tensor, class_name
         },
         "confusion": cm.long().tolist(),
     }
+
+
+def unit_report(
+    preds: torch.Tensor, targets: torch.Tensor, units: Sequence[str], class_names: Sequence[str], by: str
+) -> dict:
+    """Accuracy per split unit (source photo or cluster of photos), the independent samples of a split.
+
+    The images of one photo are flips and rotations of it, so they are mostly all right or all wrong
+    together: a test split of N units measures accuracy on new photos in steps of about 1/N, and a
+    few hard photos decide the image-level number. This report shows them.
+
+    Args:
+        preds: Predicted class ids (N,).
+        targets: True class ids (N,).
+        units: The unit of each image (same order).
+        class_names: Names, index = class id.
+        by: What a unit is (``cluster``, ``group``), recorded.
+
+    Returns:
+        ``{"by", "n", "all_correct", "majority_correct", "failing": [...]}``: the number of units, how many
+        have every image right, how many have more than half right, and each unit with an error (worst
+        first) as ``{"unit", "class", "n", "top1", "predicted": {name: count of wrong predictions}}``.
+    """
+    per_unit: dict[str, list[int]] = {}
+    for i, unit in enumerate(units):
+        per_unit.setdefault(unit, []).append(i)
+    failing, all_ok, majority = [], 0, 0
+    for unit, idx in per_unit.items():
+        p, t = preds[idx], targets[idx]
+        right = int((p == t).sum())
+        all_ok += right == len(idx)
+        majority += 2 * right > len(idx)
+        if right < len(idx):
+            wrong = torch.bincount(p[p != t].long(), minlength=len(class_names))
+            failing.append({
+                "unit": unit,
+                "class": class_names[int(t[0])],
+                "n": len(idx),
+                "top1": round(right / len(idx), 6),
+                "predicted": {class_names[c]: int(k) for c, k in enumerate(wrong.tolist()) if k},
+            })
+    failing.sort(key=lambda u: (u["top1"], -u["n"]))
+    return {"by": by, "n": len(per_unit), "all_correct": all_ok, "majority_correct": majority, "failing": failing}

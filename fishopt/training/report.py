@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def print_report(report: dict) -> None:
-    """Print top-1, macro-F1 and per-class recall as a rich table."""
+    """Print top-1, macro-F1 and per-class recall as a rich table, then the units with errors (if reported)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -17,7 +17,15 @@ def print_report(report: dict) -> None:
     table.add_column("images", justify="right")
     for i, (name, recall) in enumerate(report["per_class"].items()):
         table.add_row(name, "-" if recall is None else f"{recall:.4f}", str(sum(report["confusion"][i])))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    units = report.get("units")
+    if units:
+        console.print(f"by {units['by']}: {units['n']} units (photos or clusters of photos), {units['all_correct']} with every "
+                      f"image right, {units['majority_correct']} with most images right")
+        for u in units["failing"]:
+            wrong = ", ".join(f"{k} {v}" for k, v in u["predicted"].items())
+            console.print(f"  {u['unit']}: {u['top1'] * 100:.0f} % of {u['n']} images right; wrong: {wrong}", markup=False)
 
 
 def save_confusion_png(report: dict, path: str | Path, title: str | None = None) -> Path:

@@ -179,7 +179,8 @@ def _refit(cfg, make_model, dm, mean, std, run_dir: Path, *, epochs: int):
 def _evaluate(model, dm, meta: dict[str, Any], sides: tuple[str, ...]) -> dict[str, Any]:
     from fishopt.training.evaluate import evaluate_tensors
 
-    return {side: evaluate_tensors(model, *dm.load(side).tensors, meta) for side in sides}
+    return {side: evaluate_tensors(model, *dm.load(side).tensors, meta, [dm.split.units[p] for p in dm.paths(side)],
+                                   dm.split.group_by) for side in sides}
 
 
 def _finish(run_dir: Path, module, dm, meta: dict[str, Any], val: dict[str, Any] | None = None) -> Path:

@@ -46,7 +46,13 @@ def test_train_then_evaluate(fish_root: Path, tmp_path: Path) -> None:
     from fishopt.training.checkpoint import load_checkpoint
 
     assert set(report) >= {"top1", "macro_f1", "per_class", "n"}
-    assert report["n"] == len(load_checkpoint(ckpt).load_split().paths("test"))
+    split = load_checkpoint(ckpt).load_split()
+    assert report["n"] == len(split.paths("test"))
+    units = report["units"]
+    assert units["by"] == "cluster"
+    assert units["n"] == len({split.units[p] for p in split.paths("test")})
+    assert sum(u["n"] for u in units["failing"]) <= report["n"]
+    assert f"by cluster: {units['n']} units" in res.output
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
