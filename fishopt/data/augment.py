@@ -38,7 +38,7 @@ class AugmentConfig:
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2
-    hue: float = 0.02
+    hue: float = 0.0
     p_color: float = 0.8
     blur: float = 0.0
     grayscale: float = 0.0
