@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from fishopt.optimize.compile import aoti_package
+
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 4096
@@ -110,7 +112,7 @@ def save_program(model: nn.Module, example: torch.Tensor, path: Path, package: s
     program = export_dynamic(model, example)
     if package == "aoti":
         try:
-            return _aoti_package(program, path), "aoti"
+            return aoti_package(program, path), "aoti"
         except Exception as exc:  # Inductor raises many types (compiler missing, lowering errors)
             log.warning("AOTInductor packaging failed (%s: %s); saving a torch.export program instead",
                         exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
@@ -161,12 +163,6 @@ def _drop_debug_meta(program: torch.export.ExportedProgram) -> None:
     for node in program.graph.nodes:
         for key in _DEBUG_META:
             node.meta.pop(key, None)
-
-
-def _aoti_package(program: torch.export.ExportedProgram, path: Path) -> Path:
-    from fishopt.optimize.compile import aoti_package
-
-    return aoti_package(program, path)
 
 
 def is_aoti_package(path: str | Path) -> bool:

@@ -71,23 +71,20 @@ def evaluate_checkpoint(
         The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``, and for a
         side of the split, ``units``: accuracy per split unit (see :func:`fishopt.training.metrics.unit_report`).
     """
-
     from fishopt.data.cache import load_images
     from fishopt.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     meta = ckpt.meta
-    dataset = ckpt.dataset(data)
     if split == "all":
-        paths = [s.path for s in dataset.samples]
-        labels_of = {s.path: s.label for s in dataset.samples}
-        leaky, units, unit_by = False, None, "file"
-    else:
-        sp = ckpt.load_split()
-        paths, labels_of, leaky = sp.paths(split), sp.labels, sp.leaky
-        units, unit_by = [sp.units[p] for p in paths], sp.group_by
-    images = load_images([dataset.root / p for p in paths], meta["load_size"], cache=cache, progress=True)
-    labels = torch.tensor([meta["class_names"].index(labels_of[p]) for p in paths])
-    report = evaluate_tensors(ckpt.model, images, labels, meta, units, unit_by)
-    report.update({"split": split, "leaky": leaky, "data_root": str(dataset.root)})
+        dataset = ckpt.dataset(data)
+        images = load_images([dataset.root / s.path for s in dataset.samples], meta["load_size"], cache=cache, progress=True)
+        labels = torch.tensor([meta["class_names"].index(s.label) for s in dataset.samples])
+        report = evaluate_tensors(ckpt.model, images, labels, meta)
+        report.update({"split": split, "leaky": False, "data_root": str(dataset.root)})
+        return report
+    sp = ckpt.load_split()
+    side = ckpt.side_images(split, data=data, cache=cache, progress=True, split=sp)
+    report = evaluate_tensors(ckpt.model, side.images, side.labels, meta, [sp.units[p] for p in side.paths], sp.group_by)
+    report.update({"split": split, "leaky": sp.leaky, "data_root": str(side.root)})
     return report

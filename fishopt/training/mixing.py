@@ -34,6 +34,11 @@ class MixConfig:
         if not 0.0 <= self.prob <= 1.0:
             raise ConfigError(f"trainer.mix_prob must be within [0, 1], got {self.prob}")
 
+    @classmethod
+    def from_trainer(cls, cfg: dict) -> MixConfig:
+        """The mixing settings of a ``trainer`` config group (``mixup``, ``cutmix``, ``mix_prob``), validated."""
+        return cls(mixup=float(cfg.get("mixup", 0.0)), cutmix=float(cfg.get("cutmix", 0.0)), prob=float(cfg.get("mix_prob", 1.0)))
+
     @property
     def enabled(self) -> bool:
         """True when a batch can be mixed."""

@@ -12,7 +12,7 @@ from torch import nn
 from fishopt.data.augment import AugmentConfig, build_train_augment
 from fishopt.data.preprocess import eval_transform
 from fishopt.training.mixing import MixConfig, mix_batch
-from fishopt.training.optim import build_optimizer, check_optimizer_config, warmup_cosine
+from fishopt.training.optim import build_optimizer, warmup_cosine
 
 
 class FishClassifier(pl.LightningModule):
@@ -42,11 +42,9 @@ class FishClassifier(pl.LightningModule):
         self.input_size = tuple(int(v) for v in input_size)
         self.mean, self.std = list(mean), list(std)
         self.train_aug = build_train_augment(augment, self.input_size, self.mean, self.std)
-        check_optimizer_config(trainer_cfg)
         self.cfg = trainer_cfg
         self.loss = nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.get("label_smoothing", 0.0)))
-        self.mix = MixConfig(mixup=float(trainer_cfg.get("mixup", 0.0)), cutmix=float(trainer_cfg.get("cutmix", 0.0)),
-                             prob=float(trainer_cfg.get("mix_prob", 1.0)))
+        self.mix = MixConfig.from_trainer(trainer_cfg)
         self._val_preds: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
 

@@ -84,7 +84,7 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
     if tcfg["logger"] not in LOGGERS:
         raise ConfigError(f"unknown trainer.logger {tcfg['logger']!r}; valid choices: {', '.join(LOGGERS)}")
     check_optimizer_config(tcfg)
-    MixConfig(mixup=float(tcfg.get("mixup", 0.0)), cutmix=float(tcfg.get("cutmix", 0.0)), prob=float(tcfg.get("mix_prob", 1.0)))
+    MixConfig.from_trainer(tcfg)  # refuse bad settings before the run folder is written
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     dm = FishDataModule(cfg["data"], seed=int(cfg["seed"]))
     name, mcfg = model_spec(cfg["model"], len(dm.class_names))

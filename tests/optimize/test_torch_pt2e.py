@@ -64,7 +64,7 @@ def test_aoti_failure_falls_back_to_exported_program(tmp_path, monkeypatch, capl
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(torch_pt2e, "_aoti_package", broken)
+    monkeypatch.setattr(torch_pt2e, "aoti_package", broken)
     model = create_model("baseline", num_classes=3, width=4, hidden=8).eval()
     path, saved_as = torch_pt2e.save_program(model, torch.randn(2, 3, 32, 32), tmp_path / "m.pt2", "aoti")
     assert saved_as == "exported" and not torch_pt2e.is_aoti_package(path)
