@@ -65,3 +65,20 @@ def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     root = make_synthetic_dataset(tmp_path_factory.mktemp("tiny-data") / "fish", per_group=4)
     return train_tiny(make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-run"), root))
+
+
+@pytest.fixture(scope="session")
+def built(trained_tiny: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``built(format_name, **options) -> BuildResult``, built once per session and options."""
+    from fishopt.artifacts.build import build
+
+    cache: dict = {}
+
+    def get(name: str, **options):
+        key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
+        if key not in cache:
+            out = tmp_path_factory.mktemp("artifact") / name
+            cache[key] = build(name, trained_tiny, out, options=options, parity_images=64)
+        return cache[key]
+
+    return get

@@ -49,7 +49,7 @@ def make_tiny_checkpoint(out_dir: Path, data_root: Path, per_class: int = 8, wid
     from fishopt.data.groups import read_groups, unit_of
     from fishopt.data.split import make_split, save_split
     from fishopt.models import create_model
-    from fishopt.training.checkpoint import save_checkpoint
+    from fishopt.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
     ds = find_dataset(data_root)
@@ -80,12 +80,11 @@ def train_tiny(checkpoint: Path, steps: int = 60) -> Path:
     import torch
 
     from fishopt.data.preprocess import eval_transform
-    from fishopt.export.parity import load_split_images
-    from fishopt.training.checkpoint import load_checkpoint, save_checkpoint
+    from fishopt.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     ckpt = load_checkpoint(checkpoint)
-    images, labels = load_split_images(ckpt, "train", None)
+    _part = ckpt.split_images("train", limit=None); images, labels = _part.images, _part.labels
     x = eval_transform(images, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"])
     model = ckpt.model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

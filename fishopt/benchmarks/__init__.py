@@ -4,7 +4,7 @@ Entry point: :func:`fishopt.benchmarks.harness.run_benchmark` (CLI: ``fishopt be
 
 Modules, one concern each:
 
-- ``variants``: pick formats from the registry, build them through :func:`fishopt.export.api.build`, load
+- ``variants``: pick formats from the registry, build them through :func:`fishopt.artifacts.build.build`, load
   their runtime; skipped/failed rows.
 - ``accuracy``: test-split metrics and deltas against the FP32 reference, agreement, collapse flag.
 - ``timing``: interleaved timing rounds, inputs, end-to-end calls, memory probe, achieved GOPS.

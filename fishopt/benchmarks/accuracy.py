@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from fishopt.benchmarks.timing import model_input
+from fishopt.training.metrics import classification_report
 
 #: Top-1 drop (points) above which a variant is flagged as collapsed.
 COLLAPSE_TOP1 = 2.0
@@ -27,7 +29,7 @@ def run_logits(
     """Logits of a runtime on uint8 images at the load size.
 
     Args:
-        runtime: A :class:`fishopt.runtimes.base.Runtime` (or any batch -> logits callable).
+        runtime: A :class:`fishopt.artifacts.runtime.Runtime` (or any batch -> logits callable).
         images: uint8 tensor (N, 3, H, W) at the checkpoint's load size.
         meta: Checkpoint metadata (input_size, mean, std).
         raw_input: The runtime takes uint8 NHWC images.
@@ -36,7 +38,6 @@ def run_logits(
     Returns:
         float32 logits (N, num_classes).
     """
-    from fishopt.benchmarks.timing import model_input
 
     out = []
     for i in range(0, len(images), batch_size):
@@ -48,8 +49,6 @@ def run_logits(
 def report_of(logits: np.ndarray, labels: Any, class_names: list[str]) -> dict:
     """:func:`fishopt.training.metrics.classification_report` of logits against labels."""
     import torch
-
-    from fishopt.training.metrics import classification_report
 
     preds = torch.from_numpy(np.asarray(logits)).argmax(1)
     return classification_report(preds, torch.as_tensor(labels), class_names)

@@ -13,6 +13,7 @@ import resource
 import subprocess
 import time
 from pathlib import Path
+from fishopt.artifacts.manifest import dist_versions
 
 PACKAGES = (
     "torch", "onnx", "onnxruntime", "openvino", "nncf", "neural-compressor-pt", "torchao", "kornia",
@@ -130,7 +131,6 @@ def peak_gops(cpu: dict, threads: int, precision: str = "fp32") -> dict:
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     """Installed distribution versions (``None`` when not installed); imports nothing."""
-    from fishopt.export.manifest import dist_versions
 
     return dist_versions(packages)
 

@@ -18,7 +18,25 @@ from typing import Any
 
 import numpy as np
 
-from fishopt.benchmarks.variants import BASELINE, Loaded
+from fishopt.artifacts.parity import DEFAULT_IMAGES
+from fishopt.artifacts.registry import Variant
+from fishopt.benchmarks.accuracy import accuracy_block, report_of, run_logits
+from fishopt.benchmarks.timing import MemoryProbe
+from fishopt.benchmarks.variants import BASELINE, Loaded, build_format, load_variant, mark, new_row
+from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
+from fishopt.errors import CheckpointError, SplitError
+from fishopt.benchmarks import report
+from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
+from fishopt.benchmarks.stats import speedup
+from fishopt.benchmarks.stats import summarize
+from fishopt.benchmarks.timing import PLANS, set_threads
+from fishopt.benchmarks.timing import achieved_gops
+from fishopt.benchmarks.timing import end_to_end_call, model_input, time_interleaved
+from fishopt.benchmarks.variants import close_all, select_variants
+from fishopt.benchmarks.variants import mark
+from fishopt.errors import ConfigError
+from fishopt.io import ensure_new_dir
+from fishopt.models import count_macs
 
 log = logging.getLogger(__name__)
 
@@ -26,48 +44,29 @@ log = logging.getLogger(__name__)
 QUICK_IMAGES = 180
 
 
-@dataclass
-class TestSet:
-    """The test images of a checkpoint's split."""
-
-    images: Any
-    labels: Any
-    files: list[Path]
-    root: Path
-    split_hash: str
-    total: int
-
-
-def load_test_set(ckpt: Any, data: str | os.PathLike[str] | None = None, limit: int | None = None, seed: int = 0) -> TestSet:
-    """Load the test side of a checkpoint's split (all of it, or ``limit`` images stratified per class).
+def load_test_set(ckpt: LoadedCheckpoint, data: str | os.PathLike[str] | None = None, limit: int | None = None,
+                  seed: int = 0) -> SplitImages:
+    """The test part of a checkpoint's split (all of it, or ``limit`` images stratified per class).
 
     Raises:
         CheckpointError: If the checkpoint records no split.
         SplitError: If its split file is missing, altered, or has no test images.
         DataError: If the data root cannot be found.
     """
-    from fishopt.errors import CheckpointError, SplitError
-
     meta = ckpt.meta
     if not isinstance(meta.get("split"), dict) or not meta["split"].get("file"):
         raise CheckpointError(f"checkpoint {str(ckpt.path)!r} records no split file; benchmark a model.pt written by 'fishopt train'")
-    split = ckpt.load_split()
-    paths = split.paths("test")
-    if not paths:
+    if not ckpt.split.paths("test"):
         raise SplitError(
-            f"the split of {str(ckpt.path)!r} has no test images; accuracy is measured on the test side only. "
+            f"the split of {str(ckpt.path)!r} has no test images; accuracy is measured on the test part only. "
             "Retrain with a split that has one (fishopt train, default fractions 0.7/0.15/0.15)"
         )
-    test = ckpt.side_images("test", limit=limit, seed=seed, data=data, progress=True, split=split)
-    return TestSet(test.images, test.labels, test.files, test.root, split.hash, len(paths))
+    return ckpt.split_images("test", limit=limit, seed=seed, data=data, progress=True)
 
 
-def reference_report(ckpt: Any, test: TestSet) -> tuple[dict, np.ndarray]:
+def reference_report(ckpt: LoadedCheckpoint, test: SplitImages) -> tuple[dict, np.ndarray]:
     """Metrics and predictions of the checkpoint itself (PyTorch eager FP32): the accuracy reference."""
-    from fishopt.benchmarks.accuracy import report_of
-    from fishopt.training.evaluate import predict
-
-    logits = predict(ckpt.model, test.images, ckpt.meta).numpy()
+    logits = ckpt.logits(test.images)
     return report_of(logits, test.labels, list(ckpt.meta["class_names"])), logits.argmax(1)
 
 
@@ -78,30 +77,32 @@ def macs_per_image(ckpt: Any) -> int | None:
         macs = macs.get("total")
     if isinstance(macs, (int, float)) and macs > 0:
         return int(macs)
-    from fishopt.models import count_macs
 
     return int(count_macs(ckpt.model, ckpt.meta["input_size"])["total"])
 
 
-def prepare_variants(
-    formats: list, ckpt: Any, test: TestSet, ref: tuple[dict, np.ndarray], folder: Path, threads: int, progress: bool
-) -> tuple[list[dict], list[Loaded]]:
-    """Build, load and score every variant; return all rows and the variants that loaded."""
+def prepare_variants(variants: list[Variant], ckpt: LoadedCheckpoint, test: SplitImages, ref: tuple[dict, np.ndarray],
+                     folder: Path, threads: int, progress: bool) -> tuple[list[dict], list[Loaded]]:
+    """Build each format once, then load and score every variant; return all rows and the variants that loaded."""
     from tqdm import tqdm
 
-    from fishopt.benchmarks.accuracy import accuracy_block, run_logits
-    from fishopt.benchmarks.timing import MemoryProbe
-    from fishopt.benchmarks.variants import build_variant, load_variant, mark
-
-    rows, loaded = [], []
+    rows, loaded, built = [], [], {}
     names = list(ckpt.meta["class_names"])
-    for fmt in tqdm(formats, desc="build + accuracy", unit="variant", disable=not progress):
-        row, path = build_variant(fmt, ckpt.path, folder / fmt.name, test.root)
+    parity = ckpt.split_images("test", limit=DEFAULT_IMAGES, data=test.root)
+    for variant in tqdm(variants, desc="build + accuracy", unit="variant", disable=not progress):
+        fmt = variant.fmt
+        if fmt.name not in built:
+            built[fmt.name] = build_format(fmt, ckpt, folder / fmt.name, parity)
+        made = built[fmt.name]
+        row = new_row(variant)
         rows.append(row)
-        if path is None:
+        row.update(build_seconds=made.build_seconds, size_bytes=made.size_bytes)
+        if made.artifact is None:
+            mark(row, made.status, made.reason or "", "build")
             continue
+        row["artifact"] = str(made.artifact)
         with MemoryProbe() as mem:
-            runtime = load_variant(fmt, row, path, threads)
+            runtime = load_variant(variant, row, made.artifact, threads)
             if runtime is not None:
                 try:
                     logits = run_logits(runtime, test.images, ckpt.meta, row["raw_input"])
@@ -111,27 +112,23 @@ def prepare_variants(
                     runtime = None
         if runtime is not None:
             row["peak_mem_mb"] = mem.peak_extra_mb
-            loaded.append(Loaded(fmt, row, runtime))
+            loaded.append(Loaded(variant, row, runtime))
     return rows, loaded
 
 
 def _drop_failed(loaded: list[Loaded], errors: dict[str, str], stage: str) -> list[Loaded]:
-    from fishopt.benchmarks.variants import mark
 
     for item in loaded:
-        if item.fmt.name in errors:
-            mark(item.row, "failed", errors[item.fmt.name], stage)
-    return [item for item in loaded if item.fmt.name not in errors]
+        if item.name in errors:
+            mark(item.row, "failed", errors[item.name], stage)
+    return [item for item in loaded if item.name not in errors]
 
 
 def measure(
-    loaded: list[Loaded], test: TestSet, meta: dict, batch_sizes: Sequence[int], plans: dict, progress: bool
+    loaded: list[Loaded], test: SplitImages, meta: dict, batch_sizes: Sequence[int], plans: dict, progress: bool
 ) -> list[Loaded]:
     """Time all loaded variants interleaved; fill ``latency`` and ``throughput``. Returns the survivors."""
     from tqdm import tqdm
-
-    from fishopt.benchmarks.stats import summarize
-    from fishopt.benchmarks.timing import end_to_end_call, model_input, time_interleaved
 
     def run(label: str, calls: dict, plan) -> dict[str, list[float]]:
         with tqdm(total=plan.rounds, desc=label, unit="round", disable=not progress) as bar:
@@ -140,23 +137,23 @@ def measure(
         loaded = _drop_failed(loaded, errors, label)
         return times
 
-    inputs = {i.fmt.name: model_input(test.images, meta, i.row["raw_input"], 1) for i in loaded}
-    bs1 = run("latency bs1", {i.fmt.name: _bind(i.runtime, inputs[i.fmt.name]) for i in loaded}, plans["bs1"])
+    inputs = {i.name: model_input(test.images, meta, i.row["raw_input"], 1) for i in loaded}
+    bs1 = run("latency bs1", {i.name: _bind(i.runtime, inputs[i.name]) for i in loaded}, plans["bs1"])
     files = test.files[:64]
-    e2e_calls = {i.fmt.name: end_to_end_call(i.runtime, files, meta, i.row["raw_input"]) for i in loaded}
+    e2e_calls = {i.name: end_to_end_call(i.runtime, files, meta, i.row["raw_input"]) for i in loaded}
     e2e = run("end-to-end bs1", e2e_calls, plans["e2e"])
     for item in loaded:
-        item.row["latency"] = {"bs1": {**summarize(bs1[item.fmt.name]), "e2e": summarize(e2e[item.fmt.name])}}
+        item.row["latency"] = {"bs1": {**summarize(bs1[item.name]), "e2e": summarize(e2e[item.name])}}
         item.row["throughput"] = {}
     for bs in sorted(set(batch_sizes)):
         if bs == 1:
             for item in loaded:
                 item.row["throughput"]["1"] = _throughput(1, item.row["latency"]["bs1"])
             continue
-        calls = {i.fmt.name: _bind(i.runtime, model_input(test.images, meta, i.row["raw_input"], bs)) for i in loaded}
+        calls = {i.name: _bind(i.runtime, model_input(test.images, meta, i.row["raw_input"], bs)) for i in loaded}
         times = run(f"throughput bs{bs}", calls, plans["throughput"])
         for item in loaded:
-            item.row["throughput"][str(bs)] = _throughput(bs, summarize(times[item.fmt.name]))
+            item.row["throughput"][str(bs)] = _throughput(bs, summarize(times[item.name]))
     return loaded
 
 
@@ -172,8 +169,6 @@ def _throughput(bs: int, summary: dict) -> dict:
 
 def derive(rows: list[dict], macs: int | None, peak: dict, batch_sizes: Sequence[int]) -> None:
     """Fill speedups against the baseline, achieved GOPS and the share of the CPU's peak."""
-    from fishopt.benchmarks.stats import speedup
-    from fishopt.benchmarks.timing import achieved_gops
 
     big = str(max(batch_sizes))
     base = next((r for r in rows if r["variant"] == BASELINE and r["status"] == "ok"), None)
@@ -192,7 +187,7 @@ def derive(rows: list[dict], macs: int | None, peak: dict, batch_sizes: Sequence
 
 
 def run_benchmark(
-    checkpoint: str | os.PathLike[str],
+    checkpoint: LoadedCheckpoint | str | os.PathLike[str],
     variants: Sequence[str] | None = None,
     batch_sizes: Sequence[int] = (1, 32),
     threads: int | None = None,
@@ -202,6 +197,7 @@ def run_benchmark(
     data: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    device: str = "cpu",
 ) -> dict:
     """Benchmark every registered variant (or ``variants``) of a checkpoint and write the report.
 
@@ -216,6 +212,8 @@ def run_benchmark(
         data: Data root (default ``$FISHOPT_DATA``, then the checkpoint's recorded root).
         overwrite: Allow a non-empty ``out_dir``.
         progress: Show progress bars.
+        device: Without ``variants``: benchmark the variants of this device (``cpu`` or ``cuda``); the FP32
+            eager baseline on the CPU is always included.
 
     Returns:
         The results dict written to ``results.json``.
@@ -225,37 +223,30 @@ def run_benchmark(
         OutputError: ``out_dir`` is not empty and ``overwrite`` is False.
         CheckpointError, SplitError, DataError: The checkpoint, its split or the data cannot be used.
     """
-    from fishopt.benchmarks import report
-    from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
-    from fishopt.benchmarks.timing import PLANS, set_threads
-    from fishopt.benchmarks.variants import close_all, select_formats
-    from fishopt.errors import ConfigError
-    from fishopt.io import ensure_new_dir
-    from fishopt.training.checkpoint import load_checkpoint
 
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise ConfigError(f"batch sizes must be positive integers, got {list(batch_sizes)}; e.g. --batch-sizes 1,32")
     started = time.perf_counter()
-    formats = select_formats(list(variants) if variants else None)
-    ckpt = load_checkpoint(checkpoint)
+    selected = select_variants(list(variants) if variants else None, device)
+    ckpt = as_checkpoint(checkpoint)
     out = ensure_new_dir(out_dir, overwrite)
     threads = set_threads(threads)
     test = load_test_set(ckpt, data, QUICK_IMAGES if quick else None)
     sampler = LoadSampler().start()
     ref = reference_report(ckpt, test)
-    rows, loaded = prepare_variants(formats, ckpt, test, ref, out / "artifacts", threads, progress)
+    rows, loaded = prepare_variants(selected, ckpt, test, ref, out / "artifacts", threads, progress)
     plans = PLANS["quick" if quick else "full"]
     try:
         measure(loaded, test, ckpt.meta, batch_sizes, plans, progress)
     finally:
         close_all(loaded)
     load = sampler.stop()
-    fp = fingerprint(threads, test.split_hash)
+    fp = fingerprint(threads, ckpt.split.hash)
     fp["background_load"] = load
     derive(rows, macs_per_image(ckpt), fp["peak"], batch_sizes)
     settings = {
-        "checkpoint": str(ckpt.path), "model": ckpt.meta.get("model", {}).get("name"), "macs_per_image": macs_per_image(ckpt),
-        "data_root": str(test.root), "n_test": len(test.files), "n_test_total": test.total, "batch_sizes": sorted(set(batch_sizes)),
+        "checkpoint": str(ckpt.path), "model": ckpt.meta.get("model", {}).get("name"), "device": device, "macs_per_image": macs_per_image(ckpt),
+        "data_root": str(test.root), "n_test": len(test.files), "n_test_total": len(ckpt.split.paths("test")), "batch_sizes": sorted(set(batch_sizes)),
         "threads": threads, "quick": quick, "max_drop": max_drop, "baseline": BASELINE,
         "plans": {k: vars(v) for k, v in plans.items()}, "leaky_split": bool(ckpt.meta["split"].get("leaky")),
         "elapsed_seconds": round(time.perf_counter() - started, 1),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from fishopt.io import atomic_write
+from fishopt.training.report import save_confusion_png
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -30,8 +32,6 @@ def save_pareto(results: dict, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from fishopt.io import atomic_write
 
     rows = _plottable(results)
     fig, ax = plt.subplots(figsize=(8, 5.5))
@@ -68,7 +68,6 @@ def save_pareto(results: dict, path: str | Path) -> Path:
 
 def save_confusion(results: dict, out: Path) -> Path | None:
     """Confusion matrix PNG of the recommended latency variant, CPU first, else GPU (``None`` if none)."""
-    from fishopt.training.report import save_confusion_png
 
     recs = results["recommendations"]
     rec = (recs.get("cpu-latency") or {}).get("variant") or (recs.get("gpu-latency") or {}).get("variant")

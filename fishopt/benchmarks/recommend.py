@@ -6,6 +6,8 @@ reference and did not collapse (see :mod:`fishopt.benchmarks.accuracy`).
 
 from __future__ import annotations
 
+from fishopt.artifacts.registry import list_formats
+
 from collections.abc import Callable
 
 
@@ -83,15 +85,13 @@ def int8_size_ratios(rows: list[dict]) -> dict[str, dict]:
     Dynamic INT8 formats are left out: they quantize only the Linear layers, by design.
 
     ``onnxruntime-int8`` is compared with ``onnx-fp32``, ``openvino-int8`` with ``openvino-fp32``, and the
-    torch ``.pt2`` INT8 formats with ``torch-compile-fp32`` (also a ``.pt2``), as the registry says.
+    torch ``.pt2`` INT8 formats with ``torch-compile-fp32`` (also a ``.pt2``): the same backend and file suffix.
 
     Returns:
         ``{int8_variant: {"fp32": variant, "ratio": fp32_bytes / int8_bytes, "meets": ratio >= 3.5}}`` for
         the static INT8 rows whose counterpart was built; rows of formats the registry does not know are
         left out.
     """
-    from fishopt.export.registry import list_formats
-
     formats = {f.name: f for f in list_formats()}
     built = {r["variant"]: r for r in rows if r.get("size_bytes") and r["variant"] in formats}
     out: dict[str, dict] = {}
@@ -99,7 +99,7 @@ def int8_size_ratios(rows: list[dict]) -> dict[str, dict]:
         fmt = formats[name]
         if fmt.precision != "int8" or fmt.method != "static":
             continue
-        fp32 = next((n for n in built if formats[n].precision == "fp32" and formats[n].runtime == fmt.runtime
+        fp32 = next((n for n in built if formats[n].precision == "fp32" and formats[n].backend == fmt.backend
                      and formats[n].suffix == fmt.suffix), None)
         if fp32 is not None:
             ratio = round(built[fp32]["size_bytes"] / row["size_bytes"], 3)

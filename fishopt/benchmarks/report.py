@@ -13,6 +13,8 @@ from pathlib import Path
 from fishopt.benchmarks.recommend import best_by_precision, recommend, targets
 from fishopt.benchmarks.schema import SCHEMA_VERSION, check_results
 from fishopt.io import atomic_write_json, atomic_write_text
+from fishopt.benchmarks.markdown import to_markdown
+from fishopt.benchmarks.plots import save_confusion, save_pareto
 
 #: Background load (share of all CPUs busy with other processes) above which timings are flagged.
 BUSY_SHARE = 0.10
@@ -111,8 +113,6 @@ def write_all(results: dict, out: Path, show: bool = True) -> dict[str, Path]:
     Returns:
         Name -> path of what was written.
     """
-    from fishopt.benchmarks.markdown import to_markdown
-    from fishopt.benchmarks.plots import save_confusion, save_pareto
 
     check_results(results)
     out = Path(out)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from fishopt.benchmarks.stats import interleaved_rounds
+from fishopt.data.preprocess import decode_image, eval_transform, fit_to
+from fishopt.data.preprocess import eval_transform
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,6 @@ def model_input(images: Any, meta: dict, raw_input: bool, batch: int) -> np.ndar
     """
     import torch
 
-    from fishopt.data.preprocess import eval_transform
-
     idx = torch.arange(batch) % len(images)
     x = images[idx]
     if raw_input:
@@ -126,7 +126,6 @@ def model_input(images: Any, meta: dict, raw_input: bool, batch: int) -> np.ndar
 
 def end_to_end_call(runtime: Callable[[np.ndarray], Any], paths: Sequence[Path], meta: dict, raw_input: bool) -> Callable[[], Any]:
     """A callable that decodes the next JPEG, preprocesses it and runs the runtime (batch 1)."""
-    from fishopt.data.preprocess import decode_image, eval_transform, fit_to
 
     state = {"i": 0}
 

@@ -1,8 +1,8 @@
-"""Benchmark variants: pick them from the registry, build them through the one build verb, load them.
+"""Benchmark variants: pick them from the registry, build their formats once through the one build verb, load them.
 
-A variant is a registry :class:`fishopt.export.registry.Format`. Each becomes one row: ``skipped``
-(it cannot run here: a missing module, no GPU), ``failed`` (its build, parity gate, load or run raised)
-or ``ok``. Neither a skip nor a failure stops the run.
+A variant is a registry :class:`fishopt.artifacts.registry.Variant`: a format plus runtime settings. Each
+becomes one row: ``skipped`` (it cannot run here: a missing module, no GPU), ``failed`` (its build, parity gate,
+load or run raised) or ``ok``. Neither a skip nor a failure stops the run.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fishopt.artifacts.build import build
+from fishopt.artifacts.registry import Format, Variant, list_variants
+from fishopt.checkpoint import LoadedCheckpoint, SplitImages
 from fishopt.errors import BackendUnavailableError, MissingDependencyError, unknown_choice
 
 log = logging.getLogger(__name__)
@@ -21,38 +24,40 @@ log = logging.getLogger(__name__)
 BASELINE = "torch-eager-fp32"
 
 
-def select_formats(names: list[str] | None = None) -> list:
-    """Registered formats to benchmark, in registry order, the baseline always included.
+def select_variants(names: list[str] | None = None, device: str | None = "cpu") -> list[Variant]:
+    """Registered variants to benchmark, in registry order, the baseline always included.
 
     Args:
-        names: Registry names, or ``None`` for all.
+        names: Registry variant names (a format's name is its default variant), or ``None`` for all of ``device``.
+        device: With ``names`` unset: ``cpu``, ``cuda`` or ``None`` for every device.
 
     Raises:
         ConfigError: For an unknown name (lists the valid ones).
     """
-    from fishopt.export.registry import list_formats
-
-    formats = list_formats()
-    by_name = {f.name: f for f in formats}
+    variants = list_variants()
+    by_name = {v.name: v for v in variants}
     if not names:
-        return formats
+        return [v for v in variants if device is None or v.device == device or v.name == BASELINE]
     for name in names:
         if name not in by_name:
             raise unknown_choice("variant", name, by_name)
     wanted = set(names) | ({BASELINE} if BASELINE in by_name else set())
-    return [f for f in formats if f.name in wanted]
+    return [v for v in variants if v.name in wanted]
 
 
-def new_row(fmt: Any) -> dict:
+def new_row(variant: Variant) -> dict:
     """A row with every key of the report schema; measurements ``None`` until filled in."""
+    fmt = variant.fmt
     return {
-        "variant": fmt.name,
-        "runtime": fmt.runtime,
+        "variant": variant.name,
+        "format": fmt.name,
+        "runtime": fmt.backend,
         "precision": fmt.precision,
         "mode": fmt.method,
-        "kind": fmt.kind,
-        "backend": fmt.backend,
-        "device": "cuda" if fmt.needs_gpu else "cpu",
+        "command": fmt.command,
+        "toolkit": fmt.toolkit,
+        "settings": dict(variant.settings),
+        "device": variant.device,
         "status": "ok",
         "reason": None,
         "stage": None,
@@ -83,46 +88,57 @@ def mark(row: dict, status: str, reason: str, stage: str | None = None) -> dict:
 class Loaded:
     """A built, loaded variant: its registry entry, its row and its runtime."""
 
-    fmt: Any
+    variant: Variant
     row: dict
     runtime: Any
 
+    @property
+    def name(self) -> str:
+        """The variant's name."""
+        return self.variant.name
 
-def build_variant(fmt: Any, checkpoint: Path, folder: Path, data_root: Path | None = None) -> tuple[dict, Path | None]:
-    """Build one variant through :func:`fishopt.export.api.build` (parity gate on ``data_root``'s test images).
 
-    Returns:
-        ``(row, artifact)``; ``artifact`` is ``None`` for a skipped or failed row.
-    """
-    row = new_row(fmt)
+@dataclass
+class Built:
+    """A format built once for every variant that runs it: the artifact (or why there is none) and its facts."""
+
+    artifact: Path | None
+    size_bytes: int | None = None
+    build_seconds: float | None = None
+    status: str = "ok"
+    reason: str | None = None
+
+
+def build_format(fmt: Format, ckpt: LoadedCheckpoint, folder: Path, parity_set: SplitImages | None = None) -> Built:
+    """Build one format through :func:`fishopt.artifacts.build.build` (parity gate on) for the benchmark."""
     reason = fmt.unavailable_reason()
     if reason:
-        return mark(row, "skipped", reason), None
+        return Built(None, status="skipped", reason=reason)
     try:
-        from fishopt.export.api import build
-
         t0 = time.perf_counter()
-        result = build(fmt.name, checkpoint, folder, options={}, verify=True, overwrite=True, data_root=data_root)
-        row["build_seconds"] = round(time.perf_counter() - t0, 2)
+        result = build(fmt.name, ckpt, folder, verify=True, overwrite=True, parity_set=parity_set)
     except (MissingDependencyError, BackendUnavailableError) as exc:
-        return mark(row, "skipped", str(exc), "build"), None
+        return Built(None, status="skipped", reason=str(exc))
     except Exception as exc:  # any backend error: the variant becomes a failed row, the run goes on
-        return mark(row, "failed", f"{type(exc).__name__}: {exc}", "build"), None
-    row["artifact"] = str(result.artifact)
-    row["size_bytes"] = result.manifest["total_bytes"]  # the artifact and its side files, not the manifest
-    return row, result.artifact
+        return Built(None, status="failed", reason=f"{type(exc).__name__}: {exc}")
+    # the artifact and its side files, not the manifest
+    return Built(result.artifact, result.manifest["total_bytes"], round(time.perf_counter() - t0, 2))
 
 
-def load_variant(fmt: Any, row: dict, path: Path, threads: int) -> Any:
-    """Load a built variant through its runtime class; ``None`` (and a failed row) if that raises."""
+def load_variant(variant: Variant, row: dict, path: Path, threads: int) -> Any:
+    """Load a built format with the variant's settings; ``None`` (and a skipped/failed row) if that raises."""
+    reason = variant.unavailable_reason()
+    if reason:
+        mark(row, "skipped", reason, "load")
+        return None
     try:
         t0 = time.perf_counter()
-        runtime = fmt.load_runtime_cls().load(path, threads=threads, device=row["device"])
+        runtime = variant.load(path, threads=threads)
         row["load_seconds"] = round(time.perf_counter() - t0, 3)
     except (MissingDependencyError, BackendUnavailableError) as exc:
         mark(row, "skipped", str(exc), "load")
         return None
-    except Exception as exc:  # as in build_variant
+    except Exception as exc:  # as in build_format
         mark(row, "failed", f"{type(exc).__name__}: {exc}", "load")
         return None
     row["raw_input"] = bool(getattr(runtime, "raw_input", False))
@@ -135,4 +151,4 @@ def close_all(loaded: list[Loaded]) -> None:
         try:
             item.runtime.close()
         except Exception as exc:  # closing must never fail the run
-            log.debug("closing %s: %s", item.fmt.name, exc)
+            log.debug("closing %s: %s", item.name, exc)

@@ -28,8 +28,8 @@ def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple
 def malloc_argv(params: dict) -> list[str]:
     """The command line that re-runs this benchmark with the same options (for the malloc re-exec)."""
     argv = ["benchmark"]
-    for key in ("checkpoint", "variants", "threads", "out", "data"):
-        if params.get(key) is not None:
+    for key in ("checkpoint", "variants", "threads", "out", "data", "device"):
+        if params.get(key) is not None and not (key == "device" and params[key] == "cpu"):
             argv += [f"--{key}", str(params[key])]
     argv += ["--batch-sizes", ",".join(str(b) for b in params["batch_sizes"]), "--max-drop", str(params["max_drop"])]
     argv += [f"--{flag}" for flag in ("overwrite", "quick") if params.get(flag)]
@@ -81,10 +81,14 @@ def _check_inputs(checkpoint: str | None, out: str, overwrite: bool) -> Path:
 @click.option("--max-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Accuracy budget (top-1 points) for the recommendation.")
 @click.option("--no-malloc-tuning", is_flag=True, help="Do not re-start with glibc malloc thresholds set (the report says so).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Without --variants: benchmark the CPU variants, or the CUDA ones (the CPU FP32 baseline is "
+                   "always measured).")
 @click.option("--list", "list_only", is_flag=True, help="List the registered variants and whether they can run here, then exit.")
 @data_option
 def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[int, ...], threads: int | None, out: str,
-              overwrite: bool, quick: bool, max_drop: float, no_malloc_tuning: bool, list_only: bool, data: str | None) -> None:
+              overwrite: bool, quick: bool, max_drop: float, no_malloc_tuning: bool, device: str, list_only: bool,
+              data: str | None) -> None:
     """Build every registered variant, then measure accuracy, latency, throughput and size.
 
     Writes results.json, results.csv, REPORT.md, pareto.png and the recommended variant's confusion
@@ -100,23 +104,25 @@ def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[i
         _print_variants()
         return
     names = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
-    from fishopt.benchmarks.variants import select_formats
+    from fishopt.benchmarks.variants import select_variants
 
-    select_formats(names)  # unknown names fail here, before any re-exec or work
+    select_variants(names, device)  # unknown names fail here, before any re-exec or work
     path = _check_inputs(checkpoint, out, overwrite)
     if not no_malloc_tuning:
         ensure_malloc_tuning({"checkpoint": str(path), "variants": variants, "threads": threads, "out": out, "data": data,
-                              "batch_sizes": batch_sizes, "max_drop": max_drop, "overwrite": overwrite, "quick": quick})
+                              "device": device, "batch_sizes": batch_sizes, "max_drop": max_drop, "overwrite": overwrite, "quick": quick})
     from fishopt.benchmarks.harness import run_benchmark
 
     run_benchmark(path, names, batch_sizes=batch_sizes, threads=threads, out_dir=out, quick=quick, max_drop=max_drop,
-                  data=data, overwrite=overwrite)
+                  data=data, overwrite=overwrite, device=device)
     click.echo(str(Path(out) / "REPORT.md"))
 
 
 def _print_variants() -> None:
-    from fishopt.export.registry import list_formats
+    from fishopt.artifacts.registry import list_variants
 
-    for fmt in list_formats():
-        reason = fmt.unavailable_reason()
-        click.echo(f"{fmt.name:28s} {'ok' if reason is None else 'skip: ' + reason}")
+    for variant in list_variants():
+        reason = variant.unavailable_reason()
+        settings = ", ".join(f"{k}={v}" for k, v in variant.settings.items())
+        where = f"{variant.format}{' (' + settings + ')' if settings else ''}, {variant.device}"
+        click.echo(f"{variant.name:36s} {where:60s} {'ok' if reason is None else 'skip: ' + reason}")

@@ -28,12 +28,13 @@ def compile_(checkpoint: str, mode: str, out: str, overwrite: bool, no_verify: b
       fishopt compile runs/exp/model.pt --mode max-autotune --static-batch --batch-size 1 --out artifacts/c1
     """
     setup_logging()
-    from fishopt.export.api import build
+    from fishopt.artifacts.build import build
+    from fishopt.checkpoint import load_checkpoint
 
     if batch_size is not None and dynamic_batch:
         raise ConfigError("--batch-size sets the static batch; add --static-batch (or drop --batch-size)")
     options = {"mode": mode, "static_batch": not dynamic_batch, "batch_size": batch_size}
-    result = build("torch-compile-fp32", checkpoint, out, options=options, verify=not no_verify, overwrite=overwrite,
+    result = build("torch-compile-fp32", load_checkpoint(checkpoint), out, options=options, verify=not no_verify, overwrite=overwrite,
                    parity_images=parity_images, threads=threads, data_root=data)
     report(result)
     click.echo(f"compile_seconds: {result.manifest['metadata'].get('compile_seconds')}")

@@ -39,9 +39,10 @@ def deploy(checkpoint: str, target: str, precision: str | None, out_dir: str, ar
       fishopt deploy runs/exp/model.pt --target cpu --out bundles/cpu
     """
     setup_logging()
+    from fishopt.checkpoint import load_checkpoint
     from fishopt.deploy.bundle import build_bundle
 
-    result = build_bundle(checkpoint, out_dir, target=target, precision=precision, archive=archive,
+    result = build_bundle(load_checkpoint(checkpoint), out_dir, target=target, precision=precision, archive=archive,
                           overwrite=overwrite, data=data, max_drop=max_drop, calib_images=calib_images,
                           keep_opset=keep_opset)
     _print_result(result)

@@ -59,7 +59,7 @@ def resolve_format(backend: str | None, precision: str, format_name: str | None)
         ConfigError: If neither or both are given, or the backend has no format of that precision (lists
             the precisions it has).
     """
-    from fishopt.export.registry import get_format, list_formats
+    from fishopt.artifacts.registry import get_format, list_formats
 
     if format_name:
         if backend or precision != "fp32":
@@ -132,7 +132,8 @@ def export(checkpoint: str, format_name: str | None, with_preprocessing: bool, r
       fishopt export runs/exp/model.pt --format openvino-bf16 --out artifacts/ov-bf16
     """
     setup_logging()
-    from fishopt.export.api import build
+    from fishopt.artifacts.build import build
+    from fishopt.checkpoint import load_checkpoint
 
     if batch_size is not None and dynamic_batch:
         raise ConfigError("--batch-size sets the static batch; add --static-batch (or drop --batch-size)")
@@ -143,6 +144,6 @@ def export(checkpoint: str, format_name: str | None, with_preprocessing: bool, r
                "static_batch": not dynamic_batch, "batch_size": batch_size}
     if raw_size is not None and not with_preprocessing:
         raise ConfigError("--raw-size applies to --with-preprocessing graphs; add --with-preprocessing")
-    result = build(name, checkpoint, out, options=options, verify=not no_verify, overwrite=overwrite,
+    result = build(name, load_checkpoint(checkpoint), out, options=options, verify=not no_verify, overwrite=overwrite,
                    parity_images=parity_images, threads=threads, data_root=data)
     report(result)

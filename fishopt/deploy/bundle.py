@@ -2,7 +2,7 @@
 
 Steps, all in a temporary folder beside the destination, moved into place only when every check passed:
 
-1. export the ``onnx-fp32`` artifact ``with_preprocessing`` through :func:`fishopt.export.api.build` (its
+1. export the ``onnx-fp32`` artifact ``with_preprocessing`` through :func:`fishopt.artifacts.build.build` (its
    parity gate runs), lower it to opset 17 when that is lossless, quantize it for ``int8``, append a Softmax;
 2. measure it on the checkpoint's whole test split with onnxruntime (accuracy, agreement with the checkpoint;
    ``int8`` must stay within ``max_drop`` points of the checkpoint's top-1);
@@ -27,9 +27,24 @@ from typing import Any
 
 import numpy as np
 
+from fishopt.artifacts.build import build
+from fishopt.artifacts.calibration import calibration_images
+from fishopt.artifacts.runtime import run_batches
+from fishopt.backends.onnx.runtime import OnnxRuntime
+from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
+from fishopt.deploy.golden import GOLDEN_JSON, load_test_set, pick_golden, write_golden
 from fishopt.deploy.targets import EXPORT_FORMAT, TOLERANCE, Target, get_target
 from fishopt.errors import OutputError, ParityError
-from fishopt.io import replace_dir
+from fishopt.io import file_sha256, replace_dir
+from fishopt import __version__
+from fishopt.deploy import model as bm
+from fishopt.deploy import render
+from fishopt.deploy.int8 import quantize_raw
+from fishopt.deploy.targets import jetson_requirements, onnxruntime_requirement
+from fishopt.io import atomic_write
+from fishopt.io import atomic_write_json
+from fishopt.io import file_sha256
+from fishopt.training.metrics import classification_report
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +94,14 @@ def check_destination(out: Path, overwrite: bool, archive: bool) -> None:
         raise OutputError(f"archive {str(archive_path(out))!r} exists; choose another --out or pass --overwrite")
 
 
-def build_bundle(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *, target: str = "cpu",
+def build_bundle(checkpoint: LoadedCheckpoint | str | os.PathLike[str], out: str | os.PathLike[str], *, target: str = "cpu",
                  precision: str | None = None, archive: bool = False, overwrite: bool = False,
                  data: str | None = None, max_drop: float = 1.0, calib_images: int = 128,
                  keep_opset: bool = False, golden_per_class: int = 1) -> BundleResult:
     """Build, self-check and write a deployment bundle.
 
     Args:
-        checkpoint: ``model.pt`` written by ``fishopt train``.
+        checkpoint: The loaded checkpoint (or the path of a ``model.pt`` written by ``fishopt train``).
         out: Bundle folder to create.
         target: ``jetson`` or ``cpu`` (:data:`fishopt.deploy.targets.TARGETS`).
         precision: ``fp32``, ``fp16`` (Jetson) or ``int8``; default: the target's.
@@ -107,14 +122,11 @@ def build_bundle(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
         CheckpointError, DataError, SplitError: Bad checkpoint or data.
         ParityError: The model or the bundle's own verify.py disagrees with the checkpoint.
     """
-    from fishopt.deploy.golden import load_test_set
-    from fishopt.training.checkpoint import load_checkpoint
-
     tgt = get_target(target)
     precision = tgt.check_precision(precision)
     out = Path(out)
     check_destination(out, overwrite, archive)
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = as_checkpoint(checkpoint)
     test = load_test_set(ckpt, data)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.resolve().parent))
@@ -136,15 +148,13 @@ def build_bundle(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
 
 def _assemble(folder: Path, ckpt, test, target: Target, precision: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Write every file of the bundle into ``folder``; return ``bundle.json``'s content."""
-    from fishopt.deploy import render
-    from fishopt.deploy.golden import GOLDEN_JSON, pick_golden, reference_logits, write_golden
-    from fishopt.io import atomic_write_json
 
     model_info = make_model(folder, ckpt, test, target, precision, settings)
-    reference = reference_logits(ckpt, test)
-    artifact = _artifact_logits(folder / MODEL_FILE, test, model_info)
-    accuracy = measure(artifact, reference, test.labels, ckpt.meta["class_names"], precision, settings["max_drop"])
-    picks = pick_golden(reference, test.labels, settings["golden_per_class"])
+    reference = ckpt.logits(test.images)
+    artifact = run_batches(OnnxRuntime.load(folder / MODEL_FILE), test.nhwc(), 64)
+    labels = test.labels.numpy()
+    accuracy = measure(artifact, reference, labels, ckpt.meta["class_names"], precision, settings["max_drop"])
+    picks = pick_golden(reference, labels, settings["golden_per_class"])
     golden = write_golden(folder, test, picks, reference, artifact, ckpt.meta["class_names"])
     atomic_write_json(folder / GOLDEN_JSON, golden)
     atomic_write_json(folder / "labels.json", {str(i): n for i, n in enumerate(ckpt.meta["class_names"])})
@@ -159,18 +169,15 @@ def _assemble(folder: Path, ckpt, test, target: Target, precision: str, settings
     return bundle
 
 
-def make_model(folder: Path, ckpt, test, target: Target, precision: str, settings: dict[str, Any]) -> dict[str, Any]:
+def make_model(folder: Path, ckpt: LoadedCheckpoint, test: SplitImages, target: Target, precision: str,
+               settings: dict[str, Any]) -> dict[str, Any]:
     """Export, lower, quantize and finish ``folder/model.onnx``; return its ``bundle.json`` description."""
     import onnx
 
-    from fishopt.deploy import model as bm
-    from fishopt.export.api import build
-    from fishopt.io import file_sha256
-
     work = folder / ".export"
     sanitize = target.tensorrt and _can_sanitize()
-    result = build(EXPORT_FORMAT, ckpt.path, work / "onnx", options={"with_preprocessing": True, "sanitize": sanitize},
-                   verify=True)
+    result = build(EXPORT_FORMAT, ckpt, work / "onnx", options={"with_preprocessing": True, "sanitize": sanitize},
+                   verify=True, parity_set=test)
     logits = result.manifest["metadata"].get("output_name", "logits")
     graph = onnx.load(str(result.artifact))
     if not settings["keep_opset"]:
@@ -205,36 +212,16 @@ def _can_sanitize() -> bool:
     return ok
 
 
-def _quantize(fp32: Path, work: Path, ckpt, target: Target, calib_images: int):
+def _quantize(fp32: Path, work: Path, ckpt: LoadedCheckpoint, target: Target, calib_images: int) -> Any:
     import onnx
 
-    from fishopt.deploy.int8 import calibration_images, quantize_raw
-
-    out = quantize_raw(fp32, work / "int8.onnx", calibration_images(ckpt, calib_images), tensorrt=target.tensorrt)
+    images = calibration_images(ckpt, calib_images).nhwc()
+    out = quantize_raw(fp32, work / "int8.onnx", images, tensorrt=target.tensorrt)
     graph = onnx.load(str(out))
     source = onnx.load(str(fp32), load_external_data=False)
     del graph.metadata_props[:]  # some onnxruntime versions drop metadata_props, others keep them
     graph.metadata_props.extend(source.metadata_props)
     return graph
-
-
-def _artifact_logits(path: Path, test, model_info: dict[str, Any]) -> np.ndarray:
-    """The bundled model's logits on the test set (onnxruntime, CPU, this machine)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name, logits = model_info["input"]["name"], model_info["outputs"]["logits"]
-    fixed = model_info["input"]["shape"][0]
-    step = fixed if fixed > 0 else 64
-    images = test.nhwc()
-    out = []
-    for i in range(0, len(images), step):
-        chunk = images[i : i + step]
-        n = len(chunk)
-        if fixed > 0 and n < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
-        out.append(session.run([logits], {name: chunk})[0][:n])
-    return np.concatenate(out).astype(np.float32)
 
 
 def measure(artifact: np.ndarray, reference: np.ndarray, labels: np.ndarray, class_names: list[str],
@@ -247,8 +234,6 @@ def measure(artifact: np.ndarray, reference: np.ndarray, labels: np.ndarray, cla
     """
     import onnxruntime as ort
     import torch
-
-    from fishopt.training.metrics import classification_report
 
     preds, ref_preds = artifact.argmax(1), reference.argmax(1)
     report = classification_report(torch.from_numpy(preds), torch.from_numpy(labels), class_names)
@@ -272,9 +257,6 @@ def measure(artifact: np.ndarray, reference: np.ndarray, labels: np.ndarray, cla
 
 def bundle_json(ckpt, target: Target, precision: str, model_info: dict[str, Any], accuracy: dict[str, Any]) -> dict[str, Any]:
     """The content of ``bundle.json``."""
-    from fishopt import __version__
-    from fishopt.deploy.targets import jetson_requirements, onnxruntime_requirement
-    from fishopt.io import file_sha256
 
     meta = ckpt.meta
     requirements = {"python": ">=3.8", "numpy": ">=1.21", "pillow": ">=9.0",
@@ -325,8 +307,6 @@ def _publish_modes(folder: Path) -> None:
 def write_archive(out: Path) -> Path:
     """Write ``DIR.tar.gz`` (atomically) holding the bundle folder as ``DIR/``."""
     import tarfile
-
-    from fishopt.io import atomic_write
 
     def writer(tmp: Path) -> None:
         with tarfile.open(tmp, "w:gz") as tar:

@@ -2,7 +2,7 @@
 
 Everything here uses the checkpoint's TEST split only. Images are the decode cache's uint8 images at the
 load size (``fit_to`` of the decoded file), which is exactly what the bundle's graph takes, so the reference
-(the checkpoint through :func:`fishopt.training.evaluate.predict`) and the bundle see the same pixels.
+(the checkpoint through :meth:`fishopt.checkpoint.LoadedCheckpoint.logits`) and the bundle see the same pixels.
 """
 
 from __future__ import annotations
@@ -10,59 +10,29 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from fishopt.checkpoint import LoadedCheckpoint, SplitImages
 from fishopt.errors import DataError
+from fishopt.io import file_sha256
 
 GOLDEN_DIR = "golden"
 GOLDEN_JSON = "golden.json"
 
 
-@dataclass
-class TestSet:
-    """The checkpoint's test split, loaded.
-
-    Attributes:
-        root: Data root.
-        paths: Image paths relative to ``root``.
-        images: uint8 (N, 3, H, W) at the checkpoint's load size.
-        labels: Class ids (N,).
-    """
-
-    root: Path
-    paths: list[str]
-    images: torch.Tensor
-    labels: np.ndarray
-
-    def nhwc(self) -> np.ndarray:
-        """The images as uint8 (N, H, W, 3), the bundle model's input."""
-        return np.ascontiguousarray(self.images.permute(0, 2, 3, 1).numpy())
-
-
-def load_test_set(ckpt, data: str | os.PathLike[str] | None = None, cache: str | None = None) -> TestSet:
-    """Load the checkpoint's test split.
+def load_test_set(ckpt: LoadedCheckpoint, data: str | os.PathLike[str] | None = None) -> SplitImages:
+    """The checkpoint's whole test part (a bundle's golden data and its accuracy check).
 
     Raises:
-        DataError: If the data is not found, does not match the checkpoint's classes, or the split is empty.
+        DataError: If the data is not found, does not match the checkpoint's classes, or the split has no test part.
         SplitError: If the split file is missing or its hash differs.
     """
-    split = ckpt.load_split()
-    if not split.paths("test"):
+    if not ckpt.split.paths("test"):
         raise DataError("the checkpoint's test split is empty; a bundle needs test images for its golden data")
-    test = ckpt.side_images("test", data=data, cache=cache, split=split)
-    return TestSet(root=test.root, paths=test.paths, images=test.images, labels=test.labels.numpy().astype(np.int64))
-
-
-def reference_logits(ckpt, test: TestSet) -> np.ndarray:
-    """The checkpoint's logits on the test images (fishopt's evaluation path)."""
-    from fishopt.training.evaluate import predict
-
-    return predict(ckpt.model, test.images, ckpt.meta).float().numpy()
+    return ckpt.split_images("test", data=data)
 
 
 def pick_golden(logits: np.ndarray, labels: np.ndarray, per_class: int = 1) -> list[int]:
@@ -86,7 +56,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "class"
 
 
-def write_golden(folder: Path, test: TestSet, picks: list[int], reference: np.ndarray, artifact: np.ndarray,
+def write_golden(folder: Path, test: SplitImages, picks: list[int], reference: np.ndarray, artifact: np.ndarray,
                  class_names: list[str]) -> dict[str, Any]:
     """Copy the golden image files into ``folder/golden`` and return the content of ``golden.json``.
 
@@ -98,13 +68,12 @@ def write_golden(folder: Path, test: TestSet, picks: list[int], reference: np.nd
         artifact: The bundled model's logits (onnxruntime on the build machine) of the whole test set.
         class_names: The class map.
     """
-    from fishopt.io import file_sha256
 
     (folder / GOLDEN_DIR).mkdir()
     items = []
     for n, i in enumerate(picks):
         source = test.root / test.paths[i]
-        dest = folder / GOLDEN_DIR / f"{n:02d}_{_slug(class_names[test.labels[i]])}{source.suffix.lower()}"
+        dest = folder / GOLDEN_DIR / f"{n:02d}_{_slug(class_names[int(test.labels[i])])}{source.suffix.lower()}"
         shutil.copyfile(source, dest)
         items.append({
             "file": dest.relative_to(folder).as_posix(),

@@ -2,13 +2,13 @@
 
 The ``onnxruntime-int8`` format quantizes the float-input graph (no ``with_preprocessing``) with asymmetric
 uint8 activations; TensorRT's explicit quantization needs symmetric int8 (zero point 0). So a bundle quantizes
-its own raw-input FP32 graph with the same :func:`fishopt.optimize.onnxruntime_quant.quantize_onnx_static`:
+its own raw-input FP32 graph with the same :func:`fishopt.backends.onnx.quantize.quantize_onnx_static`:
 
 - ``tensorrt=True`` (Jetson): symmetric int8 activations and weights, per-channel weights, Conv/Gemm/MatMul
   only (TensorRT's recommended Q/DQ placement; the preprocessing stays float);
 - ``tensorrt=False`` (CPU): uint8 activations, int8 per-channel weights (ONNX Runtime's fast x86/arm path).
 
-Calibration images are the checkpoint's stratified TRAIN images (:mod:`fishopt.optimize.calibration`), fed
+Calibration images are the checkpoint's stratified TRAIN images (:mod:`fishopt.artifacts.calibration`), fed
 raw (uint8 NHWC at the load size) exactly as the device will feed them.
 """
 
@@ -18,16 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fishopt.backends.onnx.quantize import quantize_onnx_static
+
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]
 DEFAULT_CALIB_IMAGES = 128
-
-
-def calibration_images(ckpt, count: int = DEFAULT_CALIB_IMAGES, seed: int = 0) -> np.ndarray:
-    """Stratified TRAIN-split images of the checkpoint as uint8 (N, H, W, 3) at its load size."""
-    from fishopt.optimize.calibration import calibration_set
-
-    calib = calibration_set(ckpt, count, seed)
-    return np.ascontiguousarray(calib.images.permute(0, 2, 3, 1).numpy())
 
 
 def quantize_raw(fp32: Path, out: Path, images: np.ndarray, *, tensorrt: bool) -> Path:
@@ -42,8 +36,6 @@ def quantize_raw(fp32: Path, out: Path, images: np.ndarray, *, tensorrt: bool) -
     Returns:
         ``out``.
     """
-    from fishopt.optimize.onnxruntime_quant import quantize_onnx_static
-
     quantize_onnx_static(fp32, out, images, per_channel=True, symmetric=tensorrt, op_types=QUANTIZED_OPS,
                          pre_process=False)
     return out

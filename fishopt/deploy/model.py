@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from fishopt.errors import ParityError
-from fishopt.export.onnx import opset_of
+from fishopt.backends.onnx.graph import opset_of
+from fishopt.artifacts.metadata import write_onnx_metadata
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ def _drop_default_noop(model) -> None:
 
 def set_metadata(model, values: dict[str, Any]) -> None:
     """Update fishopt metadata keys in ``metadata_props`` (JSON-encoded, as the exporter writes them)."""
-    from fishopt.export.metadata import write_onnx_metadata
 
     write_onnx_metadata(model, values)
 

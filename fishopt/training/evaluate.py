@@ -9,19 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from fishopt.data.preprocess import eval_transform
+from fishopt.checkpoint import LoadedCheckpoint, as_checkpoint, predict
+from fishopt.data.cache import load_images
 from fishopt.training.metrics import classification_report, unit_report
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, meta: dict[str, Any], batch_size: int = 256) -> torch.Tensor:
-    """Logits of uint8 images at the load size, through the evaluation transform."""
-    model.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = eval_transform(images[i : i + batch_size], meta["input_size"], meta["mean"], meta["std"])
-        out.append(model(x))
-    return torch.cat(out) if out else torch.empty(0, len(meta["class_names"]))
 
 
 def evaluate_tensors(
@@ -53,7 +43,7 @@ def evaluate_tensors(
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: LoadedCheckpoint | str | Path,
     data: str | Path | None = None,
     split: str = "test",
     cache: str | Path | None = None,
@@ -71,10 +61,7 @@ def evaluate_checkpoint(
         The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``, and for a
         side of the split, ``units``: accuracy per split unit (see :func:`fishopt.training.metrics.unit_report`).
     """
-    from fishopt.data.cache import load_images
-    from fishopt.training.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = as_checkpoint(checkpoint)
     meta = ckpt.meta
     if split == "all":
         dataset = ckpt.dataset(data)
@@ -83,8 +70,8 @@ def evaluate_checkpoint(
         report = evaluate_tensors(ckpt.model, images, labels, meta)
         report.update({"split": split, "leaky": False, "data_root": str(dataset.root)})
         return report
-    sp = ckpt.load_split()
-    side = ckpt.side_images(split, data=data, cache=cache, progress=True, split=sp)
-    report = evaluate_tensors(ckpt.model, side.images, side.labels, meta, [sp.units[p] for p in side.paths], sp.group_by)
-    report.update({"split": split, "leaky": sp.leaky, "data_root": str(side.root)})
+    sp = ckpt.split
+    part = ckpt.split_images(split, data=data, cache=cache, progress=True)
+    report = evaluate_tensors(ckpt.model, part.images, part.labels, meta, [sp.units[p] for p in part.paths], sp.group_by)
+    report.update({"split": split, "leaky": sp.leaky, "data_root": str(part.root)})
     return report

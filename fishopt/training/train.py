@@ -190,7 +190,7 @@ def _finish(run_dir: Path, module, dm, meta: dict[str, Any], val: dict[str, Any]
         val: Validation metrics of the selection run, when ``module`` was refit on train + val (its own
             validation score would be a training score).
     """
-    from fishopt.training.checkpoint import save_checkpoint
+    from fishopt.checkpoint import save_checkpoint
 
     metrics = _evaluate(module.model, dm, meta, ("test",) if val is not None else ("val", "test"))
     if val is not None:

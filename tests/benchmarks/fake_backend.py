@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fishopt.export.registry import Format
-from fishopt.runtimes.torch_eager import TorchEagerRuntime
+from fishopt.artifacts.registry import Format
+from fishopt.backends.torch.runtime import TorchEagerRuntime
 
 
 class CrashingRuntime(TorchEagerRuntime):
@@ -22,15 +22,15 @@ class CrashingRuntime(TorchEagerRuntime):
         return super().__call__(batch)
 
 
-def build_crash(ckpt, workdir: Path, *, meta: dict) -> Path:
+def build_crash(ckpt, workdir: Path, meta: dict, config) -> Path:
     """A builder that fails."""
     raise RuntimeError("fake builder exploded")
 
 
 def fake_format(name: str, **kw) -> Format:
     """A CPU format built by the real eager builder and run by the fake runtime unless overridden."""
-    base = dict(name=name, kind="export", runtime="fake", precision="fp32", suffix=".pt",
-                builder="fishopt.export.torch_eager:build_torch_eager", runtime_cls="fake_backend:CrashingRuntime",
-                backend="fake", description="test only")
+    base = dict(name=name, backend="fake", precision="fp32", suffix=".pt",
+                builder="fishopt.backends.torch.eager:build_torch_eager", runtime="fake_backend:CrashingRuntime",
+                description="test only")
     base.update(kw)
     return Format(**base)

@@ -11,54 +11,57 @@ import pytest
 
 from fake_backend import fake_format  # tests/benchmarks/fake_backend.py
 from fishopt.benchmarks import harness
-from fishopt.benchmarks.variants import BASELINE, build_variant, select_formats
+from fishopt.benchmarks.variants import BASELINE, build_format, select_variants
 from fishopt.errors import ConfigError, OutputError, SplitError
-from fishopt.export.registry import Format
+from fishopt.artifacts.registry import Format
 
 
 @pytest.fixture
 def add_formats(monkeypatch: pytest.MonkeyPatch):
     """Register extra formats in the one registry for the duration of one test."""
-    from fishopt.export import registry
+    from fishopt.artifacts import registry
 
     registry.list_formats()  # load the built-in ones first
-    table = dict(registry._FORMATS)
-    monkeypatch.setattr(registry, "_FORMATS", table)
+    monkeypatch.setattr(registry, "_FORMATS", dict(registry._FORMATS))
+    monkeypatch.setattr(registry, "_VARIANTS", dict(registry._VARIANTS))
 
     def add(*formats: Format) -> None:
         for fmt in formats:
-            table[fmt.name] = fmt
+            registry.register_format(fmt)
 
     return add
 
 
 def test_every_registered_format_is_a_benchmark_variant() -> None:
-    from fishopt.export.registry import list_formats
+    from fishopt.artifacts.registry import list_formats, list_variants
 
-    assert [f.name for f in select_formats(None)] == [f.name for f in list_formats()]
-    picked = [f.name for f in select_formats(["onnx-fp32"])]
+    cpu = [v.name for v in select_variants(None)]
+    assert cpu == [v.name for v in list_variants("cpu")]
+    assert {f.name for f in list_formats() if not f.needs_gpu} <= set(cpu)
+    assert {v.name for v in select_variants(None, "cuda")} == {BASELINE} | {v.name for v in list_variants("cuda")}
+    picked = [v.name for v in select_variants(["onnx-fp32"])]
     assert picked == [BASELINE, "onnx-fp32"]  # the baseline is always measured
 
 
 def test_unknown_variant_lists_valid_names() -> None:
     with pytest.raises(ConfigError) as err:
-        select_formats(["onnx-fp32", "no-such-variant"])
+        select_variants(["onnx-fp32", "no-such-variant"])
     assert "no-such-variant" in str(err.value) and "onnx-fp32" in str(err.value) and BASELINE in str(err.value)
 
 
 def test_missing_backend_is_skipped_with_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from fishopt.export import registry
+    from fishopt.artifacts import registry
 
     real = importlib.util.find_spec
     hidden = {"onnxruntime", "openvino"}
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a))
-    monkeypatch.setattr(registry, "_cuda_available", lambda: False)
+    monkeypatch.setattr(registry, "cuda_available", lambda: False)
     for name, needle in (("onnx-fp32", "onnxruntime not installed"), ("openvino-fp32", "fishopt[openvino]")):
-        row, path = build_variant(registry.get_format(name), tmp_path / "none.pt", tmp_path / name)
-        assert path is None and row["status"] == "skipped" and needle in row["reason"]
+        built = build_format(registry.get_format(name), None, tmp_path / name)
+        assert built.artifact is None and built.status == "skipped" and needle in built.reason
     gpu = fake_format("fake-gpu-fp16", precision="fp16", needs_gpu=True)
-    row, _ = build_variant(gpu, tmp_path / "none.pt", tmp_path / "gpu")
-    assert row["status"] == "skipped" and "CUDA GPU" in row["reason"] and row["device"] == "cuda"
+    built = build_format(gpu, None, tmp_path / "gpu")
+    assert built.status == "skipped" and "CUDA GPU" in built.reason and gpu.device == "cuda"
     assert not (tmp_path / "onnx-fp32").exists()
 
 
@@ -98,12 +101,12 @@ def test_bad_batch_sizes(tiny_checkpoint: Path, tmp_path: Path) -> None:
 
 def test_quick_run_on_real_subset_writes_all_outputs(fish_checkpoint: Path, tmp_path: Path, add_formats,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from fishopt.export import registry
+    from fishopt.artifacts import registry
 
     import fake_backend
 
     monkeypatch.setattr(fake_backend.CrashingRuntime, "ok_calls", 0)
-    monkeypatch.setattr(registry, "_cuda_available", lambda: False)
+    monkeypatch.setattr(registry, "cuda_available", lambda: False)
     add_formats(
         fake_format("fake-crash-fp32"),  # its runtime raises on the first call -> failed (parity gate)
         fake_format("fake-badbuild-fp32", builder="fake_backend:build_crash"),  # its builder raises -> failed
@@ -134,12 +137,14 @@ def test_quick_run_on_real_subset_writes_all_outputs(fish_checkpoint: Path, tmp_
     assert "fake-crash-fp32: FAILED" in (out / "REPORT.md").read_text()
 
 
-def test_variant_crashing_while_timed_becomes_failed_row(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_variant_crashing_while_timed_becomes_failed_row(monkeypatch: pytest.MonkeyPatch, add_formats) -> None:
     import numpy as np
     import torch
 
+    from fishopt.artifacts.registry import get_variant
     from fishopt.benchmarks.timing import PLANS
     from fishopt.benchmarks.variants import Loaded, new_row
+    from fishopt.checkpoint import SplitImages
     from fake_backend import fake_format
 
     class Fine:
@@ -158,15 +163,16 @@ def test_variant_crashing_while_timed_becomes_failed_row(monkeypatch: pytest.Mon
             return super().__call__(batch)
 
     meta = {"input_size": [8, 8], "load_size": [8, 8], "mean": [0.5] * 3, "std": [0.5] * 3, "class_names": ["a", "b"]}
-    test = harness.TestSet(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), [], Path("."), "h", 4)
+    test = SplitImages("test", Path("."), [], [], torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4))
     one = np.zeros((1, 3, 8, 8), np.float32)
-    monkeypatch.setattr("fishopt.benchmarks.timing.end_to_end_call", lambda rt, files, m, raw: lambda: rt(one))
+    monkeypatch.setattr("fishopt.benchmarks.harness.end_to_end_call", lambda rt, files, m, raw: lambda: rt(one))
     items = []
+    add_formats(fake_format("good-fp32"), fake_format("flaky-fp32"))
     for name, rt in (("good-fp32", Fine()), ("flaky-fp32", Flaky())):
-        row = {**new_row(fake_format(name)), "raw_input": False}
-        items.append(Loaded(fake_format(name), row, rt))
+        row = {**new_row(get_variant(name)), "raw_input": False}
+        items.append(Loaded(get_variant(name), row, rt))
     survivors = harness.measure(items, test, meta, (1, 2), PLANS["quick"], progress=False)
-    assert [i.fmt.name for i in survivors] == ["good-fp32"]
+    assert [i.name for i in survivors] == ["good-fp32"]
     assert items[1].row["status"] == "failed" and "segfault-ish" in items[1].row["reason"]
     assert items[0].row["latency"]["bs1"]["p50_ms"] >= 0 and set(items[0].row["throughput"]) == {"1", "2"}
 

@@ -85,7 +85,7 @@ def test_verified_dynamic_run_reports_coverage_and_parity(fish_checkpoint, tmp_p
 
 @needs_ort
 def test_no_verify_and_failing_parity(fish_checkpoint, tmp_path, monkeypatch):
-    from fishopt.export import parity
+    from fishopt.artifacts import parity
 
     args = [str(fish_checkpoint), "--backend", "onnxruntime", "--calib-size", "18"]
     result = _run(*args, "--out", str(tmp_path / "nv"), "--no-verify")

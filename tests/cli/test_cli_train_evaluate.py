@@ -43,7 +43,7 @@ def test_train_then_evaluate(fish_root: Path, tmp_path: Path) -> None:
     res = runner.invoke(main, ["evaluate", str(ckpt), "--json", str(out), "--confusion", str(png)])
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())
-    from fishopt.training.checkpoint import load_checkpoint
+    from fishopt.checkpoint import load_checkpoint
 
     assert set(report) >= {"top1", "macro_f1", "per_class", "n"}
     split = load_checkpoint(ckpt).load_split()

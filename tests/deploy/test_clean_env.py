@@ -22,7 +22,7 @@ def fishopt_labels(checkpoint: Path, files: list[Path]) -> list[str]:
     import torch
 
     from fishopt.data.preprocess import decode_image, fit_to
-    from fishopt.training.checkpoint import load_checkpoint
+    from fishopt.checkpoint import load_checkpoint
     from fishopt.training.evaluate import predict
 
     ckpt = load_checkpoint(checkpoint)
@@ -72,7 +72,7 @@ def test_infer_agrees_with_fishopt_and_verify_passes(clean_python: Path, bundle_
         Path(g["file"]).name: g["reference_label"] for g in golden["images"]}
     if precision == "int8":
         return  # INT8 agrees with the FP32 reference within the bundle's accuracy gate, not image by image
-    from fishopt.training.checkpoint import load_checkpoint
+    from fishopt.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(deploy_checkpoint)
     root = Path(ckpt.meta["data_root"])
@@ -95,7 +95,7 @@ def test_real_fish_images_agree(clean_python: Path, fish_checkpoint: Path, tmp_p
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Real test-split photos (224x168 JPEG, resized by infer.py): 100 % top-1 agreement with fishopt."""
     from fishopt.deploy.bundle import build_bundle
-    from fishopt.training.checkpoint import load_checkpoint
+    from fishopt.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(fish_checkpoint)
     root = Path(ckpt.meta["data_root"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fishopt.errors import ConfigError, OutputError
-from fishopt.training.checkpoint import load_checkpoint
+from fishopt.checkpoint import load_checkpoint
 from fishopt.training.config import compose_config, to_dict
 from fishopt.training.train import train
 

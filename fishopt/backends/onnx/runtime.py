@@ -1,0 +1,98 @@
+"""ONNX Runtime runtime for any ``.onnx`` artifact (FP32, FP16, INT8 Q/DQ, raw-input graphs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fishopt.artifacts.metadata import check_metadata, read_onnxruntime_metadata
+from fishopt.artifacts.runtime import Runtime
+from fishopt.errors import BackendUnavailableError, CheckpointError, require, unknown_choice
+
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+#: Execution providers by their short name, CPU last (the fallback for nodes a provider does not take).
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "openvino": "OpenVINOExecutionProvider",
+             "tensorrt": "TensorrtExecutionProvider"}
+
+
+class OnnxRuntime(Runtime):
+    """An ONNX file run by an ``onnxruntime.InferenceSession``.
+
+    Format-agnostic: the input name, dtype and layout come from the session; ``raw_input`` from the
+    metadata (or a uint8 input). Metadata is read from ``metadata_props``.
+
+    Runtime settings (keyword arguments of :meth:`load`): ``provider`` (an execution provider), ``spinning``
+    (idle threads spin: lower latency on a quiet machine, worse under load) and ``optimization`` (graph
+    optimization level).
+    """
+
+    def __init__(self, path: Path, meta: dict[str, Any], session: Any, *, threads: int | None = None,
+                 settings: dict[str, Any] | None = None) -> None:
+        super().__init__(path, meta, threads=threads, settings=settings)
+        self.session = session
+        first = session.get_inputs()[0]
+        self.input_name = first.name
+        self.input_dtype = np.uint8 if first.type == "tensor(uint8)" else np.float32
+        self.raw_input = bool(meta.get("raw_input", self.input_dtype == np.uint8))
+
+    @classmethod
+    def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu", provider: str | None = None,
+             spinning: bool = False, optimization: str = "all") -> OnnxRuntime:
+        """Create the session.
+
+        Args:
+            path: The ``.onnx`` file.
+            threads: Intra-op threads (``None``: ONNX Runtime's default, one per core).
+            device: ``cpu`` or ``cuda`` (the CUDA execution provider unless ``provider`` says otherwise).
+            provider: ``cpu``, ``cuda``, ``openvino`` or ``tensorrt`` (default: from ``device``).
+            spinning: Let idle threads spin (lower latency on a quiet machine, worse under load).
+            optimization: Graph optimization level: ``disable``, ``basic``, ``extended`` or ``all``.
+
+        Raises:
+            MissingDependencyError: onnxruntime is not installed.
+            BackendUnavailableError: The provider is not in this onnxruntime build (names the package that has it).
+            ConfigError: Unknown provider or optimization level.
+            CheckpointError: The file is missing, not ONNX, or lacks fishopt metadata.
+        """
+        require("onnxruntime", "onnx")
+        import onnxruntime as ort
+
+        provider = provider or ("cuda" if device == "cuda" else "cpu")
+        if provider not in PROVIDERS:
+            raise unknown_choice("ONNX Runtime execution provider", provider, PROVIDERS)
+        if optimization not in OPTIMIZATION_LEVELS:
+            raise unknown_choice("ONNX Runtime optimization level", optimization, OPTIMIZATION_LEVELS)
+        if PROVIDERS[provider] not in ort.get_available_providers():
+            package = {"cuda": "onnxruntime-gpu", "tensorrt": "onnxruntime-gpu", "openvino": "onnxruntime-openvino"}
+            raise BackendUnavailableError(
+                f"this onnxruntime has no {PROVIDERS[provider]}; install {package.get(provider, 'onnxruntime')} "
+                "instead of onnxruntime, or use provider 'cpu'"
+            )
+        level = ort.GraphOptimizationLevel
+        levels = dict(zip(OPTIMIZATION_LEVELS, (level.ORT_DISABLE_ALL, level.ORT_ENABLE_BASIC,
+                                                level.ORT_ENABLE_EXTENDED, level.ORT_ENABLE_ALL), strict=True))
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = levels[optimization]
+        opts.inter_op_num_threads = 1
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        providers = list(dict.fromkeys([PROVIDERS[provider], PROVIDERS["cpu"]]))
+        if not Path(path).is_file():
+            raise CheckpointError(f"ONNX file {str(path)!r} not found; export one with 'fishopt export --onnx'")
+        try:
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise CheckpointError(f"cannot load {str(path)!r} with onnxruntime: {exc}") from exc
+        meta = check_metadata(read_onnxruntime_metadata(session), path)
+        settings = {"provider": provider, "spinning": spinning, "optimization": optimization}
+        runtime = cls(Path(path), meta, session, threads=threads, settings=settings)
+        runtime.device = "cuda" if provider in ("cuda", "tensorrt") else "cpu"
+        return runtime
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits of a batch (float32 NCHW normalized, or uint8 NHWC for raw-input graphs)."""
+        x = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float32)
