@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=".gpu", help="destination folder (default .gpu)")
     args = p.parse_args(argv)
 
-    from fishopt.training.checkpoint import load_checkpoint
+    from fishopt.checkpoint import load_checkpoint
 
     out = Path(args.out)
     if out.exists():

@@ -71,3 +71,14 @@ def test_cache_reuses_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr("fishopt.data.cache._decode_to_cache", boom)
     torch.testing.assert_close(load_images(paths, (12, 16), cache=tmp_path / "c"), first)
+
+
+def test_normalize_keeps_the_device_of_its_input() -> None:
+    """Normalization constants follow the images' device (training normalizes batches on the GPU)."""
+    import torch
+
+    from fishopt.data.preprocess import normalize
+
+    images = torch.zeros(1, 3, 2, 2, dtype=torch.uint8, device="meta")
+    out = normalize(images, [0.5] * 3, [0.25] * 3)
+    assert out.device.type == "meta" and out.shape == (1, 3, 2, 2)

@@ -67,9 +67,11 @@ def test_engine_roundtrip(name: str, trained_tiny: Path, tmp_path: Path) -> None
     """Build an engine (static batch), load it again, run parity (needs CUDA + TensorRT)."""
     import torch
 
-    if importlib.util.find_spec("tensorrt") is None or not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU and TensorRT (pip install 'fishopt[tensorrt]')")
     from fishopt.artifacts.build import build
+    from fishopt.artifacts.registry import get_format
+
+    if reason := get_format(name).unavailable_reason():
+        pytest.skip(f"{name}: {reason}")
 
     result = build(name, trained_tiny, tmp_path / "trt", options={"static_batch": True, "batch_size": 4}, parity_images=64)
     assert result.parity.passed and (tmp_path / "trt" / "model.engine").is_file()
