@@ -9,15 +9,13 @@ failed build or parity check leaves nothing behind.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fishopt.errors import ConfigError
-from fishopt.io import replace_dir
+from fishopt.io import check_new_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +123,6 @@ def build(format_name: str, checkpoint: str | Path, out_dir: str | Path, *, opti
     from fishopt.export.manifest import write_manifest
     from fishopt.export.metadata import artifact_metadata
     from fishopt.export.registry import get_format
-    from fishopt.io import ensure_new_dir
     from fishopt.training.checkpoint import load_checkpoint
 
     fmt = get_format(format_name)
@@ -137,10 +134,8 @@ def build(format_name: str, checkpoint: str | Path, out_dir: str | Path, *, opti
     ckpt = load_checkpoint(checkpoint)
     out = Path(out_dir)
     check_output_dir(out, ckpt.path)
-    existed = out.exists()
-    ensure_new_dir(out, overwrite=overwrite)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.resolve().parent))
-    try:
+    check_new_dir(out, overwrite=overwrite)
+    with staging_dir(out) as tmp:  # removed on any failure, Ctrl-C or SIGTERM; moved to out when verified
         start = time.perf_counter()
         meta = artifact_metadata(ckpt, fmt.name, fmt.precision)
         artifact = Path(fmt.load_builder()(ckpt, tmp, meta=meta, **opts))
@@ -151,11 +146,5 @@ def build(format_name: str, checkpoint: str | Path, out_dir: str | Path, *, opti
         manifest = write_manifest(tmp, fmt=fmt, artifact=artifact, checkpoint=ckpt.path, metadata=meta, options=opts,
                                   parity=report.to_dict() if report else None, verified=verify,
                                   build_seconds=build_seconds, runtime_info=info)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        raise
     log.info("wrote %s (%s)%s", out, fmt.name, "" if verify else " without the parity check (--no-verify)")
     return BuildResult(out_dir=out, artifact=out / artifact.relative_to(tmp), manifest=manifest, parity=report)
