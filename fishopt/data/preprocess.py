@@ -9,6 +9,7 @@ the model saw in evaluation.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def decode_image(path: str | Path) -> torch.Tensor:
     saved = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # fishopt checks the size itself (below), naming the file and the way out
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), Image.open(path) as img:
+            warnings.filterwarnings("error", message="Truncated File Read")  # Pillow would return a partial image
             pixels = img.width * img.height
             if limit is not None and pixels > limit:
                 raise ImageDecodeError(
@@ -83,7 +85,7 @@ def decode_image(path: str | Path) -> torch.Tensor:
             array = np.asarray(img.convert("RGB"))
     except ImageDecodeError:
         raise
-    except (OSError, SyntaxError, ValueError, TypeError, EOFError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError, UserWarning, Image.DecompressionBombError) as exc:
         # PIL signals a corrupt, truncated or unreadable file with any of these
         reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
         raise ImageDecodeError(
