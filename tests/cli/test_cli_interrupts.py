@@ -28,7 +28,10 @@ sys.exit(main(["export", sys.argv[1], "--format", "slow-fp32", "--out", sys.argv
 
 
 def _start(checkpoint: Path, out: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    import fishopt
+
+    root = Path(fishopt.__file__).resolve().parents[1]  # the fishopt under test, in the child too
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-c", SLOW_EXPORT, str(checkpoint), str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

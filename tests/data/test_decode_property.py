@@ -48,7 +48,22 @@ def image_bytes(draw) -> bytes:
     return data
 
 
-ANY_FILE = st.one_of(st.binary(max_size=512), image_bytes())
+@st.composite
+def huge_png_header(draw) -> bytes:
+    """A PNG header claiming up to 60000 x 60000 pixels, without the pixels: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    width, height = draw(st.integers(1, 60000)), draw(st.integers(10000, 60000))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 32))
+
+
+ANY_FILE = st.one_of(st.binary(max_size=512), image_bytes(), huge_png_header())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

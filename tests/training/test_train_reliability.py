@@ -18,7 +18,9 @@ from fishopt.training.checkpoint import load_checkpoint
 from fishopt.training.config import compose_config, to_dict
 from fishopt.training.train import train
 
-REPO = Path(__file__).resolve().parents[2]
+import fishopt
+
+REPO = Path(fishopt.__file__).resolve().parents[1]  # the fishopt under test, for the child processes too
 TINY = ["trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.refit=false", "data.load_size=[36,48]",
         "data.input_size=[32,32]", "data.batch_size=8", "model.width=4", "model.hidden=16", "trainer.threads=1"]
 
