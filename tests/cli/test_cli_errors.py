@@ -79,3 +79,26 @@ def test_the_installed_entry_point_prints_one_line_too(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: checkpoint {str(tmp_path / 'none.pt')!r} not found; "
                                                 "train one with 'fishopt train' (model.pt in the run folder)"]
+
+
+def test_malicious_resume_and_random_checkpoint_are_one_line(tmp_path: Path) -> None:
+    """Items 12 and 15 at the command line: refused as one message, never torch's weights_only advice."""
+    import os
+    import pickle
+
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0, "loops": {}, "x": Evil()}, evil, pickle_module=pickle)
+    random_pt = tmp_path / "model.pt"
+    random_pt.write_bytes(os.urandom(2048))
+    for args, fragment in ((["train", "--resume", str(evil)], "never loads those (they could run code)"),
+                           (["evaluate", str(random_pt)], "is not a fishopt checkpoint: not a torch archive")):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0] and "weights_only" not in lines[0], result.stderr
