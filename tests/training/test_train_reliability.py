@@ -171,3 +171,26 @@ def test_ddp_on_cpu_with_two_processes(synthetic_root, tmp_path):
         assert (run / name).is_file(), name
     meta = load_checkpoint(run / "model.pt").meta
     assert meta["refit"]["epochs"] == meta["selection"]["best_epoch"] + 1
+
+
+def test_sigterm_during_training_exits_143_and_keeps_the_resumable_run(synthetic_root, tmp_path):
+    """Lightning's own SIGTERM handler runs first, then fishopt's: the run stops like on Ctrl-C."""
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "fishopt", "train", "--data", str(synthetic_root), *TINY, "trainer.max_epochs=500",
+           "trainer.patience=500", f"out_dir={out}", "run_name=long"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".long.build-*/checkpoints/last.ckpt")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "interrupted (SIGTERM)" in stderr and "Traceback" not in stderr
+    kept = [p.name for p in out.iterdir()]
+    assert len(kept) == 1 and kept[0].startswith("long.failed-"), kept
+    assert (out / kept[0] / "checkpoints" / "last.ckpt").is_file()
