@@ -23,7 +23,7 @@ from fishopt.data.cache import load_images
 from fishopt.data.discovery import FishDataset, find_dataset
 from fishopt.data.preprocess import eval_transform
 from fishopt.data.split import Split, load_split, stratified_sample
-from fishopt.errors import CheckpointError
+from fishopt.errors import CheckpointError, ConfigError
 from fishopt.io import atomic_write
 from fishopt.models import create_model
 
@@ -82,7 +82,15 @@ class LoadedCheckpoint:
         Raises:
             SplitError: If the file is missing or its hash differs from the checkpoint's.
         """
-        return load_split(self.split_path(), expected_hash=self.meta["split"]["hash"])
+        split = load_split(self.split_path(), expected_hash=self.meta["split"]["hash"])
+        unknown = sorted(set(split.labels.values()) - set(self.class_names))
+        if unknown:
+            raise CheckpointError(
+                f"split {str(self.split_path())!r} has class(es) the checkpoint does not know: {', '.join(unknown)} "
+                f"(the checkpoint has {len(self.class_names)}: {', '.join(self.class_names)}); the checkpoint and "
+                "its split.json come from different runs: use the model.pt and split.json of one run folder"
+            )
+        return split
 
     @property
     def split(self) -> Split:
@@ -187,20 +195,78 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> LoadedCheckp
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} not found; train one with 'fishopt train' (model.pt in the run folder)")
+    blob = _load_blob(path, map_location)
+    meta, state = _check_blob(path, blob)
     try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged file (pickle, zip, runtime)
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or not a torch file ({exc.__class__.__name__}: {exc})") from exc
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a fishopt checkpoint (expected model.pt written by 'fishopt train')")
-    meta = blob["meta"]
-    model = create_model(meta["model"]["name"], **meta["model"]["cfg"])
+        model = create_model(meta["model"]["name"], **meta["model"]["cfg"])
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r}: its model config does not fit model "
+                              f"{meta['model']['name']!r} ({exc}); retrain it with this fishopt version") from exc
     try:
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r}: weights do not match its model config: {exc}") from exc
+        raise CheckpointError(f"checkpoint {str(path)!r}: weights do not match its model config: {_first_line(exc)}") from exc
     model.eval()
     return LoadedCheckpoint(model=model, meta=meta, path=path.resolve())
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
+def _load_blob(path: Path, map_location: str) -> Any:
+    """``torch.load`` with ``weights_only=True``, its failures turned into one message that says what the file is.
+
+    torch's own message for a refused file suggests ``weights_only=False``, which would run code from the
+    file; it is never relayed.
+    """
+    import pickle
+    import zipfile
+
+    what = "expected the model.pt that 'fishopt train' writes"
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes): an interrupted copy or write; {what}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{str(path)!r} is not a fishopt checkpoint: not a torch archive (corrupt, truncated "
+                              f"or another kind of file, {size:,} bytes); {what}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{str(path)!r} is not a fishopt checkpoint: it holds Python objects other than tensors and plain data, "
+            f"and fishopt never loads those (they could run code); {what}") from exc
+    except Exception as exc:  # torch raises many types for a damaged archive (zip, runtime, EOF)
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or truncated ({exc.__class__.__name__}); "
+                              f"{what}") from exc
+
+
+def _check_blob(path: Path, blob: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metadata and weights of a loaded checkpoint, checked to have every key later steps read."""
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a fishopt checkpoint (expected model.pt written by 'fishopt train')")
+    fix = "the file was altered or written by another tool; retrain with 'fishopt train'"
+    meta, state = blob.get("meta"), blob.get("state_dict")
+    if not isinstance(meta, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} lacks its {'meta' if not isinstance(meta, dict) else 'state_dict'} "
+                              f"block; {fix}")
+    missing = [k for k in REQUIRED_META if k not in meta]
+    model = meta.get("model")
+    if not missing and not (isinstance(model, dict) and isinstance(model.get("name"), str)
+                            and isinstance(model.get("cfg"), dict)):
+        missing = ["model.name", "model.cfg"]
+    if not missing and not (isinstance(meta["split"], dict) and {"file", "hash"} <= set(meta["split"])):
+        missing = ["split.file", "split.hash"]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(path)!r} lacks metadata key(s) {', '.join(missing)}; {fix}")
+    names = meta["class_names"]
+    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"checkpoint {str(path)!r}: class_names must list at least two class names, got {names!r}; {fix}")
+    classes = model["cfg"].get("num_classes")
+    if classes is not None and classes != len(names):
+        raise CheckpointError(f"checkpoint {str(path)!r}: its model has {classes} outputs but {len(names)} class "
+                              f"names; {fix}")
+    return meta, state
 
 
 def check_compatible(

@@ -10,8 +10,6 @@ build or parity check leaves nothing behind.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from fishopt.artifacts.parity import DEFAULT_IMAGES, ParityReport, check_parity
 from fishopt.artifacts.registry import Format, get_format
 from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint, check_compatible
 from fishopt.errors import ConfigError, OutputError
-from fishopt.io import ensure_new_dir, replace_dir
+from fishopt.io import check_new_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +145,8 @@ def build(format_name: str, checkpoint: LoadedCheckpoint | str | Path, out_dir: 
     if verify:
         images = parity_set or ckpt.split_images("test", limit=parity_images, data=data_root)
         reference = ckpt.logits(images.images)  # before the build: a builder cannot change what it is judged against
-    existed = out.exists()
-    ensure_new_dir(out, overwrite=overwrite)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.resolve().parent))
-    try:
+    check_new_dir(out, overwrite=overwrite)
+    with staging_dir(out) as tmp:  # removed on any failure, Ctrl-C or SIGTERM; moved to out when verified
         start = time.perf_counter()
         meta = artifact_metadata(ckpt, fmt.name, fmt.precision, recipe=recipe(config, format=fmt.name, precision=fmt.precision))
         output = fmt.load_builder()(ckpt, tmp, meta, config)
@@ -161,11 +157,5 @@ def build(format_name: str, checkpoint: LoadedCheckpoint | str | Path, out_dir: 
         manifest = write_manifest(tmp, fmt=fmt, artifact=output.path, checkpoint=ckpt.path, metadata=metadata,
                                   config=config, parity=report.to_dict() if report else None, verified=verify,
                                   build_seconds=build_seconds, runtime_info=info)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        raise
     log.info("wrote %s (%s)%s", out, fmt.name, "" if verify else " without the parity check (--no-verify)")
     return BuildResult(out_dir=out, artifact=out / output.path.relative_to(tmp), manifest=manifest, parity=report)

@@ -102,7 +102,8 @@ def report(result) -> None:
 @click.option("--torch", "torch_", is_flag=True, help="The eager reference (model.pt + metadata).")
 @click.option("--fp16", "fp16", is_flag=True, help="FP16 variant.")
 @click.option("--bf16", "bf16", is_flag=True, help="BF16 variant (OpenVINO).")
-@click.option("--int8", "int8", is_flag=True, help="INT8 variant (TensorRT; others: fishopt quantize).")
+@click.option("--int8", "int8", is_flag=True, help="Static INT8 variant calibrated on train images: with --openvino "
+              "(NNCF) or --tensorrt. More INT8 recipes and options (ONNX Runtime, torch, INC): fishopt quantize.")
 @click.option("--format", "format_name", default=None, help="Any registered format by name, e.g. openvino-bf16.")
 @click.option("--with-preprocessing", is_flag=True,
               help="Graph takes raw uint8 RGB images (N, H, W, 3) and preprocesses inside (ONNX, OpenVINO).")

@@ -27,6 +27,10 @@ def train(overrides: tuple[str, ...], data: str | None, resume: str | None, prin
       fishopt train data.group_by=group augment=none
       fishopt train trainer.refit=false trainer.ema_decay=null seed=1
       fishopt train data.leaky_split=true      # split by FILE: inflated, marked LEAKY
+      fishopt train trainer.strategy=ddp trainer.devices=2   # several GPUs (or CPU processes)
+
+    Every key is checked before anything is written; an unknown key (with or without +) is an error that
+    lists the valid keys of its group.
     """
     setup_logging()
     from fishopt.training.config import compose_config, to_dict
@@ -43,4 +47,5 @@ def train(overrides: tuple[str, ...], data: str | None, resume: str | None, prin
     from fishopt.training.train import train as run_training
 
     path = run_training(to_dict(cfg), resume=resume)
-    click.echo(str(path))
+    if path is not None:  # None: another process of a distributed run (rank 0 prints the path)
+        click.echo(str(path))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fishopt.errors import DataError
 
 ENV_VAR = "FISHOPT_DATA"
+#: The nine species of Kaggle's "A Large Scale Fish Dataset".
+FISH_SPECIES = ("Black Sea Sprat", "Gilt-Head Bream", "Hourse Mackerel", "Red Mullet", "Red Sea Bream", "Sea Bass",
+                "Shrimp", "Striped Red Mullet", "Trout")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 MASK_SUFFIX = " GT"
 
@@ -34,11 +37,14 @@ class FishDataset:
         root: The dataset root (where ``groups.csv`` lives, if any).
         class_names: Sorted class names; the index of a name is its label id.
         samples: Every image, sorted by path.
+        ignored: Class folders under the root that were left out because ``expected_classes`` did not name
+            them: folder name -> image count.
     """
 
     root: Path
     class_names: tuple[str, ...]
     samples: tuple[Sample, ...]
+    ignored: dict[str, int] = field(default_factory=dict)
 
     def class_index(self, name: str) -> int:
         """Return the label id of class ``name``."""
@@ -133,7 +139,11 @@ def find_dataset(
                 f"class folder(s) missing under {str(layout)!r}: {', '.join(missing)}; "
                 f"expected: {', '.join(expected_classes)}"
             )
+        ignored = {name: sum(1 for p in folder.iterdir() if _is_image(p))
+                   for name, folder in dirs.items() if name not in expected_classes}
         dirs = {name: dirs[name] for name in expected_classes}
+    else:
+        ignored = {}
     samples: list[Sample] = []
     for name, folder in dirs.items():
         images = sorted(p for p in folder.iterdir() if _is_image(p))
@@ -144,4 +154,13 @@ def find_dataset(
             )
         samples.extend(Sample(p.relative_to(base).as_posix(), name) for p in images)
     class_names = tuple(sorted(dirs))
-    return FishDataset(root=base, class_names=class_names, samples=tuple(sorted(samples, key=lambda s: s.path)))
+    return FishDataset(root=base, class_names=class_names, samples=tuple(sorted(samples, key=lambda s: s.path)),
+                       ignored=ignored)
+
+
+def missing_species(class_names: tuple[str, ...] | list[str]) -> list[str]:
+    """The species of the fish dataset that data holding only some of them lacks (``[]`` for other data)."""
+    present = set(class_names)
+    if not present or not present < set(FISH_SPECIES):
+        return []
+    return [s for s in FISH_SPECIES if s not in present]

@@ -9,16 +9,17 @@ import base64
 import json
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fishopt.errors import DownloadError, OutputError
 
 KAGGLE_DATASET = "crowww/a-large-scale-fish-dataset"
-KAGGLE_URL = f"https://www.kaggle.com/api/v1/datasets/download/{KAGGLE_DATASET}"
+KAGGLE_HOST = "www.kaggle.com"
+KAGGLE_URL = f"https://{KAGGLE_HOST}/api/v1/datasets/download/{KAGGLE_DATASET}"
 
 
 def kaggle_credentials() -> tuple[str, str] | None:
@@ -36,11 +37,22 @@ def kaggle_credentials() -> tuple[str, str] | None:
     return None
 
 
+def is_kaggle_api(url: str) -> bool:
+    """Whether ``url`` is the Kaggle API over HTTPS: the only place Kaggle credentials are ever sent."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and parts.hostname == KAGGLE_HOST and parts.port in (None, 443)
+
+
 def _request(url: str, credentials: tuple[str, str] | None) -> urllib.request.Request:
+    """The GET request; credentials go only to the Kaggle API over HTTPS, and never along a redirect.
+
+    The Authorization header is an "unredirected" header: urllib drops it when the server redirects (the
+    Kaggle API redirects to a signed storage URL that needs no credentials).
+    """
     req = urllib.request.Request(url, headers={"User-Agent": "fishopt"})
-    if credentials:
+    if credentials and is_kaggle_api(url):
         token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
+        req.add_unredirected_header("Authorization", f"Basic {token}")
     return req
 
 
@@ -49,10 +61,15 @@ def _fetch(url: str, credentials: tuple[str, str] | None, dest: Path, timeout: f
         with urllib.request.urlopen(_request(url, credentials), timeout=timeout) as resp, dest.open("wb") as out:
             shutil.copyfileobj(resp, out, length=1 << 20)
     except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
+        if exc.code in (401, 403) and is_kaggle_api(url):
             raise DownloadError(
                 f"{url} refused the download (HTTP {exc.code}): Kaggle credentials are missing or invalid; set "
                 "KAGGLE_USERNAME and KAGGLE_KEY or put kaggle.json in ~/.kaggle (kaggle.com > Settings > API)"
+            ) from exc
+        if exc.code in (401, 403):
+            raise DownloadError(
+                f"{url} refused the download (HTTP {exc.code}); fishopt sends Kaggle credentials only to the "
+                f"Kaggle API (https://{KAGGLE_HOST}), never to another host: use a URL that needs no login"
             ) from exc
         raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
@@ -85,7 +102,8 @@ def download_dataset(
 
     Args:
         dest: Folder to create; it becomes the data root to pass as ``--data``.
-        url: Zip URL; the default is the Kaggle API download of the fish dataset (needs credentials).
+        url: Zip URL; the default is the Kaggle API download of the fish dataset (needs credentials). Kaggle
+            credentials are sent only to the Kaggle API over HTTPS; any other URL is fetched without them.
         timeout: Socket timeout in seconds.
         overwrite: Replace an existing ``dest``.
 
@@ -108,11 +126,9 @@ def download_dataset(
             "no Kaggle credentials: set KAGGLE_USERNAME and KAGGLE_KEY or put kaggle.json in ~/.kaggle "
             "(kaggle.com > Settings > API > Create New Token)"
         )
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write to {str(dest.parent)!r}: {exc.strerror}") from exc
+    from fishopt.io import make_staging_dir
+
+    work = make_staging_dir(dest)
     try:
         archive = work / "download.zip"
         _fetch(url, credentials, archive, timeout)
@@ -126,6 +142,6 @@ def download_dataset(
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(unpacked, dest)
-    finally:
+    finally:  # any exception, Ctrl-C or SIGTERM
         shutil.rmtree(work, ignore_errors=True)
     return dest

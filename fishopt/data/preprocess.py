@@ -8,6 +8,8 @@ the model saw in evaluation.
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,26 +21,84 @@ from torch import nn
 from fishopt.errors import DataError
 
 
+MAX_PIXELS_ENV = "FISHOPT_MAX_IMAGE_PIXELS"
+#: Pillow's own decompression-bomb limit (it refuses images above twice ``Image.MAX_IMAGE_PIXELS``).
+DEFAULT_MAX_IMAGE_PIXELS = 2 * 89_478_485
+
+
+def max_image_pixels() -> int | None:
+    """The largest image (width x height) fishopt decodes: ``$FISHOPT_MAX_IMAGE_PIXELS`` (``0``: no limit), by
+    default Pillow's decompression-bomb limit of 178,956,970 pixels.
+
+    Raises:
+        ConfigError: If the variable is not a non-negative integer.
+    """
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if value is None or value.strip() == "":
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        from fishopt.errors import ConfigError
+
+        raise ConfigError(f"{MAX_PIXELS_ENV}={value!r} is not a pixel count; set a whole number (0: no limit)")
+    return limit or None
+
+
+class ImageDecodeError(DataError):
+    """An image file that cannot be decoded; ``reason`` is the short form (file and cause) for lists."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def decode_image(path: str | Path) -> torch.Tensor:
     """Decode an image file to a uint8 RGB tensor of shape (3, H, W).
 
-    Grayscale, palette and RGBA images are converted to RGB (alpha is dropped).
+    Grayscale, palette, CMYK and RGBA images are converted to RGB (alpha is dropped). Images larger
+    than :func:`max_image_pixels` are refused before their pixels are decoded.
 
     Raises:
-        DataError: If the file cannot be read or is not a complete image.
+        ImageDecodeError: If the file cannot be read, is not a complete image or is too large.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    limit = max_image_pixels()
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # fishopt checks the size itself (below), naming the file and the way out
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(), Image.open(path) as img:
+            warnings.filterwarnings("error", message="Truncated File Read")  # Pillow would return a partial image
+            pixels = img.width * img.height
+            if limit is not None and pixels > limit:
+                raise ImageDecodeError(
+                    f"image {str(path)!r} is {img.width}x{img.height} = {pixels:,} pixels, above the limit of "
+                    f"{limit:,} that guards against decompression bombs; if the file is trusted, allow it with "
+                    f"{MAX_PIXELS_ENV}={pixels} (or 0 for no limit), else remove it",
+                    f"{str(path)!r} ({img.width}x{img.height} pixels, above the limit {limit:,}: "
+                    f"{MAX_PIXELS_ENV} raises it)",
+                )
             img.load()
-            rgb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(
-            f"cannot decode image {str(path)!r} ({exc}); the file is corrupt, truncated or not an image: "
-            "replace or remove it"
+            array = np.asarray(img.convert("RGB"))
+    except ImageDecodeError:
+        raise
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError, UserWarning, Image.DecompressionBombError) as exc:
+        # PIL signals a corrupt, truncated or unreadable file with any of these
+        reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+        raise ImageDecodeError(
+            f"cannot decode image {str(path)!r} ({reason}); the file is corrupt, truncated, unreadable or not an "
+            "image: replace or remove it",
+            f"{str(path)!r} ({reason})",
         ) from exc
-    return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or 0 in array.shape:
+        raise ImageDecodeError(f"cannot decode image {str(path)!r}: it decodes to an array of shape {array.shape}; "
+                               "replace or remove it", f"{str(path)!r} (decodes to shape {array.shape})")
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
 def fit_to(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

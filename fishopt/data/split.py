@@ -193,7 +193,10 @@ def load_split(path: str | Path, expected_hash: str | None = None) -> Split:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise SplitError(f"split file {str(path)!r} not found; train a model first or pass --split-file") from exc
+        raise SplitError(
+            f"split file {str(path)!r} not found; 'fishopt train' writes it beside model.pt (keep a run folder's "
+            "files together), and a training's data.split_file=PATH must name an existing split.json"
+        ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SplitError(f"split file {str(path)!r} is not valid JSON ({exc}); regenerate it with 'fishopt train'") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +34,12 @@ from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
 from fishopt.deploy.golden import GOLDEN_JSON, load_test_set, pick_golden, write_golden
 from fishopt.deploy.targets import EXPORT_FORMAT, TOLERANCE, Target, get_target
 from fishopt.errors import OutputError, ParityError
-from fishopt.io import file_sha256, replace_dir
 from fishopt import __version__
 from fishopt.deploy import model as bm
 from fishopt.deploy import render
 from fishopt.deploy.int8 import quantize_raw
 from fishopt.deploy.targets import jetson_requirements, onnxruntime_requirement
-from fishopt.io import atomic_write
-from fishopt.io import atomic_write_json
-from fishopt.io import file_sha256
+from fishopt.io import atomic_write, atomic_write_json, file_sha256, publish_modes, staging_dir
 from fishopt.training.metrics import classification_report
 
 log = logging.getLogger(__name__)
@@ -126,20 +122,14 @@ def build_bundle(checkpoint: LoadedCheckpoint | str | os.PathLike[str], out: str
     precision = tgt.check_precision(precision)
     out = Path(out)
     check_destination(out, overwrite, archive)
-    ckpt = as_checkpoint(checkpoint)
-    test = load_test_set(ckpt, data)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.resolve().parent))
-    try:
+    with staging_dir(out) as tmp:  # fails here on a read-only place, before any work; removed on any failure
+        ckpt = as_checkpoint(checkpoint)
+        test = load_test_set(ckpt, data)
         settings = {"max_drop": max_drop, "calib_images": calib_images, "keep_opset": keep_opset,
                     "golden_per_class": golden_per_class}
         bundle = _assemble(tmp, ckpt, test, tgt, precision, settings)
         verify = self_check(tmp)
-        _publish_modes(tmp)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        publish_modes(tmp, executable_suffixes=(".py", ".sh"))
     tar = write_archive(out) if archive else None
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     log.info("wrote bundle %s (%s, %s, %.1f kB)", out, tgt.name, precision, size / 1e3)
@@ -297,13 +287,6 @@ def self_check(folder: Path) -> dict[str, Any]:
     return result
 
 
-def _publish_modes(folder: Path) -> None:
-    """World-readable files and folders (temporary files are created 0600); scripts stay executable."""
-    for path in [folder, *folder.rglob("*")]:
-        executable = path.is_dir() or path.suffix in (".py", ".sh")
-        os.chmod(path, 0o755 if executable else 0o644)
-
-
 def write_archive(out: Path) -> Path:
     """Write ``DIR.tar.gz`` (atomically) holding the bundle folder as ``DIR/``."""
     import tarfile
@@ -312,6 +295,4 @@ def write_archive(out: Path) -> Path:
         with tarfile.open(tmp, "w:gz") as tar:
             tar.add(out, arcname=out.name)
 
-    path = atomic_write(archive_path(out), writer)
-    os.chmod(path, 0o644)
-    return path
+    return atomic_write(archive_path(out), writer)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fishopt.deploy.targets import TRTEXEC_FLAGS, Target
+from fishopt.io import file_mode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PROGRAMS = ("infer.py", "verify.py", "benchmark.py")
@@ -38,7 +39,7 @@ def render(text: str, values: dict[str, Any]) -> str:
 
 def _write(path: Path, text: str, executable: bool = False) -> None:
     path.write_text(text, encoding="utf-8")
-    os.chmod(path, 0o755 if executable else 0o644)
+    os.chmod(path, file_mode(executable))
 
 
 def write_programs(folder: Path) -> None:

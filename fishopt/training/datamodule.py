@@ -128,9 +128,29 @@ class FishDataModule(pl.LightningDataModule):
             images = load_images(
                 [self.dataset.root / p for p in paths], self.cfg["load_size"], cache=self.cfg.get("cache_dir"), progress=True
             )
-            labels = torch.tensor([self.class_names.index(self.split.labels[p]) for p in paths], dtype=torch.long)
-            self.tensors[side] = TensorDataset(images, labels)
+            self.tensors[side] = TensorDataset(images, self._labels(paths))
         return self.tensors[side]
+
+    def check_images(self) -> None:
+        """Decode every image of every side of the split now (a training run calls this before it starts).
+
+        Raises:
+            DataError: Naming every image that cannot be read or decoded, of all sides at once.
+        """
+        from fishopt.data.cache import load_images
+
+        sides = ("train", "val", "test")
+        paths = {side: self.paths(side) for side in sides}
+        files = [self.dataset.root / p for side in sides for p in paths[side]]
+        images = load_images(files, self.cfg["load_size"], cache=self.cfg.get("cache_dir"), progress=True)
+        start = 0
+        for side in sides:
+            n = len(paths[side])
+            self.tensors[side] = TensorDataset(images[start : start + n], self._labels(paths[side]))
+            start += n
+
+    def _labels(self, paths: list[str]) -> torch.Tensor:
+        return torch.tensor([self.class_names.index(self.split.labels[p]) for p in paths], dtype=torch.long)
 
     def setup(self, stage: str | None = None) -> None:  # noqa: D102 - Lightning hook
         for side in (*self.train_sides, "val") if stage in (None, "fit", "validate") else ("test",):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,17 +59,23 @@ def evaluate_checkpoint(
         cache: Decode cache folder.
 
     Returns:
-        The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``, and for a
+        The report of :func:`classification_report` plus ``split``, ``leaky`` and ``data_root``; for ``all``,
+        ``ignored_folders`` (class folders the checkpoint does not know -> image count, left out); for a
         side of the split, ``units``: accuracy per split unit (see :func:`fishopt.training.metrics.unit_report`).
     """
     ckpt = as_checkpoint(checkpoint)
     meta = ckpt.meta
     if split == "all":
         dataset = ckpt.dataset(data)
+        if dataset.ignored:
+            logging.getLogger(__name__).warning(
+                "%s holds class folder(s) the %d-class checkpoint does not know, left out of this evaluation: %s",
+                dataset.root, len(meta["class_names"]), ", ".join(f"{k} ({v} images)" for k, v in dataset.ignored.items()))
         images = load_images([dataset.root / s.path for s in dataset.samples], meta["load_size"], cache=cache, progress=True)
         labels = torch.tensor([meta["class_names"].index(s.label) for s in dataset.samples])
         report = evaluate_tensors(ckpt.model, images, labels, meta)
-        report.update({"split": split, "leaky": False, "data_root": str(dataset.root)})
+        report.update({"split": split, "leaky": False, "data_root": str(dataset.root),
+                       "ignored_folders": dict(dataset.ignored)})
         return report
     sp = ckpt.split
     part = ckpt.split_images(split, data=data, cache=cache, progress=True)

@@ -62,15 +62,15 @@ class FishClassifier(pl.LightningModule):
         x, y, y_partner, lam = mix_batch(x, y, self.mix)
         logits = self.model(x)
         loss = self.loss(logits, y) if lam == 1.0 else lam * self.loss(logits, y) + (1 - lam) * self.loss(logits, y_partner)
-        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
-        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:  # noqa: D102
         x, y = batch
         logits = self.model(x)
-        self.log("val_loss", self.loss(logits, y), on_epoch=True)
-        self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True)
+        self.log("val_loss", self.loss(logits, y), on_epoch=True, sync_dist=True)
+        self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True, sync_dist=True)
         self._val_preds.append(logits.argmax(1).cpu())
         self._val_targets.append(y.cpu())
 
@@ -85,8 +85,10 @@ class FishClassifier(pl.LightningModule):
         preds, targets = torch.cat(self._val_preds), torch.cat(self._val_targets)
         self._val_preds.clear()
         self._val_targets.clear()
+        if self.trainer is not None and self.trainer.world_size > 1:  # DDP: each process saw a share of val
+            preds, targets = self.all_gather(preds).flatten(), self.all_gather(targets).flatten()
         recalls = [(preds[targets == c] == c).float().mean() for c in targets.unique()]
-        self.log("val_bacc", torch.stack(recalls).mean(), prog_bar=True)
+        self.log("val_bacc", torch.stack(recalls).mean(), prog_bar=True, sync_dist=True)  # equal on every rank
 
     def configure_optimizers(self):  # noqa: D102
         opt = build_optimizer(self.model, self.cfg)

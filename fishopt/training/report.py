@@ -19,6 +19,11 @@ def print_report(report: dict) -> None:
         table.add_row(name, "-" if recall is None else f"{recall:.4f}", str(sum(report["confusion"][i])))
     console = Console()
     console.print(table)
+    ignored = report.get("ignored_folders")
+    if ignored:
+        folders = ", ".join(f"{name} ({n} images)" for name, n in ignored.items())
+        console.print(f"[bold red]NOT EVALUATED[/bold red]: class folder(s) the checkpoint does not know: {folders}; "
+                      f"the checkpoint has {len(report['per_class'])} classes")
     units = report.get("units")
     if units:
         console.print(f"by {units['by']}: {units['n']} units (photos or clusters of photos), {units['all_correct']} with every "

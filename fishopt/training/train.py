@@ -12,8 +12,8 @@ from typing import Any
 import torch
 
 from fishopt import __version__
-from fishopt.errors import ConfigError
-from fishopt.io import atomic_write_json
+from fishopt.errors import CheckpointError, ConfigError, MissingDependencyError, OutputError
+from fishopt.io import atomic_write_json, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,59 +47,185 @@ def _logger(kind: str, run_dir: Path):
     raise ConfigError(f"unknown trainer.logger {kind!r}; valid choices: {', '.join(LOGGERS)}")
 
 
+def check_logger(kind: str) -> None:
+    """Refuse a logger whose package is not installed, naming the extra that installs it.
+
+    Raises:
+        ConfigError: Unknown logger.
+        MissingDependencyError: ``tensorboard`` or ``wandb`` is not installed (``pip install 'fishopt[loggers]'``).
+    """
+    import importlib.util
+
+    if kind not in LOGGERS:
+        raise ConfigError(f"unknown trainer.logger {kind!r}; valid choices: {', '.join(LOGGERS)}")
+    modules = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}.get(kind, ())
+    if modules and not any(importlib.util.find_spec(m) is not None for m in modules):
+        raise MissingDependencyError(
+            f"trainer.logger={kind} needs the {modules[0]} package, which is not installed; install it with: "
+            f"pip install 'fishopt[loggers]' (or use trainer.logger=csv, the default)"
+        )
+
+
+def check_lightning_settings(tcfg: dict[str, Any]) -> None:
+    """Let Lightning check ``accelerator``, ``devices``, ``strategy`` and ``precision`` before any output.
+
+    Raises:
+        ConfigError: With Lightning's account of what is wrong and the valid names.
+    """
+    import pytorch_lightning as pl
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    keys = ("accelerator", "devices", "strategy", "precision")
+    given = ", ".join(f"trainer.{k}={tcfg[k]!r}" for k in keys)
+    quiet = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning_fabric", "lightning")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.WARNING)
+    try:
+        pl.Trainer(accelerator=tcfg["accelerator"], devices=tcfg["devices"], strategy=tcfg["strategy"],
+                   precision=tcfg["precision"], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False)
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"Lightning refuses {given}: {detail}") from exc
+    finally:
+        for q, level in zip(quiet, levels, strict=True):
+            q.setLevel(level)
+
+
+def check_resume(path: str | Path) -> None:
+    """Check that ``--resume`` names a Lightning checkpoint that loads without running code from it.
+
+    Raises:
+        CheckpointError: If it is empty, corrupt, holds Python objects beyond tensors and plain data (refused:
+            they could run code), or is not a Lightning training checkpoint.
+    """
+    import pickle
+
+    path = Path(path)
+    what = ("--resume takes the last.ckpt (or best.ckpt) that 'fishopt train' writes to <run>/checkpoints/")
+    if not path.is_file() or path.stat().st_size == 0:
+        raise CheckpointError(f"{str(path)!r} is {'empty' if path.is_file() else 'not a file'}; {what}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{str(path)!r} holds Python objects other than tensors and plain data; fishopt never "
+                              f"loads those (they could run code); {what}") from exc
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise CheckpointError(f"{str(path)!r} is corrupt or not a torch checkpoint ({exc.__class__.__name__}); "
+                              f"{what}") from exc
+    if not isinstance(state, dict) or not {"state_dict", "epoch", "loops"} <= set(state):
+        raise CheckpointError(f"{str(path)!r} is not a Lightning training checkpoint (a model.pt is not one); {what}")
+
+
+def is_global_zero() -> bool:
+    """Whether this process is the first of a distributed run (or the only one).
+
+    Lightning's DDP launcher starts the same command again for the other local ranks (``LOCAL_RANK``);
+    other launchers set ``RANK`` (torchrun), ``NODE_RANK``/``GROUP_RANK`` (other nodes) or ``SLURM_PROCID``.
+    """
+    return all(int(os.environ.get(k) or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
+                                                            "SLURM_PROCID"))
+
+
 def _run_dir(cfg: dict[str, Any]) -> Path:
+    """The run folder to create (checked: it must not exist yet)."""
     name = cfg.get("run_name") or f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{cfg['model']['name']}"
     run_dir = Path(cfg.get("out_dir") or "runs") / name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutputError(f"run folder {str(run_dir)!r} exists and is a file; pick another run_name or out_dir")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"run folder {str(run_dir)!r} exists already; pick another run_name or remove it")
-    from fishopt.io import ensure_new_dir
-
-    return ensure_new_dir(run_dir)
+    return run_dir
 
 
-def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
+def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path | None:
     """Train, test and save a model.
+
+    Everything that can be checked is checked before the run folder exists: the config against its schema,
+    the logger's package, Lightning's device settings, the ``resume`` checkpoint, and every image of every
+    side of the split (all bad files named at once). The run is built in a hidden folder beside
+    ``out_dir/run_name`` and moved into place when ``model.pt`` is written; a failed or interrupted run
+    leaves nothing, or, when it has a ``last.ckpt`` to resume from, ``<run_name>.failed-<UTC time>``.
+
+    With ``trainer.strategy=ddp`` (several devices or nodes) every process runs this function: the first
+    (global rank 0) writes the run folder, split, checkpoints and ``model.pt``; the others train with it.
 
     Args:
         cfg: The resolved training config (see :func:`fishopt.training.config.compose_config`).
         resume: A Lightning checkpoint (``last.ckpt`` of an earlier run) to resume from.
 
     Returns:
-        Path of the written ``model.pt``.
+        Path of the written ``model.pt`` (``None`` in the other processes of a distributed run).
     """
+    from fishopt.training.config import validate_config
+    from fishopt.training.mixing import MixConfig
+    from fishopt.training.optim import check_optimizer_config
+
+    validate_config(cfg)
+    tcfg = cfg["trainer"]
+    if tcfg.get("threads"):
+        torch.set_num_threads(int(tcfg["threads"]))
+    check_logger(tcfg["logger"])
+    check_optimizer_config(tcfg)
+    MixConfig.from_trainer(tcfg)  # refuse bad settings before the run folder is written
+    _averaging(tcfg)
+    check_lightning_settings(tcfg)
+    if resume:
+        check_resume(resume)
+    final_dir = _run_dir(cfg)
+    if not is_global_zero():
+        return _train_other_rank(cfg, final_dir, resume)
+    with staging_dir(final_dir) as run_dir:  # an unwritable out_dir fails here, before the data is read
+        log.info("training in %s; it becomes %s when model.pt is written", run_dir, final_dir)
+        try:
+            path = _train_in(run_dir, cfg, resume)
+        except BaseException:
+            _keep_resumable(run_dir, final_dir)
+            raise
+    return final_dir / path.name
+
+
+def _prepare(cfg: dict[str, Any]):
+    """Seed, find and split the data, decode every image of every side, build the model (every rank alike)."""
     import pytorch_lightning as pl
+
+    from fishopt.data.discovery import missing_species
+    from fishopt.models import create_model
+    from fishopt.training.datamodule import FishDataModule
+
+    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
+    dm = FishDataModule(cfg["data"], seed=int(cfg["seed"]))
+    missing = missing_species(dm.class_names)
+    if missing:
+        log.warning("the data holds %d of the %d species of the fish dataset (%s missing): this trains a %d-class "
+                    "model that can never predict %s", len(dm.class_names), len(dm.class_names) + len(missing),
+                    ", ".join(missing), len(dm.class_names), " or ".join(missing))
+    dm.check_images()  # decode every side now: a bad image fails here, not after training
+    name, mcfg = model_spec(cfg["model"], len(dm.class_names))
+    return dm, create_model(name, **mcfg), name, mcfg, missing
+
+
+def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> Path:
+    """The run of global rank 0, writing into ``run_dir``; returns ``model.pt``."""
     from omegaconf import OmegaConf
 
     from fishopt.data.preprocess import channel_stats
     from fishopt.data.split import save_split
     from fishopt.io import atomic_write_text
     from fishopt.models import count_macs, count_params, create_model
-    from fishopt.training.datamodule import FishDataModule
-    from fishopt.training.mixing import MixConfig
-    from fishopt.training.optim import check_optimizer_config
 
+    dm, model, name, mcfg, missing = _prepare(cfg)
     tcfg = cfg["trainer"]
-    if tcfg.get("threads"):
-        torch.set_num_threads(int(tcfg["threads"]))
-    if tcfg["logger"] not in LOGGERS:
-        raise ConfigError(f"unknown trainer.logger {tcfg['logger']!r}; valid choices: {', '.join(LOGGERS)}")
-    check_optimizer_config(tcfg)
-    MixConfig.from_trainer(tcfg)  # refuse bad settings before the run folder is written
-    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
-    dm = FishDataModule(cfg["data"], seed=int(cfg["seed"]))
-    name, mcfg = model_spec(cfg["model"], len(dm.class_names))
-    model = create_model(name, **mcfg)
-    run_dir = _run_dir(cfg)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg)))
     split_hash = save_split(dm.split, run_dir / "split.json")
-    train_images = dm.load("train").tensors[0]
-    mean, std = channel_stats(train_images, cfg["data"]["input_size"])
+    mean, std = channel_stats(dm.load("train").tensors[0], cfg["data"]["input_size"])
     module = _module(cfg, model, mean, std)
     trainer = _trainer(tcfg, run_dir)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
     train_seconds = time.perf_counter() - start
-    selection = _load_best(trainer, module)
+    selection = trainer.strategy.broadcast(_load_best(trainer, module))
     meta = {
         "class_names": list(dm.class_names),
         "input_size": list(cfg["data"]["input_size"]),
@@ -118,11 +244,13 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
         "fishopt_version": __version__,
         "torch_version": str(torch.__version__),
     }
+    if missing:
+        meta["missing_species"] = missing
     if not tcfg.get("refit"):
         return _finish(run_dir, module, dm, meta)
     selected = _evaluate(module.model, dm, meta, ("val", "test"))
     atomic_write_json(run_dir / "selection_metrics.json", selected)
-    epochs = int(selection.get("best_epoch", trainer.current_epoch - 1)) + 1
+    epochs = _refit_epochs(selection, trainer)
     refit_module, refit_seconds = _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, run_dir,
                                          epochs=epochs)
     meta["train_seconds"] = round(train_seconds + refit_seconds, 1)
@@ -136,12 +264,52 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path:
     return _finish(run_dir, refit_module, dm, meta, val=selected["val"])
 
 
+def _train_other_rank(cfg: dict[str, Any], final_dir: Path, resume: str | Path | None) -> None:
+    """A non-zero rank of a distributed run: train in step with rank 0, write nothing.
+
+    Lightning writes logs and checkpoints from rank 0 only and broadcasts rank 0's checkpoint folder, so
+    the paths given here are never written.
+    """
+    from fishopt.data.preprocess import channel_stats
+    from fishopt.models import create_model
+
+    dm, model, name, mcfg, _ = _prepare(cfg)
+    mean, std = channel_stats(dm.load("train").tensors[0], cfg["data"]["input_size"])
+    trainer = _trainer(cfg["trainer"], final_dir)
+    trainer.fit(_module(cfg, model, mean, std), datamodule=dm, ckpt_path=str(resume) if resume else None,
+                weights_only=True)
+    selection = trainer.strategy.broadcast(None)  # rank 0's best epoch: the refit stops after it on every rank
+    if cfg["trainer"].get("refit"):
+        _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, final_dir,
+               epochs=_refit_epochs(selection, trainer))
+    return None
+
+
+def _refit_epochs(selection: dict[str, Any], trainer) -> int:
+    return int(selection.get("best_epoch", trainer.current_epoch - 1)) + 1
+
+
+def _keep_resumable(run_dir: Path, final_dir: Path) -> None:
+    """After a failure or interrupt: keep a run that has a ``last.ckpt`` as ``<name>.failed-<UTC time>`` (the
+    staged folder is removed otherwise), so it can be resumed, and ``run_name`` is free for a retry."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        return
+    failed = final_dir.with_name(f"{final_dir.name}.failed-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}")
+    try:
+        os.replace(run_dir, failed)
+    except OSError:
+        return
+    log.warning("the run did not finish; its checkpoints are kept in %s: resume with --resume %s", failed,
+                failed / "checkpoints" / "last.ckpt")
+
+
 def _load_best(trainer, module) -> dict[str, Any]:
     """Load the best checkpoint's weights into ``module``; return which epoch it was and its score."""
     best = trainer.checkpoint_callback.best_model_path
     if not best:
         return {}
-    state = torch.load(best, map_location="cpu", weights_only=False)
+    state = torch.load(best, map_location="cpu", weights_only=True)  # written by this run: tensors and plain data
     module.load_state_dict(state["state_dict"])
     score = trainer.checkpoint_callback.best_model_score
     return {"monitor": "val_bacc", "best_epoch": int(state["epoch"]), "best_score": None if score is None else float(score)}

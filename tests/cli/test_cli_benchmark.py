@@ -107,3 +107,18 @@ def test_checkpoint_without_test_split(tiny_checkpoint: Path, tmp_path: Path) ->
     torch.save(blob, tiny_checkpoint)
     result = _run("--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "o"), "--no-malloc-tuning", "--quick")
     assert result.exit_code == 2 and "no test images" in result.output
+
+
+def test_quick_help_says_what_quick_does() -> None:
+    """Issue 12, item 17: the help states the quick mode's test images and rounds (true to the harness)."""
+    from fishopt.benchmarks.harness import QUICK_IMAGES
+    from fishopt.benchmarks.timing import PLANS
+
+    text = " ".join(CliRunner().invoke(main, ["benchmark", "--help"]).output.split())
+    quick = text.split("Options:")[1].split("--quick")[1].split("--max-drop")[0]
+    assert "minutes" not in quick
+    assert f"{QUICK_IMAGES} test images" in quick
+    full, fast = PLANS["full"], PLANS["quick"]
+    assert f"{fast['bs1'].rounds} timing rounds instead of {full['bs1'].rounds}" in quick
+    assert f"end to end {fast['e2e'].rounds} instead of {full['e2e'].rounds}" in quick
+    assert f"large batches {fast['throughput'].rounds} instead of {full['throughput'].rounds}" in quick

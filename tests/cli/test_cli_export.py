@@ -84,3 +84,16 @@ def test_export_existing_out(tiny_checkpoint: Path, tmp_path: Path) -> None:
 def test_compile_bad_mode(tiny_checkpoint: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compile", str(tiny_checkpoint), "--mode", "fast", "--out", str(tmp_path / "c")])
     assert result.exit_code == 2 and "max-autotune" in result.output
+
+
+def test_int8_help_names_exactly_the_backends_that_have_an_int8_format() -> None:
+    """Issue 12, item 16: the help of --int8 is true (the registry decides what --BACKEND --int8 builds)."""
+    from fishopt.cli.export import BACKEND_PREFIX
+    from fishopt.artifacts.registry import list_formats
+
+    help_text = " ".join(CliRunner().invoke(main, ["export", "--help"]).output.split())
+    int8_help = help_text.split("Options:")[1].split("--int8")[1].split("--format")[0]
+    names = {f.name for f in list_formats()}
+    for flag, prefix in BACKEND_PREFIX.items():
+        assert (f"--{flag}" in int8_help) == (f"{prefix}-int8" in names), flag
+    assert "fishopt quantize" in int8_help

@@ -95,5 +95,5 @@ def test_no_verify_and_failing_parity(fish_checkpoint, tmp_path, monkeypatch):
 
     monkeypatch.setattr(parity, "MIN_AGREEMENT", 1.01)
     failed = _run(*args, "--out", str(tmp_path / "fail"))
-    assert failed.exit_code == 2 and "parity check failed" in failed.output
+    assert failed.exit_code == 1 and "parity check failed" in failed.output  # 1: a failed check, not bad input
     assert not Path(tmp_path / "fail").exists()

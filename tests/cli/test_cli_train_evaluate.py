@@ -29,7 +29,7 @@ def test_train_print_config() -> None:
 
 def test_train_bad_override_exit_code() -> None:
     result = CliRunner().invoke(main, ["train", "trainer.bogus=1"])
-    assert result.exit_code == 2 and "bad training override" in result.output
+    assert result.exit_code == 2 and "unknown key trainer.bogus; valid keys of trainer" in result.output
 
 
 def test_train_then_evaluate(fish_root: Path, tmp_path: Path) -> None:
@@ -78,3 +78,24 @@ def test_installed_console_script() -> None:
         pytest.skip("fishopt console script not installed (pip install -e .)")
     proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "fishopt" in proc.stdout
+
+
+def test_evaluate_all_names_the_class_folders_it_leaves_out(tiny_checkpoint: Path, synthetic_root: Path,
+                                                            tmp_path: Path, caplog) -> None:
+    """Issue 12, item 18: data with a class the checkpoint does not know is evaluated loudly, not silently."""
+    import numpy as np
+
+    from helpers import write_image
+
+    extra = synthetic_root / "Fish_Dataset" / "Delta Fish" / "Delta Fish"
+    for i in range(5):
+        write_image(extra / f"{i}.png", np.random.default_rng(i))
+    out = tmp_path / "eval.json"
+    with caplog.at_level("WARNING"):
+        res = CliRunner().invoke(main, ["evaluate", str(tiny_checkpoint), "--split", "all", "--data", str(synthetic_root),
+                                        "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    printed = " ".join(res.output.split())  # rich wraps long lines
+    assert "n=36" in printed and "NOT EVALUATED" in printed and "Delta Fish (5 images)" in printed
+    assert "the 3-class checkpoint does not know" in caplog.text
+    assert json.loads(out.read_text())["ignored_folders"] == {"Delta Fish": 5}

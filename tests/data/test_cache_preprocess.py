@@ -9,7 +9,7 @@ import torch
 from helpers import write_image
 from fishopt.data.cache import load_images
 from fishopt.data.preprocess import Preprocess, center_crop, channel_stats, decode_image, eval_transform, fit_to
-from fishopt.errors import DataError
+from fishopt.errors import ConfigError, DataError
 
 
 def test_decode_modes(tmp_path: Path) -> None:
@@ -82,3 +82,86 @@ def test_normalize_keeps_the_device_of_its_input() -> None:
     images = torch.zeros(1, 3, 2, 2, dtype=torch.uint8, device="meta")
     out = normalize(images, [0.5] * 3, [0.25] * 3)
     assert out.device.type == "meta" and out.shape == (1, 3, 2, 2)
+
+
+# -- issue 12: huge images, unreadable files, every bad file at once, corrupt cache entries --------------------------
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims width x height (no pixel data): what a decompression bomb looks like to a reader."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)))
+    return path
+
+
+def test_decompression_bomb_names_the_file_the_limit_and_the_way_out(tmp_path, monkeypatch) -> None:
+    bomb = _png_header_only(tmp_path / "bomb.png", 20000, 20000)
+    with pytest.raises(DataError, match=r"bomb.png' is 20000x20000 = 400,000,000 pixels, above the limit of "
+                                        r"178,956,970 .* FISHOPT_MAX_IMAGE_PIXELS=400000000 \(or 0 for no limit\)"):
+        decode_image(bomb)
+    small = write_image(tmp_path / "small.png", np.random.default_rng(0), size=(20, 30))
+    monkeypatch.setenv("FISHOPT_MAX_IMAGE_PIXELS", "100")
+    with pytest.raises(DataError, match="above the limit of 100"):
+        decode_image(small)
+    monkeypatch.setenv("FISHOPT_MAX_IMAGE_PIXELS", "0")  # allowed deliberately
+    assert decode_image(small).shape == (3, 20, 30)
+    monkeypatch.setenv("FISHOPT_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(ConfigError, match="not a pixel count"):
+        decode_image(small)
+
+
+def test_every_bad_image_is_named_at_once(tmp_path, monkeypatch) -> None:
+    import builtins
+
+    rng = np.random.default_rng(0)
+    good = [write_image(tmp_path / f"g{i}.jpg", rng) for i in range(3)]
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good[0].read_bytes()[:300])
+    text = tmp_path / "text.png"
+    text.write_text("not an image")
+    locked = write_image(tmp_path / "locked.jpg", rng)
+    locked.chmod(0)
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):  # root reads anything: refuse as for any other user
+        if str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    bomb = _png_header_only(tmp_path / "bomb.png", 20000, 20000)
+    with pytest.raises(DataError) as info:
+        load_images([*good, truncated, text, locked, bomb], (24, 32), cache=tmp_path / "cache", workers=1)
+    message = str(info.value)
+    assert message.startswith("4 of 7 image(s) cannot be used")
+    for name in ("truncated.jpg", "text.png", "locked.jpg' (Permission denied)", "bomb.png"):
+        assert name in message
+
+
+def test_corrupt_cache_entry_is_dropped_and_decoded_again(tmp_path, caplog) -> None:
+    rng = np.random.default_rng(0)
+    paths = [write_image(tmp_path / f"g{i}.png", rng) for i in range(2)]
+    cache = tmp_path / "cache"
+    first = load_images(paths, (24, 32), cache=cache, workers=1)
+    entries = sorted(cache.rglob("*.npy"))
+    assert len(entries) == 2
+    entries[0].write_bytes(entries[0].read_bytes()[:40])  # truncated: "EOF: reading array header"
+    np.save(entries[1].open("wb"), np.zeros((3, 5, 5), np.uint8))  # wrong shape
+    with caplog.at_level("WARNING"):
+        again = load_images(paths, (24, 32), cache=cache, workers=1)
+    assert torch.equal(first, again)
+    assert caplog.text.count("is corrupt") == 2 and "decoding the image again" in caplog.text
+    assert all(np.load(e).shape == (3, 24, 32) for e in entries)
+
+
+def test_extreme_aspect_ratio_is_refused_not_resized_into_gigabytes(tmp_path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (20000, 1)).save(tmp_path / "strip.png")
+    with pytest.raises(DataError, match="strip.png' \\(20000x1 pixels: too narrow or too flat"):
+        load_images([tmp_path / "strip.png"], (120, 160), cache=tmp_path / "cache", workers=1)

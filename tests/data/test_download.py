@@ -28,14 +28,18 @@ def _zip(tmp_path: Path, with_classes: bool = True) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def server():
+def _serve(headers_seen: list | None = None):
     payloads: dict[str, tuple[int, bytes]] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
+            if headers_seen is not None:
+                headers_seen.append(dict(self.headers))
             code, body = payloads.get(self.path, (404, b""))
             self.send_response(code)
+            if 300 <= code < 400:
+                self.send_header("Location", body.decode())
+                body = b""
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -44,10 +48,60 @@ def server():
             pass
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", payloads
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}", payloads
+
+
+@pytest.fixture
+def server():
+    httpd, base, payloads = _serve()
+    yield base, payloads
     httpd.shutdown()
+
+
+@pytest.fixture
+def kaggle_env(monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "alice")
+    monkeypatch.setenv("KAGGLE_KEY", "s3cret-key")
+
+
+def test_credentials_never_go_to_a_custom_url(kaggle_env, tmp_path: Path) -> None:
+    seen: list[dict] = []
+    httpd, base, payloads = _serve(seen)
+    try:
+        payloads["/fish.zip"] = (200, _zip(tmp_path))
+        download_dataset(tmp_path / "data", url=f"{base}/fish.zip")
+        payloads["/denied.zip"] = (401, b"")
+        with pytest.raises(DownloadError, match="only to the Kaggle API .* never to another host"):
+            download_dataset(tmp_path / "d2", url=f"{base}/denied.zip")
+    finally:
+        httpd.shutdown()
+    assert len(seen) == 2 and not any("Authorization" in h for h in seen)
+
+
+def test_credentials_only_to_the_kaggle_api_over_https_and_not_after_a_redirect(kaggle_env, tmp_path, monkeypatch):
+    from fishopt.data import download
+
+    assert download.is_kaggle_api(KAGGLE_URL)
+    for url in ("http://www.kaggle.com/api/v1/datasets/download/x", "https://www.kaggle.com.evil.org/x",
+                "https://evil.org/www.kaggle.com", "https://www.kaggle.com:8443/x"):
+        assert not download.is_kaggle_api(url)
+        assert download._request(url, ("alice", "s3cret-key")).get_header("Authorization") is None
+    # the trusted host answers with a redirect to another host: the second host gets no credentials
+    seen_a: list[dict] = []
+    seen_b: list[dict] = []
+    httpd_a, base_a, payloads_a = _serve(seen_a)
+    httpd_b, base_b, payloads_b = _serve(seen_b)
+    monkeypatch.setattr(download, "is_kaggle_api", lambda url: url.startswith(base_a))
+    try:
+        payloads_a["/fish.zip"] = (302, f"{base_b}/signed.zip".encode())
+        payloads_b["/signed.zip"] = (200, _zip(tmp_path))
+        download_dataset(tmp_path / "data", url=f"{base_a}/fish.zip")
+    finally:
+        httpd_a.shutdown()
+        httpd_b.shutdown()
+    assert seen_a[0]["Authorization"].startswith("Basic ")
+    assert len(seen_b) == 1 and "Authorization" not in seen_b[0]
 
 
 def test_download_from_loopback(server, tmp_path: Path) -> None:
