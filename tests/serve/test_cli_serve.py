@@ -108,7 +108,7 @@ def test_lean_import(module: str) -> None:
     heavy = ("fastapi", "starlette", "uvicorn", "prometheus_client", "aiohttp", "tritonclient", "onnxruntime",
              "openvino", "torch")
     code = f"import sys, fishopt, {module}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"{module} imports {out.stdout.strip()}"
