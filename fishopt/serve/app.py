@@ -402,8 +402,9 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
     async def run_inference(request: Request, start: float, served: Any,
                             prepare: Callable[[bytes], tuple[P.InferRequest | None, np.ndarray]]):
         """Admission, body, preprocessing and batching shared by both inference routes."""
-        state.check_ready()
         batcher = state.batcher
+        if batcher is None:  # still loading; after SIGTERM (readiness off) requests are still served
+            state.check_ready()
         cfg = state.config
         try:
             with batcher.arriving() as arrival:  # admission: 503 at once when max_queue requests are admitted

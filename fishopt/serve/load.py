@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import io
 import json
 import math
@@ -218,6 +219,8 @@ async def _one(session, base: str, payloads: list[tuple[str, bytes, dict[str, st
         kind = "connect_refused"
     except aiohttp.ServerDisconnectedError:
         kind = "disconnected"
+    except aiohttp.ClientOSError as exc:  # a keep-alive connection the server closed as the request went out
+        kind = "reset" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else "os_error"
     except (TimeoutError, aiohttp.ClientError) as exc:
         kind = type(exc).__name__
     rec.add(kind, time.perf_counter() - start)

@@ -85,3 +85,62 @@ def running_server(artifact: Path, monitor: Any = None, wait_ready: bool = True,
     finally:
         server.handle_exit(15, None)
         thread.join(30)
+
+
+@dataclass
+class ServerProcess:
+    """A ``fishopt serve`` process: its base URL, the ``Popen`` and the file its stderr goes to."""
+
+    url: str
+    proc: Any
+    log_path: Path
+
+    def log(self) -> str:
+        """Its stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 60.0) -> tuple[int, str]:
+        """SIGTERM, wait; return ``(exit code, the whole stderr)``."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=timeout)
+        return self.proc.returncode, self.log()
+
+
+@contextlib.contextmanager
+def server_process(artifact: Path, *args: str, ready_timeout: float = 180.0):
+    """Run ``fishopt serve ARTIFACT --port 0 ARGS`` in its own process (this checkout first on the path)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import tempfile
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    code = "import sys; from fishopt.cli import main; sys.argv[0] = 'fishopt'; main()"
+    with tempfile.TemporaryDirectory(prefix="fishopt-serve-") as tmp:
+        log_path = Path(tmp) / "stderr.log"
+        with open(log_path, "w") as err:
+            proc = subprocess.Popen([sys.executable, "-c", code, "serve", str(artifact), "--port", "0", *args],
+                                    stderr=err, stdout=subprocess.DEVNULL, env=env, cwd=repo)
+        try:
+            deadline = time.monotonic() + ready_timeout
+            url = None
+            while url is None:
+                match = re.search(r" at (http://127\.0\.0\.1:\d+)\n", log_path.read_text(errors="replace"))
+                url = match.group(1) if match else None
+                if url is None and (proc.poll() is not None or time.monotonic() > deadline):
+                    raise RuntimeError("fishopt serve did not start:\n" + log_path.read_text(errors="replace"))
+                time.sleep(0.05)
+            while http("GET", url + "/v2/health/ready")[0] != 200:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("fishopt serve did not become ready:\n" + log_path.read_text(errors="replace"))
+                time.sleep(0.05)
+            yield ServerProcess(url=url, proc=proc, log_path=log_path)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -298,6 +298,9 @@ def test_drain_turns_readiness_off_but_serves(onnx_artifact: Path) -> None:
         assert status == 503 and "shutting down" in doc["error"]
         status, headers, _ = http("GET", running.url + "/v2/health/live")
         assert status == 200 and headers.get("connection") == "close"
+        status, headers, body = http("POST", running.url + "/v1/classify", jpeg_bytes())
+        assert status == 200 and json.loads(body)["label"]  # still served (load balancers are catching up)
+        assert headers.get("connection") == "close"
 
 
 def test_raw_input_static_batch_artifact(raw_artifact: Path, tiny_images: list[Path]) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from serve_helpers import http, running_server
+from serve_helpers import http, running_server, server_process
 
 from fishopt.cli import main
 
@@ -39,34 +37,13 @@ def test_bad_options_exit_2(onnx_artifact: Path) -> None:
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_0(onnx_artifact: Path, tiny_images: list[Path]) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    code = "import sys; from fishopt.cli import main; sys.argv[0] = 'fishopt'; main()"
-    proc = subprocess.Popen([sys.executable, "-c", code, "serve", str(onnx_artifact), "--port", "0", "--threads", "1",
-                             "--log-level", "info"], stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-    try:
-        url = None
-        deadline = time.monotonic() + 120
-        lines = []
-        while url is None:
-            line = proc.stderr.readline()
-            assert line or proc.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "".join(lines)
-            lines.append(line)
-            match = re.search(r"serving onnx-fp32 \(version \w+, onnx-fp32\) at (http://127\.0\.0\.1:\d+)", line)
-            url = match.group(1) if match else None
-        while http("GET", url + "/v2/health/ready")[0] != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        status, _, body = http("POST", url + "/v1/classify", tiny_images[0].read_bytes())
+    with server_process(onnx_artifact, "--threads", "1", "--log-level", "info") as server:
+        assert re.search(r"serving onnx-fp32 \(version \w+, onnx-fp32\) at http://127\.0\.0\.1:\d+", server.log())
+        status, _, body = http("POST", server.url + "/v1/classify", tiny_images[0].read_bytes())
         assert status == 200 and json.loads(body)["label"]
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    assert "answered 1 of 1 admitted inference requests" in err
+        code, log = server.stop()
+    assert code == 0, log
+    assert "answered 1 of 1 admitted inference requests" in log
 
 
 def test_serve_bench_closed_and_open_loop(onnx_artifact: Path, tiny_images: list[Path], tmp_path: Path) -> None:
