@@ -113,6 +113,13 @@ class ServerState:
             # its own thread, not the preprocessing pool: /metrics and health keep answering while it loads
             served = await asyncio.to_thread(load_served_model, cfg.artifact, threads=cfg.threads,
                                              name=cfg.model_name)
+            if served.info.runtime != "torch":
+                import torch
+
+                # Preprocessing runs torch ops on one small image per call: parallelism comes from the pool, and
+                # a second OpenMP thread per call only spins against the model's threads (3-10x slower calls on a
+                # busy 2-core machine). Set before any pool thread first uses torch (torch threads read it then).
+                torch.set_num_threads(1)
             await asyncio.to_thread(served.warmup, cfg.max_batch)
             await asyncio.to_thread(lambda: served.to_input(warm_up_decoder(served.image_size)))
             if cfg.monitor is not None and isinstance(self.monitor, NullMonitor):

@@ -71,11 +71,12 @@ class BatchStats:
     failed: bool = False
 
 
-@dataclass
+@dataclass(eq=False)  # identity comparison: deque.remove must not compare (or print) the rows
 class _Pending:
     rows: np.ndarray
     future: asyncio.Future
     enqueued: float
+    taken: bool = False
 
 
 class Arrival:
@@ -202,7 +203,7 @@ class Batcher:
         finally:
             if not future.done():
                 future.cancel()
-            with contextlib.suppress(ValueError):
+            if not item.taken:  # timed out or cancelled while queued: free its place at once
                 self._queue.remove(item)
 
     def _queued_rows(self) -> int:
@@ -214,11 +215,12 @@ class Batcher:
         while self._queue:
             head = self._queue[0]
             if head.future.done():  # timed out or cancelled while queued
-                self._queue.popleft()
+                self._queue.popleft().taken = True
                 continue
             n = len(head.rows)
             if batch and rows + n > self.max_batch:
                 break
+            head.taken = True
             batch.append(self._queue.popleft())
             rows += n
             if rows >= self.max_batch:

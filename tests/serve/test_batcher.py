@@ -265,3 +265,21 @@ def test_bad_settings_are_refused() -> None:
         Batcher(Model(), max_batch=0, max_delay_s=0, max_queue=1)
     with pytest.raises(ValueError):
         Batcher(Model(), max_batch=1, max_delay_s=-1, max_queue=1)
+
+
+class Loud(np.ndarray):
+    """Rows that must never be printed (a repr of every request's array once cost ~1 ms per request)."""
+
+    def __repr__(self) -> str:
+        raise AssertionError("the batcher printed a request's rows")
+
+
+def test_finished_requests_are_not_compared_or_printed() -> None:
+    async def main():
+        b = Batcher(Model(), max_batch=4, max_delay_s=0.0, max_queue=10)
+        b.start()
+        results = await asyncio.gather(*(b.submit(rows(i).view(Loud), None) for i in range(6)))
+        await b.stop()
+        return results
+
+    assert len(run(main())) == 6

@@ -50,7 +50,7 @@ def image(request: pytest.FixtureRequest) -> bytes:
     from PIL import Image
 
     root = os.environ.get("FISHOPT_DATA") or str(Path(__file__).resolve().parents[3] / "shared" / "data" / "fish")
-    files = sorted(Path(root).glob("Fish_Dataset/*/*/*.png"))[:1] if Path(root).is_dir() else []
+    files = sorted(p for p in Path(root).glob("Fish_Dataset/*/*/*") if p.suffix.lower() in (".jpg", ".png"))[:1]
     if files:
         picture = Image.open(files[0]).convert("RGB")
     else:
