@@ -89,11 +89,12 @@ def serve(artifact_dir: str, host: str, port: int, threads: int | None, preproce
 
 @click.command("serve-bench")
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The server's base URL.")
-@click.option("--image", "images", type=click.Path(dir_okay=False, exists=True), multiple=True, required=True,
-              help="Image file to send (repeat for several; sent in random order).")
+@click.option("--image", "images", type=click.Path(dir_okay=False, exists=True), multiple=True,
+              help="Image file to send (repeat for several; sent in random order). Not used by --mode tensor.")
 @click.option("--resize", type=str, default=None, help="Re-encode the images as JPEG of HEIGHTxWIDTH first (e.g. 168x224).")
-@click.option("--mode", type=click.Choice(["classify", "infer", "infer-json"]), default="infer", show_default=True,
-              help="classify: raw image to /v1/classify; infer: v2 binary BYTES tensor; infer-json: v2 base64 JSON.")
+@click.option("--mode", type=click.Choice(["classify", "infer", "infer-json", "tensor"]), default="infer",
+              show_default=True, help="classify: raw image to /v1/classify; infer: v2 binary BYTES tensor; infer-json: "
+              "v2 base64 JSON; tensor: a random row of the model's own input (nothing to decode).")
 @click.option("--model", default=None, help="Model name for the infer modes (default: the server's first model).")
 @click.option("--concurrency", type=str, default=None,
               help="Closed loop: comma-separated worker counts, one run each (e.g. 1,8).")
@@ -118,6 +119,7 @@ def serve_bench(url: str, images: tuple[str, ...], resize: str | None, mode: str
     Examples:
       fishopt serve-bench --image fish.png --resize 168x224 --concurrency 1,8 --duration 10
       fishopt serve-bench --image fish.png --resize 168x224 --rate 200 --duration 20 --out load.json
+      fishopt serve-bench --mode tensor --concurrency 8
     """
     import asyncio
 
@@ -131,7 +133,9 @@ def serve_bench(url: str, images: tuple[str, ...], resize: str | None, mode: str
         levels = [int(v) for v in concurrency.split(",")] if concurrency else [float(v) for v in rate.split(",")]
     except ValueError:
         raise ConfigError(f"--concurrency/--rate must be comma-separated numbers, got {concurrency or rate!r}") from None
-    payloads = load_images(list(images), _size(resize) if resize else None)
+    if not images and mode != "tensor":
+        raise ConfigError(f"--mode {mode} sends images: pass at least one --image")
+    payloads = load_images(list(images), _size(resize) if resize else None) if images else []
     results = []
     for level in levels:
         kwargs = {"concurrency": level} if concurrency else {"rate": level}

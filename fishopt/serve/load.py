@@ -11,7 +11,8 @@ queue, preprocess and compute seconds, mean batch size, resident memory), the de
 (end-to-end minus model compute), and the CPU load of other processes during the run.
 
 Requests: ``classify`` posts the raw image to ``/v1/classify``; ``infer`` posts it as a Triton binary ``BYTES``
-tensor to ``/v2/models/{name}/infer``; ``infer-json`` as base64 in JSON.
+tensor to ``/v2/models/{name}/infer``; ``infer-json`` as base64 in JSON; ``tensor`` sends a random row of the model's
+own input tensor (binary), so the server decodes nothing: it measures the server and the model without JPEG cost.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 from fishopt.errors import ConfigError, DataError
 
-MODES = ("classify", "infer", "infer-json")
+MODES = ("classify", "infer", "infer-json", "tensor")
 
 
 def load_images(paths: list[str | Path], resize: tuple[int, int] | None = None, quality: int = 90) -> list[bytes]:
@@ -85,6 +86,29 @@ def build_payload(mode: str, image: bytes, model: str | None) -> tuple[str, byte
                            "data": [base64.b64encode(image).decode()]}], "outputs": [{"name": "probs"}]}
         return path, json.dumps(doc).encode(), {"Content-Type": "application/json"}
     raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+
+
+def tensor_payload(model: str, metadata: dict[str, Any], seed: int = 0) -> tuple[str, bytes, dict[str, str]]:
+    """A v2 request carrying one random row of the model's own input tensor as binary data (no image decoding).
+
+    ``metadata`` is the server's model metadata; its first input is the model's tensor (``FP32`` or ``UINT8``).
+    """
+    from fishopt.serve.protocol import DATATYPES
+
+    spec = metadata["inputs"][0]
+    shape = [1, *spec["shape"][1:]]
+    rng = np.random.default_rng(seed)
+    dtype = DATATYPES[spec["datatype"]]
+    if dtype.kind == "f":
+        data = rng.normal(size=shape).astype(dtype)
+    else:
+        data = rng.integers(0, 255, size=shape).astype(dtype)
+    blob = data.tobytes()
+    head = json.dumps({"inputs": [{"name": spec["name"], "datatype": spec["datatype"], "shape": shape,
+                                   "parameters": {"binary_data_size": len(blob)}}],
+                       "outputs": [{"name": "probs", "parameters": {"binary_data": False}}]}).encode()
+    return f"/v2/models/{model}/infer", head + blob, {"Content-Type": "application/octet-stream",
+                                                      "Inference-Header-Content-Length": str(len(head))}
 
 
 # -- /metrics ----------------------------------------------------------------------------------------------------
@@ -272,8 +296,8 @@ async def run_load(base_url: str, images: list[bytes], *, mode: str = "classify"
 
     Args:
         base_url: ``http://host:port``.
-        images: Encoded images, sent in random order.
-        mode: ``classify``, ``infer`` (binary BYTES) or ``infer-json`` (base64).
+        images: Encoded images, sent in random order (unused by ``tensor``).
+        mode: ``classify``, ``infer`` (binary BYTES), ``infer-json`` (base64) or ``tensor`` (the model's input).
         model: Model name (``infer`` modes; default: asked from the server's repository index).
         concurrency: Closed loop with this many workers (exclusive with ``rate``).
         rate: Open loop, Poisson arrivals per second.
@@ -305,7 +329,13 @@ async def run_load(base_url: str, images: list[bytes], *, mode: str = "classify"
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         if mode != "classify" and model is None:
             model = await _model_name(session, base)
-        payloads = [build_payload(mode, image, model) for image in images]
+        if mode == "tensor":
+            async with session.get(f"{base}/v2/models/{model}") as resp:
+                if resp.status != 200:
+                    raise ConfigError(f"cannot read the metadata of model {model!r} (HTTP {resp.status})")
+                payloads = [tensor_payload(model, await resp.json(), seed=seed)]
+        else:
+            payloads = [build_payload(mode, image, model) for image in images]
         rec = _Recorder()
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + warmup_s + duration_s

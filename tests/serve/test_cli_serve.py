@@ -65,6 +65,11 @@ def test_serve_bench_closed_and_open_loop(onnx_artifact: Path, tiny_images: list
         assert "Poisson 30/s" in result.output
         result = CliRunner().invoke(main, [*args, "--rate", "30", "--mode", "infer-json", "--model", "nope"])
         assert result.exit_code == 0 and "errors {'http_404':" in result.output
+        result = CliRunner().invoke(main, ["serve-bench", "--url", running.url, "--mode", "tensor", "--concurrency", "2",
+                                           "--duration", "0.5", "--warmup", "0.1", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        run = json.loads(out.read_text())["runs"][0]
+        assert run["ok"] > 0 and run["errors"] == {} and run["server"]["preprocess_duration_seconds"]["count"] > 0
 
 
 def test_serve_bench_needs_one_load_shape(tiny_images: list[Path]) -> None:
@@ -77,6 +82,8 @@ def test_serve_bench_needs_one_load_shape(tiny_images: list[Path]) -> None:
     assert result.exit_code == 2 and "comma-separated numbers" in result.output
     result = CliRunner().invoke(main, [*base, "--concurrency", "1", "--resize", "big"])
     assert result.exit_code == 2 and "HEIGHTxWIDTH" in result.output
+    result = CliRunner().invoke(main, ["serve-bench", "--concurrency", "1"])
+    assert result.exit_code == 2 and "pass at least one --image" in result.output
 
 
 @pytest.mark.parametrize("module", ["fishopt.serve", "fishopt.cli.serve", "fishopt.serve.config",
