@@ -243,8 +243,10 @@ async def _one(session, base: str, payloads: list[tuple[str, bytes, dict[str, st
         kind = "connect_refused"
     except aiohttp.ServerDisconnectedError:
         kind = "disconnected"
-    except aiohttp.ClientOSError as exc:  # a keep-alive connection the server closed as the request went out
-        kind = "reset" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else "os_error"
+    except aiohttp.ClientConnectionResetError:  # "cannot write to closing transport": closed as the request went out
+        kind = "reset"
+    except aiohttp.ClientOSError as exc:  # a connection the server closed (or reset) as the request went out
+        kind = "reset" if exc.errno in (None, errno.ECONNRESET, errno.EPIPE) else f"os_error_{exc.errno}"
     except (TimeoutError, aiohttp.ClientError) as exc:
         kind = type(exc).__name__
     rec.add(kind, time.perf_counter() - start)
