@@ -556,17 +556,19 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
                            "compute": round(result.compute_seconds * 1e3, 3), "batch_size": result.batch_size},
         })
 
-    routes: list[tuple[str, Callable, list[str]]] = [
+    versioned = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
+    routes: list[tuple[str, Callable, list[str]]] = [  # the router tries them in order: inference first
+        *((base + "/infer", infer, ["POST"]) for base in versioned),
+        ("/v1/classify", classify, ["POST"]),
         ("/v2/health/live", live, ["GET"]),
         ("/v2/health/ready", ready, ["GET"]),
         ("/v2", server_metadata, ["GET"]),
         ("/metrics", prometheus, ["GET"]),
         ("/v2/repository/index", repository_index, ["POST"]),
-        ("/v1/classify", classify, ["POST"]),
     ]
-    for base in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
+    for base in versioned:
         routes += [(base, model_metadata, ["GET"]), (base + "/ready", model_ready, ["GET"]),
-                   (base + "/config", model_config, ["GET"]), (base + "/infer", infer, ["POST"])]
+                   (base + "/config", model_config, ["GET"])]
     for path, handler, methods in routes:  # plain Starlette routes: no dependency injection on the hot path
         app.router.add_route(path, handler, methods=methods, include_in_schema=False)
 
