@@ -40,7 +40,10 @@ class Monitor(Protocol):
 
 
 class NullMonitor:
-    """The default monitor: observes nothing, reports nothing."""
+    """The default monitor: observes nothing, reports nothing (``--monitor fishopt.serve.monitor:NullMonitor``)."""
+
+    def __init__(self, meta: dict[str, Any] | None = None) -> None:
+        self.meta = meta
 
     def observe(self, probs: np.ndarray, embeddings: np.ndarray | None) -> None:
         return None
@@ -53,14 +56,18 @@ def load_monitor(ref: str, meta: dict[str, Any]) -> Monitor:
     """Import ``"module:factory"`` and return ``factory(meta)``.
 
     Raises:
-        ConfigError: The module or attribute does not exist, or the result lacks ``observe``/``snapshot``.
+        ConfigError: The module or attribute does not exist, the factory raised, or the result lacks
+            ``observe``/``snapshot``.
     """
     module, _, attr = ref.partition(":")
     try:
         factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot import monitor {ref!r} ({exc}); pass --monitor module:factory") from exc
-    monitor = factory(meta)
+    try:
+        monitor = factory(meta)
+    except Exception as exc:  # any failure of third-party code becomes one clear message
+        raise ConfigError(f"monitor factory {ref!r} failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(monitor, Monitor):
         raise ConfigError(f"monitor {ref!r} returned {type(monitor).__name__}, which lacks observe(probs, "
                           "embeddings) and snapshot()")

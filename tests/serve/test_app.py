@@ -345,3 +345,19 @@ def test_monitor_hook_sees_every_batch(onnx_artifact: Path) -> None:
         text = http("GET", running.url + "/metrics")[2].decode()
     assert monitor.rows == 3 and monitor.embeddings == [None, None, None]
     assert "fishopt_monitor_rows_seen 3.0" in text
+
+
+def test_a_model_or_monitor_that_cannot_load_stops_the_server(onnx_artifact: Path, tmp_path: Path) -> None:
+    from fishopt.errors import CheckpointError, ConfigError
+    from fishopt.serve.config import ServeConfig
+    from fishopt.serve.server import run_server
+
+    config = ServeConfig(artifact=onnx_artifact, port=0, log_level="critical", monitor="fishopt.serve.nope:make")
+    with pytest.raises(ConfigError, match="cannot import monitor 'fishopt.serve.nope:make'"):
+        run_server(config)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text((onnx_artifact / "manifest.json").read_text())
+    (broken / "model.onnx").write_bytes(b"not an onnx file")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        run_server(ServeConfig(artifact=broken, port=0, log_level="critical"))

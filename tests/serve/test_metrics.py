@@ -184,3 +184,6 @@ def test_load_monitor_from_a_reference(monkeypatch: pytest.MonkeyPatch) -> None:
         load_monitor("fake_drift:missing", {})
     with pytest.raises(ConfigError, match="lacks observe"):
         load_monitor("fake_drift:wrong", {})
+    with pytest.raises(ConfigError, match="failed: KeyError"):
+        load_monitor("fake_drift:make", {})
+    assert isinstance(load_monitor("fishopt.serve.monitor:NullMonitor", {"class_names": []}), NullMonitor)
