@@ -109,6 +109,7 @@ class ServerState:
         from fishopt.serve.model import load_served_model
 
         cfg = self.config
+        served = None
         try:
             # its own thread, not the preprocessing pool: /metrics and health keep answering while it loads
             served = await asyncio.to_thread(load_served_model, cfg.artifact, threads=cfg.threads,
@@ -117,8 +118,9 @@ class ServerState:
                 import torch
 
                 # Preprocessing runs torch ops on one small image per call: parallelism comes from the pool, and
-                # a second OpenMP thread per call only spins against the model's threads (3-10x slower calls on a
-                # busy 2-core machine). Set before any pool thread first uses torch (torch threads read it then).
+                # a second OpenMP thread per call only spins against the model's threads (decode + resize measured
+                # several times slower so on a busy 2-core machine). Set before any pool thread first uses torch:
+                # a thread reads the setting on its first torch call. Torch runtimes keep their own setting.
                 torch.set_num_threads(1)
             await asyncio.to_thread(served.warmup, cfg.max_batch)
             await asyncio.to_thread(lambda: served.to_input(warm_up_decoder(served.image_size)))
@@ -129,6 +131,8 @@ class ServerState:
                 self.metrics.add_monitor(self.monitor)
         except Exception as exc:  # reported by the runner: the CLI exits 2 with the message
             log.error("cannot serve %s: %s", cfg.artifact, exc, exc_info=not isinstance(exc, FishoptError))
+            if served is not None:
+                served.close()
             self.load_error = exc
             if self.on_fatal is not None:
                 self.on_fatal()
@@ -147,11 +151,6 @@ class ServerState:
         log.info("model %s version %s ready (%s, %s input %s, batch <= %d, delay <= %.3g ms)", served.name,
                  served.version, served.info.format, served.input_datatype, list(served.input_shape), cfg.max_batch,
                  cfg.max_delay_ms)
-
-    async def wait_loaded(self) -> None:
-        """Wait for the background load to finish (successfully or not)."""
-        if self._load_task is not None:
-            await self._load_task
 
     def begin_drain(self) -> None:
         """Turn readiness off at once (SIGTERM); requests keep being served until the runner closes the server."""
