@@ -10,13 +10,18 @@ RUNS ?= runs
 DEFAULT_CKPT := $(RUNS)/default/model.pt
 BENCH_OUT ?= $(RUNS)/benchmark
 PYTEST_ARGS ?=
+SERVE_ARTIFACT ?= $(RUNS)/artifacts/onnxruntime-int8
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+SERVE_ARGS ?= --threads 2
 
-.PHONY: install train benchmark benchmark-quick test test-slow test-all clean help
+.PHONY: install train benchmark benchmark-quick serve test test-slow test-all clean help
 
 help:
 	@echo "make install    - create $(VENV) and install fishopt[dev] under constraints.txt"
 	@echo "make train      - train the default model on \$$FISHOPT_DATA into $(RUNS)/<timestamp>-baseline/"
 	@echo "make benchmark  - train $(DEFAULT_CKPT) if missing, build every variant, benchmark, report"
+	@echo "make serve      - quantize $(DEFAULT_CKPT) to INT8 (ONNX Runtime) if missing and serve it on port $(SERVE_PORT)"
 	@echo "make test       - the default test run (no slow tests), with coverage"
 	@echo "make test-slow  - the slow tests (full-data checks, clean-venv deploy checks)"
 
@@ -41,6 +46,16 @@ benchmark: install $(DEFAULT_CKPT)
 
 benchmark-quick: install $(DEFAULT_CKPT)
 	$(FISHOPT) benchmark --checkpoint $(DEFAULT_CKPT) --out $(BENCH_OUT)-quick --overwrite --quick $(BENCH_ARGS)
+
+$(SERVE_ARTIFACT)/manifest.json: $(DEFAULT_CKPT) | install
+	$(FISHOPT) quantize $(DEFAULT_CKPT) --backend onnxruntime --out $(SERVE_ARTIFACT) --overwrite
+
+serve: install $(SERVE_ARTIFACT)/manifest.json
+	@image=$$(find "$(FISHOPT_DATA)" -type f \( -name '*.png' -o -name '*.jpg' \) 2>/dev/null | head -n 1); \
+	echo "serving $(SERVE_ARTIFACT) at http://$(SERVE_HOST):$(SERVE_PORT) (Ctrl+C stops it)"; \
+	echo "try: curl -s --data-binary @\"$${image:-fish.png}\" http://$(SERVE_HOST):$(SERVE_PORT)/v1/classify"; \
+	echo "     curl -s http://$(SERVE_HOST):$(SERVE_PORT)/metrics"
+	$(FISHOPT) serve $(SERVE_ARTIFACT) --host $(SERVE_HOST) --port $(SERVE_PORT) $(SERVE_ARGS)
 
 test: install
 	$(PY) -m pytest -m "not slow" --cov=fishopt --cov-report=term:skip-covered $(PYTEST_ARGS)

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "quantize": "fishopt.cli.quantize:quantize",
     "benchmark": "fishopt.cli.benchmark:benchmark",
     "deploy": "fishopt.cli.deploy:deploy",
+    "serve": "fishopt.cli.serve:serve",
+    "serve-bench": "fishopt.cli.serve:serve_bench",
 }
 
 

@@ -1,0 +1,72 @@
+"""Encoded image bytes -> uint8 RGB at the model's size: the server's ONE call into the image decoder.
+
+:func:`decode_image_bytes` runs the project's one preprocessing (:func:`fishopt.data.preprocess.decode_image`, then
+:func:`fishopt.data.preprocess.fit_to`: resize to cover + center crop, bilinear with antialiasing), so a served
+image is seen exactly as in evaluation. Everything that decodes an image in the server goes through it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from fishopt.errors import DataError
+
+#: Largest decoded image accepted (pixels); a small JPEG can declare a huge canvas (a decompression bomb).
+MAX_PIXELS = 64_000_000
+
+
+class ImageError(DataError):
+    """Bytes that are not a decodable image (HTTP 400), or ``too_large`` ones (HTTP 413)."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def decode_image_bytes(data: bytes, size: Sequence[int], max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, anything Pillow reads) and fit it to ``size``.
+
+    Args:
+        data: The encoded image.
+        size: Target (height, width).
+        max_pixels: Refuse images whose declared width x height exceeds this.
+
+    Returns:
+        uint8 array (3, height, width), RGB.
+
+    Raises:
+        ImageError: Empty, undecodable, or larger than ``max_pixels``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from fishopt.data.preprocess import decode_image, fit_to
+
+    if not data:
+        raise ImageError("the image is empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            width, height = probe.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"cannot decode the image ({len(data)} bytes): {exc}; send a JPEG or PNG file") from None
+    if width * height > max_pixels:
+        raise ImageError(f"the image is {width}x{height} = {width * height:,} pixels, more than the {max_pixels:,} "
+                         "accepted; downscale it before sending", too_large=True)
+    try:
+        image = decode_image(io.BytesIO(data))
+    except DataError as exc:
+        cause = exc.__cause__ or exc
+        raise ImageError(f"cannot decode the image ({len(data)} bytes): {cause}; send a complete JPEG or PNG "
+                         "file") from None
+    return fit_to(image, size).numpy()
+
+
+def warm_up_decoder(size: Sequence[int]) -> np.ndarray:
+    """Decode one generated JPEG through :func:`decode_image_bytes` (first-call imports and allocations)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (int(size[1]) + 7, int(size[0]) + 5), (90, 120, 150)).save(buf, format="JPEG")
+    return decode_image_bytes(buf.getvalue(), size)
