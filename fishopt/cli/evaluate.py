@@ -30,7 +30,8 @@ def evaluate(checkpoint: str, data: str | None, split: str, json_out: str | None
     report = evaluate_checkpoint(checkpoint, data=data, split=split)
     print_report(report)
     if json_out:
-        keys = ("top1", "macro_f1", "per_class", "n", "confusion", "split", "leaky", "units", "ignored_folders")
+        keys = ("top1", "top1_ci95", "macro_f1", "per_class", "n", "confusion", "split", "leaky", "units",
+                "ignored_folders")
         atomic_write_json(json_out, {k: report[k] for k in keys if k in report})
     if confusion:
         save_confusion_png(report, confusion)

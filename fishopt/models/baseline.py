@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from fishopt.errors import ConfigError
@@ -86,11 +87,20 @@ class BaselineCNN(nn.Module):
             nn.Linear(cfg.hidden, cfg.num_classes),
         )
 
-    def forward(self, x):  # noqa: D102 - nn.Module API
-        return self.head(self.pool(self.features(x)))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate embedding: the dense hidden layer's activations (N, hidden)."""
+        return self.head[:4](self.pool(self.features(x)))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`forward_features`'s embedding (dropout, then the classifier)."""
+        return self.head[4:](features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - nn.Module API
+        return self.forward_head(self.forward_features(x))
 
 
-@register_model("baseline", BaselineConfig)
+@register_model("baseline", BaselineConfig, input_size=(112, 112), load_size=(120, 160),
+                tiny={"width": 4, "hidden": 8}, description="The seed's 3-conv CNN (the default deployable model).")
 def baseline(cfg: BaselineConfig) -> nn.Module:
     """The default fish classifier (see :class:`BaselineConfig`)."""
     return BaselineCNN(cfg)

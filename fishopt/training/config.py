@@ -53,8 +53,8 @@ class DataSchema(GroupSchema):
     fractions: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=3, max_length=3)]
     split_seed: int
     split_file: str | None
-    load_size: Size
-    input_size: Size
+    load_size: Size | None = Field(description="expected two integers [H, W] >= 1, or null (the model's own)")
+    input_size: Size | None = Field(description="expected two integers [H, W] >= 1, or null (the model's own)")
     cache_dir: str | None
     batch_size: PositiveInt
     limit_per_class: PositiveInt | None = Field(description="expected a number of images >= 1, or null (all)")
@@ -63,7 +63,7 @@ class DataSchema(GroupSchema):
     def _fits(self) -> DataSchema:
         if abs(sum(self.fractions) - 1.0) > 1e-6:
             raise ValueError(f"data.fractions={self.fractions} must add up to 1 (train, val, test)")
-        if any(i > s for i, s in zip(self.input_size, self.load_size, strict=True)):
+        if self.input_size and self.load_size and any(i > s for i, s in zip(self.input_size, self.load_size, strict=True)):
             raise ValueError(f"data.input_size={self.input_size} must fit inside data.load_size={self.load_size} "
                              "(it is a center crop of the loaded image)")
         return self
@@ -121,6 +121,9 @@ class TrainerSchema(GroupSchema):
     progress_bar: bool
     limit_train_batches: PositiveInt | Annotated[float, Field(gt=0, le=1)] | None = Field(
         description="expected a number of batches >= 1, a fraction in (0, 1], or null (all)")
+    backbone_lr: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=1.0, description="expected the backbone's fraction of the learning rate, in (0, 1]")
+    feature_views: Literal["center", "flips"] = "center"
 
 
 class BaselineModelSchema(GroupSchema):
@@ -137,9 +140,35 @@ class BaselineModelSchema(GroupSchema):
     dropout: Annotated[float, Field(ge=0, lt=1)]
 
 
+class EfficientNetLiteModelSchema(GroupSchema):
+    """``model`` = ``efficientnet_lite0`` (``conf/model/efficientnet_lite0*.yaml``; see
+    :class:`fishopt.models.efficientnet.EfficientNetLiteConfig`)."""
+
+    name: Literal["efficientnet_lite0"]
+    pretrained: bool
+    image_size: Size | None = Field(description="expected two integers [H, W], or null (data.input_size)")
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    drop_connect: Annotated[float, Field(ge=0, lt=1)]
+    width: Annotated[float, Field(gt=0)]
+    depth: Annotated[float, Field(gt=0)]
+    freeze_backbone: bool
+
+
+class DistillSchema(GroupSchema):
+    """``distill`` (``conf/distill/default.yaml``; see :class:`fishopt.training.distill.DistillConfig`)."""
+
+    teacher: Annotated[str, Field(min_length=1)] | None = Field(
+        description="expected the path of the teacher's model.pt, 'auto' (find or train the default teacher), or null")
+    alpha: Probability
+    temperature: Annotated[float, Field(gt=0)]
+    runtime: Literal["auto", "torch", "openvino"]
+
+
 #: group -> schema; the ``model`` group is checked by :data:`MODEL_SCHEMAS` (by ``model.name``).
-GROUP_SCHEMAS: dict[str, type[GroupSchema]] = {"data": DataSchema, "augment": AugmentSchema, "trainer": TrainerSchema}
-MODEL_SCHEMAS: dict[str, type[GroupSchema]] = {"baseline": BaselineModelSchema}
+GROUP_SCHEMAS: dict[str, type[GroupSchema]] = {"data": DataSchema, "augment": AugmentSchema, "trainer": TrainerSchema,
+                                               "distill": DistillSchema}
+MODEL_SCHEMAS: dict[str, type[GroupSchema]] = {"baseline": BaselineModelSchema,
+                                               "efficientnet_lite0": EfficientNetLiteModelSchema}
 
 S = TypeVar("S", bound=type[GroupSchema])
 
@@ -266,10 +295,30 @@ def validate_config(cfg: dict[str, Any]) -> None:
         problems.append(f"model.name={model.get('name')!r} has no schema; valid models: {', '.join(sorted(MODEL_SCHEMAS))}")
     elif isinstance(model, dict):
         problems += _check_group(cfg, "model", MODEL_SCHEMAS[model["name"]])
+        problems += _check_sizes(cfg)
     else:
         problems.append("the config has no model group; add model=baseline")
     if problems:
         raise ConfigError("invalid training config: " + "; ".join(problems))
+
+
+def _check_sizes(cfg: dict[str, Any]) -> list[str]:
+    """The input size fits inside the load size, each taken from the data group or else from the model's defaults."""
+    from fishopt.models import list_models, model_info
+
+    data, name = cfg.get("data"), cfg["model"].get("name")
+    if not isinstance(data, dict) or name not in list_models():
+        return []
+    info = model_info(name)
+    load, size = data.get("load_size") or list(info.load_size), data.get("input_size") or list(info.input_size)
+    if not (isinstance(load, list) and isinstance(size, list) and len(load) == len(size) == 2):
+        return []
+    if any(not isinstance(v, int) for v in (*load, *size)) or all(i <= s for i, s in zip(size, load, strict=True)):
+        return []
+    if data.get("input_size") and data.get("load_size"):
+        return []  # the data schema reports it
+    return [f"data.input_size={size} must fit inside data.load_size={load} (it is a center crop of the loaded image; "
+            f"{name} loads at {list(info.load_size)} and takes {list(info.input_size)} by default)"]
 
 
 def _check_group(cfg: dict[str, Any], group: str, schema: type[GroupSchema]) -> list[str]:

@@ -12,7 +12,8 @@ from torch import nn
 
 from fishopt.checkpoint import LoadedCheckpoint, as_checkpoint, predict
 from fishopt.data.cache import load_images
-from fishopt.training.metrics import classification_report, unit_report
+from fishopt.data.groups import GROUPS_FILE, read_groups, unit_of
+from fishopt.training.metrics import bootstrap_ci, classification_report, unit_report
 
 
 def evaluate_tensors(
@@ -38,6 +39,8 @@ def evaluate_tensors(
     """
     preds = predict(model, images, meta).argmax(1)
     report = classification_report(preds, labels, meta["class_names"])
+    ci = bootstrap_ci((preds == labels).numpy(), units)
+    report["top1_ci95"] = {**ci, "by": unit_by if units is not None else "image"}
     if units is not None:
         report["units"] = unit_report(preds, labels, units, meta["class_names"], unit_by)
     return report
@@ -73,7 +76,12 @@ def evaluate_checkpoint(
                 dataset.root, len(meta["class_names"]), ", ".join(f"{k} ({v} images)" for k, v in dataset.ignored.items()))
         images = load_images([dataset.root / s.path for s in dataset.samples], meta["load_size"], cache=cache, progress=True)
         labels = torch.tensor([meta["class_names"].index(s.label) for s in dataset.samples])
-        report = evaluate_tensors(ckpt.model, images, labels, meta)
+        groups = dataset.root / GROUPS_FILE
+        units = None
+        if groups.is_file():  # photo clusters of an external set: the interval resamples them, not images
+            clusters = unit_of(read_groups(groups, dataset), "cluster")
+            units = [clusters[s.path] for s in dataset.samples]
+        report = evaluate_tensors(ckpt.model, images, labels, meta, units, "cluster")
         report.update({"split": split, "leaky": False, "data_root": str(dataset.root),
                        "ignored_folders": dict(dataset.ignored)})
         return report

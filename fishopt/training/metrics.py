@@ -1,10 +1,19 @@
-"""Classification metrics: top-1, macro-F1, per-class recall, confusion matrix."""
+"""Classification metrics: top-1, macro-F1, per-class recall, confusion matrix, and honest intervals.
+
+The images of this data set are flips and rotations of a few hundred photos: a photo's copies are one unit of
+evidence, not twenty. :func:`bootstrap_ci` resamples those units (photo clusters), so the interval says how
+much the accuracy could move with another draw of photos.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+
+#: Bootstrap resamples of :func:`bootstrap_ci`.
+RESAMPLES = 2000
 
 
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -87,3 +96,35 @@ def unit_report(
             })
     failing.sort(key=lambda u: (u["top1"], -u["n"]))
     return {"by": by, "n": len(per_unit), "all_correct": all_ok, "majority_correct": majority, "failing": failing}
+
+
+def bootstrap_ci(correct: Sequence[bool] | np.ndarray | torch.Tensor, units: Sequence[str] | None,
+                 level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> dict:
+    """Percentile bootstrap interval of top-1 accuracy that resamples units (photo clusters), not images.
+
+    Args:
+        correct: Whether each image was classified right.
+        units: The unit (photo cluster) of each image; ``None`` resamples images (only when no unit is known:
+            copies of one photo then count as independent and the interval is too narrow; ``by`` says so).
+        level: Coverage of the interval.
+        resamples: Bootstrap resamples.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``{"low", "high", "level", "by", "units", "resamples"}`` (accuracies in [0, 1]).
+    """
+    right = np.asarray(correct, dtype=np.float64).reshape(-1)
+    keys = list(units) if units is not None else [str(i) for i in range(len(right))]
+    names, inverse = np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)
+    hits = np.bincount(inverse, weights=right, minlength=len(names))
+    counts = np.bincount(inverse, minlength=len(names)).astype(np.float64)
+    if len(names) == 0:
+        return {"low": None, "high": None, "level": level, "by": "cluster" if units is not None else "image",
+                "units": 0, "resamples": resamples}
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(names), size=(resamples, len(names)))
+    acc = hits[draws].sum(1) / counts[draws].sum(1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(acc, [tail, 1.0 - tail])
+    return {"low": round(float(low), 6), "high": round(float(high), 6), "level": level,
+            "by": "unit" if units is not None else "image", "units": int(len(names)), "resamples": resamples}

@@ -11,6 +11,7 @@ from torch import nn
 
 from fishopt.data.augment import AugmentConfig, build_train_augment
 from fishopt.data.preprocess import eval_transform
+from fishopt.training.distill import DistillConfig, Teacher, kd_loss
 from fishopt.training.mixing import MixConfig, mix_batch
 from fishopt.training.optim import build_optimizer, warmup_cosine
 
@@ -25,7 +26,9 @@ class FishClassifier(pl.LightningModule):
         std: Normalization std.
         augment: Training augmentation config.
         trainer_cfg: The ``trainer`` config group (optimizer, lr, weight_decay, momentum, label_smoothing,
-            warmup_epochs, mixup, cutmix, mix_prob).
+            warmup_epochs, mixup, cutmix, mix_prob, backbone_lr).
+        teacher: A teacher to distill from (function matching: it sees every augmented, mixed batch).
+        distill: Weight and temperature of the distillation term (with ``teacher``).
     """
 
     def __init__(
@@ -36,6 +39,8 @@ class FishClassifier(pl.LightningModule):
         std: Sequence[float],
         augment: AugmentConfig,
         trainer_cfg: dict[str, Any],
+        teacher: Teacher | None = None,
+        distill: DistillConfig | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -45,6 +50,8 @@ class FishClassifier(pl.LightningModule):
         self.cfg = trainer_cfg
         self.loss = nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.get("label_smoothing", 0.0)))
         self.mix = MixConfig.from_trainer(trainer_cfg)
+        self.teacher = teacher  # not a submodule: never trained, never saved in the Lightning checkpoint
+        self.distill = distill or DistillConfig()
         self._val_preds: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
 
@@ -62,6 +69,13 @@ class FishClassifier(pl.LightningModule):
         x, y, y_partner, lam = mix_batch(x, y, self.mix)
         logits = self.model(x)
         loss = self.loss(logits, y) if lam == 1.0 else lam * self.loss(logits, y) + (1 - lam) * self.loss(logits, y_partner)
+        if self.teacher is not None:
+            soft = self.teacher(x).to(logits.device)  # the same augmented (and mixed) views the student saw
+            kd = kd_loss(logits, soft, self.distill.temperature)
+            loss = (1 - self.distill.alpha) * loss + self.distill.alpha * kd
+            self.log("train_kd", kd, on_step=False, on_epoch=True, sync_dist=True)
+            self.log("train_teacher_acc", (soft.argmax(1) == y).float().mean(), on_step=False, on_epoch=True,
+                     sync_dist=True)
         self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
         return loss

@@ -39,27 +39,38 @@ def check_optimizer_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"trainer.momentum must be within [0, 1), got {cfg.get('momentum')}")
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weights decay; biases and normalization parameters (1-D tensors) do not."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+def param_groups(model: nn.Module, weight_decay: float, backbone_lr: float = 1.0) -> list[dict[str, Any]]:
+    """Parameter groups: weights decay, biases and normalization parameters (1-D tensors) do not; with
+    ``backbone_lr`` below 1, the backbone (every trainable parameter outside the model's ``head_prefixes``) learns
+    at that fraction of the learning rate (``lr_scale``; fine-tuning a pretrained network). Frozen parameters are
+    left out."""
+    heads = tuple(getattr(model, "head_prefixes", ()))
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        backbone = backbone_lr != 1.0 and bool(heads) and not name.startswith(heads)
+        groups.setdefault((p.ndim > 1, backbone), []).append(p)
+    return [{"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_scale": backbone_lr if backbone else 1.0}
+            for (decay, backbone), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
 
 
 def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg["optimizer"]`` over ``model``'s parameters.
+    """The optimizer named by ``cfg["optimizer"]`` over ``model``'s trainable parameters.
 
     Args:
         model: The network.
-        cfg: The ``trainer`` config group.
+        cfg: The ``trainer`` config group (``backbone_lr``: the backbone's learning-rate fraction, default 1).
 
     Returns:
-        AdamW (decoupled weight decay) or SGD with Nesterov momentum (``cfg["momentum"]``, default 0.9).
+        AdamW (decoupled weight decay) or SGD with Nesterov momentum (``cfg["momentum"]``, default 0.9); each
+        group's learning rate is ``lr * lr_scale``.
     """
     check_optimizer_config(cfg)
-    groups = param_groups(model, float(cfg["weight_decay"]))
     lr = float(cfg["lr"])
+    groups = param_groups(model, float(cfg["weight_decay"]), float(cfg.get("backbone_lr") or 1.0))
+    for group in groups:
+        group["lr"] = lr * group["lr_scale"]
     if cfg.get("optimizer", "adamw") == "sgd":
         momentum = float(cfg.get("momentum", 0.9))
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)

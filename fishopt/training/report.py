@@ -11,7 +11,8 @@ def print_report(report: dict) -> None:
     from rich.table import Table
 
     leaky = " [red]LEAKY split by file: inflated[/red]" if report.get("leaky") else ""
-    table = Table(title=f"{report.get('split', '')} n={report['n']}  top-1 {report['top1']:.4f}  macro-F1 {report['macro_f1']:.4f}{leaky}")
+    table = Table(title=f"{report.get('split', '')} n={report['n']}  top-1 {report['top1']:.4f}  "
+                        f"macro-F1 {report['macro_f1']:.4f}{leaky}")
     table.add_column("class")
     table.add_column("recall", justify="right")
     table.add_column("images", justify="right")
@@ -19,6 +20,8 @@ def print_report(report: dict) -> None:
         table.add_row(name, "-" if recall is None else f"{recall:.4f}", str(sum(report["confusion"][i])))
     console = Console()
     console.print(table)
+    if ci_text(report):
+        console.print(f"top-1 {report['top1']:.4f}{ci_text(report)}", markup=False)
     ignored = report.get("ignored_folders")
     if ignored:
         folders = ", ".join(f"{name} ({n} images)" for name, n in ignored.items())
@@ -31,6 +34,15 @@ def print_report(report: dict) -> None:
         for u in units["failing"]:
             wrong = ", ".join(f"{k} {v}" for k, v in u["predicted"].items())
             console.print(f"  {u['unit']}: {u['top1'] * 100:.0f} % of {u['n']} images right; wrong: {wrong}", markup=False)
+
+
+def ci_text(report: dict) -> str:
+    """`` (95 % CI 0.912-0.968 over 41 clusters)`` for a report with ``top1_ci95``, else empty."""
+    ci = report.get("top1_ci95") or {}
+    if ci.get("low") is None:
+        return ""
+    what = f"{ci['units']} {ci['by']}s" if ci["by"] != "image" else f"{ci['units']} images: no photo groups known, too narrow"
+    return f" (95 % CI {ci['low']:.4f}-{ci['high']:.4f} over {what})"
 
 
 def save_confusion_png(report: dict, path: str | Path, title: str | None = None) -> Path:

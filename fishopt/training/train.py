@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,8 @@ import torch
 from fishopt import __version__
 from fishopt.errors import CheckpointError, ConfigError, MissingDependencyError, OutputError
 from fishopt.io import atomic_write_json, staging_dir
+from fishopt.models import model_info
+from fishopt.training.distill import DistillConfig, Teacher, load_teacher
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,26 @@ def _run_dir(cfg: dict[str, Any]) -> Path:
     return run_dir
 
 
+def resolve_model_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fill what the config leaves to the model (in place): ``data.load_size``/``input_size`` from the model
+    registry, and a model's ``image_size`` (EfficientNet's static padding) from ``data.input_size``.
+
+    Raises:
+        ConfigError: Unknown model. MissingDependencyError: its optional modules are not installed.
+    """
+    info = model_info(cfg["model"]["name"])
+    info.check_available()
+    data = cfg["data"]
+    data["load_size"] = list(data.get("load_size") or info.load_size)
+    data["input_size"] = list(data.get("input_size") or info.input_size)
+    if any(i > s for i, s in zip(data["input_size"], data["load_size"], strict=True)):
+        raise ConfigError(f"data.input_size={data['input_size']} must fit inside data.load_size={data['load_size']} "
+                          "(it is a center crop of the loaded image)")
+    if "image_size" in cfg["model"] and cfg["model"]["image_size"] is None:
+        cfg["model"]["image_size"] = list(data["input_size"])
+    return cfg
+
+
 def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path | None:
     """Train, test and save a model.
 
@@ -163,6 +186,7 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path | None:
     from fishopt.training.optim import check_optimizer_config
 
     validate_config(cfg)
+    resolve_model_defaults(cfg)
     tcfg = cfg["trainer"]
     if tcfg.get("threads"):
         torch.set_num_threads(int(tcfg["threads"]))
@@ -170,6 +194,10 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path | None:
     check_optimizer_config(tcfg)
     MixConfig.from_trainer(tcfg)  # refuse bad settings before the run folder is written
     _averaging(tcfg)
+    DistillConfig.from_cfg(cfg.get("distill"))
+    if cfg["model"].get("freeze_backbone") and "ddp" in str(tcfg["strategy"]):
+        raise ConfigError("a frozen backbone trains its classifier on cached embeddings in one process; "
+                          "drop trainer.strategy=ddp (or set model.freeze_backbone=false to fine-tune)")
     check_lightning_settings(tcfg)
     if resume:
         check_resume(resume)
@@ -207,10 +235,14 @@ def _prepare(cfg: dict[str, Any]):
 
 
 def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> Path:
-    """The run of global rank 0, writing into ``run_dir``; returns ``model.pt``."""
+    """The run of global rank 0, writing into ``run_dir``; returns ``model.pt``.
+
+    A selection run (train, validated on val) picks the epoch; with ``trainer.refit`` a second run from the same
+    start trains on train + val for that many epochs. A model with a frozen backbone runs both on cached
+    embeddings (:mod:`fishopt.training.embeddings`); the others through Lightning.
+    """
     from omegaconf import OmegaConf
 
-    from fishopt.data.preprocess import channel_stats
     from fishopt.data.split import save_split
     from fishopt.io import atomic_write_text
     from fishopt.models import count_macs, count_params, create_model
@@ -219,13 +251,19 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
     tcfg = cfg["trainer"]
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(cfg)))
     split_hash = save_split(dm.split, run_dir / "split.json")
-    mean, std = channel_stats(dm.load("train").tensors[0], cfg["data"]["input_size"])
-    module = _module(cfg, model, mean, std)
-    trainer = _trainer(tcfg, run_dir)
+    mean, std = normalization(cfg, dm)
+    frozen = bool(getattr(model, "frozen", False))
+    teacher = None if frozen else _teacher(cfg, split_hash, dm, mean, std)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
+    if frozen:
+        chosen, selection, epochs_run = select_head(model, dm, cfg, mean, std)
+    else:
+        module = _module(cfg, model, mean, std, teacher)
+        trainer = _trainer(tcfg, run_dir)
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
+        selection = trainer.strategy.broadcast(_load_best(trainer, module))
+        chosen, epochs_run = module.model, int(trainer.current_epoch)
     train_seconds = time.perf_counter() - start
-    selection = trainer.strategy.broadcast(_load_best(trainer, module))
     meta = {
         "class_names": list(dm.class_names),
         "input_size": list(cfg["data"]["input_size"]),
@@ -235,24 +273,33 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
         "model": {"name": name, "cfg": {k: list(v) if isinstance(v, tuple) else v for k, v in mcfg.items()}},
         "split": {"file": "split.json", "hash": split_hash, "group_by": dm.split.group_by, "leaky": dm.split.leaky},
         "data_root": str(dm.dataset.root.resolve()),
-        "recipe": "fp32",
+        "normalization": "fixed by the model" if model_info(name).mean else "train split statistics",
         "params": count_params(model),
         "macs": count_macs(model, cfg["data"]["input_size"])["total"],
         "train_seconds": round(train_seconds, 1),
-        "epochs": int(trainer.current_epoch),
+        "epochs": epochs_run,
         "selection": selection,
         "fishopt_version": __version__,
         "torch_version": str(torch.__version__),
     }
+    if frozen:
+        meta["training"] = f"frozen pretrained backbone; the classifier trained on cached embeddings ({tcfg['feature_views']} view)"
     if missing:
         meta["missing_species"] = missing
+    if teacher is not None:
+        meta["distill"] = {"teacher": teacher.describe(), **_distill_settings(cfg)}
     if not tcfg.get("refit"):
-        return _finish(run_dir, module, dm, meta)
-    selected = _evaluate(module.model, dm, meta, ("val", "test"))
+        return _finish(run_dir, chosen, dm, meta)
+    selected = _evaluate(chosen, dm, meta, ("val", "test"))
     atomic_write_json(run_dir / "selection_metrics.json", selected)
-    epochs = _refit_epochs(selection, trainer)
-    refit_module, refit_seconds = _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, run_dir,
-                                         epochs=epochs)
+    epochs = int(selection.get("best_epoch", epochs_run - 1)) + 1
+    start = time.perf_counter()
+    if frozen:
+        refit_model = refit_head(model, dm, cfg, mean, std, epochs)
+    else:
+        refit_model = _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, run_dir, epochs=epochs,
+                             teacher=teacher).model
+    refit_seconds = time.perf_counter() - start
     meta["train_seconds"] = round(train_seconds + refit_seconds, 1)
     meta["refit"] = {
         "sides": list(REFIT_SIDES),
@@ -261,7 +308,41 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
         "seconds": round(refit_seconds, 1),
         "selection_run": {s: {k: selected[s][k] for k in ("n", "top1", "macro_f1")} for s in ("val", "test")},
     }
-    return _finish(run_dir, refit_module, dm, meta, val=selected["val"])
+    return _finish(run_dir, refit_model, dm, meta, val=selected["val"])
+
+
+def _embeddings(model, dm, cfg: dict[str, Any], mean: list[float], std: list[float], part: str) -> torch.Tensor:
+    from fishopt.training.embeddings import cached_embeddings
+
+    meta = {"input_size": cfg["data"]["input_size"], "load_size": cfg["data"]["load_size"], "mean": mean, "std": std}
+    images, _ = dm.load(part).tensors
+    files = [dm.dataset.root / p for p in dm.paths(part)]
+    return cached_embeddings(model, files, images, meta, cfg["trainer"]["feature_views"], cfg["data"].get("cache_dir"))
+
+
+def select_head(model, dm, cfg: dict[str, Any], mean: list[float], std: list[float]) -> tuple[Any, dict[str, Any], int]:
+    """Selection run of a frozen-backbone model: the head trained on train embeddings, validated on val's."""
+    from fishopt.training.embeddings import fit_head, fresh_head
+
+    seed = int(cfg["seed"])
+    train_x, val_x = (_embeddings(model, dm, cfg, mean, std, p) for p in ("train", "val"))
+    head = fresh_head(model, seed)
+    fit = fit_head(head, train_x, dm.load("train").tensors[1], cfg["trainer"], val_x=val_x, val_y=dm.load("val").tensors[1],
+                   seed=seed)
+    return head, {"monitor": "val_bacc", "best_epoch": fit.best_epoch, "best_score": fit.best_score}, fit.epochs
+
+
+def refit_head(model, dm, cfg: dict[str, Any], mean: list[float], std: list[float], epochs: int) -> Any:
+    """Refit of a frozen-backbone model: the head from the same start on train + val embeddings, ``epochs`` epochs."""
+    from fishopt.training.embeddings import fit_head, fresh_head
+
+    seed = int(cfg["seed"])
+    x = torch.cat([_embeddings(model, dm, cfg, mean, std, p) for p in REFIT_SIDES])
+    y = torch.cat([dm.load(p).tensors[1] for p in REFIT_SIDES])
+    head = fresh_head(model, seed)
+    log.info("refit: the classifier on train + val embeddings for %d epochs (the test split stays unseen)", epochs)
+    fit_head(head, x, y, cfg["trainer"], epochs=epochs, seed=seed)
+    return head
 
 
 def _train_other_rank(cfg: dict[str, Any], final_dir: Path, resume: str | Path | None) -> None:
@@ -270,18 +351,18 @@ def _train_other_rank(cfg: dict[str, Any], final_dir: Path, resume: str | Path |
     Lightning writes logs and checkpoints from rank 0 only and broadcasts rank 0's checkpoint folder, so
     the paths given here are never written.
     """
-    from fishopt.data.preprocess import channel_stats
     from fishopt.models import create_model
 
     dm, model, name, mcfg, _ = _prepare(cfg)
-    mean, std = channel_stats(dm.load("train").tensors[0], cfg["data"]["input_size"])
+    mean, std = normalization(cfg, dm)
+    teacher = _teacher(cfg, dm.split.hash, dm, mean, std)
     trainer = _trainer(cfg["trainer"], final_dir)
-    trainer.fit(_module(cfg, model, mean, std), datamodule=dm, ckpt_path=str(resume) if resume else None,
+    trainer.fit(_module(cfg, model, mean, std, teacher), datamodule=dm, ckpt_path=str(resume) if resume else None,
                 weights_only=True)
     selection = trainer.strategy.broadcast(None)  # rank 0's best epoch: the refit stops after it on every rank
     if cfg["trainer"].get("refit"):
         _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, final_dir,
-               epochs=_refit_epochs(selection, trainer))
+               epochs=_refit_epochs(selection, trainer), teacher=teacher)
     return None
 
 
@@ -315,16 +396,65 @@ def _load_best(trainer, module) -> dict[str, Any]:
     return {"monitor": "val_bacc", "best_epoch": int(state["epoch"]), "best_score": None if score is None else float(score)}
 
 
-def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float]):
-    """The LightningModule for ``model`` with the run's input size, normalization, augmentation and trainer config."""
+def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float], teacher: Teacher | None = None):
+    """The LightningModule for ``model`` with the run's input size, normalization, augmentation, trainer config
+    and, when distilling, the teacher."""
     from fishopt.data.augment import AugmentConfig
     from fishopt.training.module import FishClassifier
 
     augment = AugmentConfig(**_aug(cfg["augment"]))
-    return FishClassifier(model, cfg["data"]["input_size"], mean, std, augment, cfg["trainer"])
+    return FishClassifier(model, cfg["data"]["input_size"], mean, std, augment, cfg["trainer"], teacher=teacher,
+                          distill=DistillConfig.from_cfg(cfg.get("distill")))
 
 
-def _refit(cfg, make_model, dm, mean, std, run_dir: Path, *, epochs: int):
+def normalization(cfg: dict[str, Any], dm) -> tuple[list[float], list[float]]:
+    """The model's fixed input normalization (pretrained weights), else the train split's channel statistics."""
+    from fishopt.data.preprocess import channel_stats
+
+    info = model_info(cfg["model"]["name"])
+    if info.mean is not None and info.std is not None:
+        return list(info.mean), list(info.std)
+    return channel_stats(dm.load("train").tensors[0], cfg["data"]["input_size"])
+
+
+def _distill_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    d = DistillConfig.from_cfg(cfg.get("distill"))
+    return {"alpha": d.alpha, "temperature": d.temperature, "mode": "function matching (teacher on the augmented views)"}
+
+
+def _teacher(cfg: dict[str, Any], split_hash: str, dm, mean: list[float], std: list[float]) -> Teacher | None:
+    """The teacher of ``distill.teacher`` (``auto``: found or trained on this split), checked against the student."""
+    dcfg = DistillConfig.from_cfg(cfg.get("distill"))
+    if not dcfg.teacher:
+        return None
+    path = dcfg.teacher
+    if path == "auto":
+        path = _default_teacher(cfg, split_hash)
+    return load_teacher(path, split_hash, list(dm.class_names), mean, std, dcfg.runtime)
+
+
+def _default_teacher(cfg: dict[str, Any], split_hash: str) -> Path:
+    """``distill.teacher=auto``: the default teacher of this split, trained now unless cached."""
+    from fishopt.training.teacher import TEACHER_PRESET, cached_teacher, teacher_config
+
+    tcfg = teacher_config(cfg)
+    path, usable = cached_teacher(tcfg, split_hash)
+    if usable:
+        log.info("distillation: reusing the teacher %s (same split and recipe)", path)
+        return path
+    log.info("distillation: training the default teacher (%s) once for this split; cached in %s", TEACHER_PRESET,
+             path.parent)
+    if path.parent.exists():
+        shutil.rmtree(path.parent)
+    tcfg.update(out_dir=str(path.parent.parent), run_name=path.parent.name)
+    written = train(tcfg)
+    if written is None:  # not rank 0 of a distributed run
+        raise ConfigError(f"distill.teacher=auto is not available in a distributed run: train the teacher first "
+                          f"('fishopt train model={TEACHER_PRESET}') and pass distill.teacher=PATH")
+    return written
+
+
+def _refit(cfg, make_model, dm, mean, std, run_dir: Path, *, epochs: int, teacher: Teacher | None = None):
     """Retrain from scratch on train + val and stop after the epoch the selection run chose.
 
     The selection run (train only, validated on val) picked its best epoch; this run sees every photo
@@ -336,12 +466,11 @@ def _refit(cfg, make_model, dm, mean, std, run_dir: Path, *, epochs: int):
 
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     dm.train_sides = REFIT_SIDES
-    module = _module(cfg, make_model(), mean, std)  # built after seeding: the same initial weights
+    module = _module(cfg, make_model(), mean, std, teacher)  # built after seeding: the same initial weights
     trainer = _trainer(cfg["trainer"], run_dir / "refit", stop_after=epochs)
     log.info("refit: training on %s for %d epochs (the test split stays unseen)", " + ".join(REFIT_SIDES), epochs)
-    start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
-    return module, time.perf_counter() - start
+    return module
 
 
 def _evaluate(model, dm, meta: dict[str, Any], sides: tuple[str, ...]) -> dict[str, Any]:
@@ -351,7 +480,7 @@ def _evaluate(model, dm, meta: dict[str, Any], sides: tuple[str, ...]) -> dict[s
                                    dm.split.group_by) for side in sides}
 
 
-def _finish(run_dir: Path, module, dm, meta: dict[str, Any], val: dict[str, Any] | None = None) -> Path:
+def _finish(run_dir: Path, model, dm, meta: dict[str, Any], val: dict[str, Any] | None = None) -> Path:
     """Evaluate, then write ``model.pt`` and ``metrics.json``.
 
     Args:
@@ -360,13 +489,13 @@ def _finish(run_dir: Path, module, dm, meta: dict[str, Any], val: dict[str, Any]
     """
     from fishopt.checkpoint import save_checkpoint
 
-    metrics = _evaluate(module.model, dm, meta, ("test",) if val is not None else ("val", "test"))
+    metrics = _evaluate(model, dm, meta, ("test",) if val is not None else ("val", "test"))
     if val is not None:
         metrics["val"] = {**val, "note": "selection run (trained on train only); the refit model trained on val"}
     metrics["leaky"] = dm.split.leaky
     meta["metrics"] = {s: {k: metrics[s][k] for k in ("n", "top1", "macro_f1", "per_class")} for s in ("val", "test")}
     meta["metrics"]["leaky"] = dm.split.leaky
-    path = save_checkpoint(run_dir / "model.pt", module.model, meta)
+    path = save_checkpoint(run_dir / "model.pt", model, meta)
     atomic_write_json(run_dir / "metrics.json", metrics)
     tag = " (LEAKY split by file: inflated)" if dm.split.leaky else f" (split by {dm.split.group_by})"
     log.info("test top-1 %.4f, macro-F1 %.4f%s", metrics["test"]["top1"], metrics["test"]["macro_f1"], tag)

@@ -16,8 +16,25 @@ def test_registry_lists_baseline_default() -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_forward_shapes(name: str) -> None:
-    model = create_model(name, width=4, hidden=8, num_classes=9).eval()
-    assert model(torch.zeros(2, 3, 32, 48)).shape == (2, 9)
+    from fishopt.models import model_info
+
+    model = create_model(name, **model_info(name).tiny, num_classes=9).eval()
+    x = torch.zeros(2, 3, 32, 32)
+    assert model(x).shape == (2, 9)
+    torch.testing.assert_close(model.forward_head(model.forward_features(x)), model(x))
+
+
+def test_duplicate_registration_is_refused() -> None:
+    from dataclasses import dataclass
+
+    from fishopt.models.registry import register_model
+
+    @dataclass(frozen=True)
+    class Cfg:
+        num_classes: int = 2
+
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model("baseline", Cfg, input_size=(8, 8), load_size=(8, 8))(lambda cfg: None)
 
 
 def test_baseline_structure() -> None:
@@ -30,7 +47,7 @@ def test_baseline_structure() -> None:
 
 
 def test_unknown_name_and_key() -> None:
-    with pytest.raises(ConfigError, match="valid choices: baseline"):
+    with pytest.raises(ConfigError, match="valid choices: baseline, efficientnet_lite0"):
         create_model("resnet9000")
     with pytest.raises(ConfigError, match="unknown config key.*colour"):
         create_model("baseline", colour="red")

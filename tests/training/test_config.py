@@ -61,7 +61,7 @@ def test_unknown_top_level_key_lists_the_top_level_keys_and_groups(override: str
     with pytest.raises(ConfigError) as info:
         compose_config([override])
     valid = str(info.value).split("valid keys at the top level (closest first): ")[1].split(", ")
-    assert sorted(valid) == ["augment", "data", "model", "out_dir", "run_name", "seed", "trainer"]
+    assert sorted(valid) == ["augment", "data", "distill", "model", "out_dir", "run_name", "seed", "trainer"]
     if override == "+sead=1":
         assert valid[0] == "seed"
 
@@ -92,6 +92,6 @@ def test_a_new_group_or_model_brings_its_own_schema(monkeypatch) -> None:
     config.validate_config({**base, "model": {"name": "tiny", "pretrained": True}})
     with pytest.raises(ConfigError, match="model.pretrained='yes' is not valid: expected true or false"):
         config.validate_config({**base, "model": {"name": "tiny", "pretrained": "yes"}})
-    with pytest.raises(ConfigError, match="model.name='other' has no schema; valid models: baseline, tiny"):
+    with pytest.raises(ConfigError, match="model.name='other' has no schema; valid models: baseline, efficientnet_lite0, tiny"):
         config.validate_config({**base, "model": {"name": "other"}})
     monkeypatch.delitem(config.MODEL_SCHEMAS, "tiny")
