@@ -14,14 +14,17 @@ SERVE_ARTIFACT ?= $(RUNS)/artifacts/onnxruntime-int8
 SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 8000
 SERVE_ARGS ?= --threads 2
+# the default deployable model: the baseline CNN distilled from the pretrained teacher (trained once per split)
+TRAIN_DEFAULTS ?= distill.teacher=auto
 
-.PHONY: install train benchmark benchmark-quick serve test test-slow test-all clean help
+.PHONY: install train benchmark benchmark-quick serve lint test test-slow test-all clean help
 
 help:
 	@echo "make install    - create $(VENV) and install fishopt[dev] under constraints.txt"
-	@echo "make train      - train the default model on \$$FISHOPT_DATA into $(RUNS)/<timestamp>-baseline/"
+	@echo "make train      - train the teacher if needed, then the distilled default model into $(RUNS)/<timestamp>-baseline/"
 	@echo "make benchmark  - train $(DEFAULT_CKPT) if missing, build every variant, benchmark, report"
 	@echo "make serve      - quantize $(DEFAULT_CKPT) to INT8 (ONNX Runtime) if missing and serve it on port $(SERVE_PORT)"
+	@echo "make lint       - ruff (lint, import order, format check) and mypy on the typed modules"
 	@echo "make test       - the default test run (no slow tests), with coverage"
 	@echo "make test-slow  - the slow tests (full-data checks, clean-venv deploy checks)"
 
@@ -36,10 +39,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 train: install
-	$(FISHOPT) train out_dir=$(RUNS) $(ARGS)
+	$(FISHOPT) train out_dir=$(RUNS) $(TRAIN_DEFAULTS) $(ARGS)
 
 $(DEFAULT_CKPT): | install
-	$(FISHOPT) train out_dir=$(RUNS) run_name=default $(ARGS)
+	$(FISHOPT) train out_dir=$(RUNS) run_name=default $(TRAIN_DEFAULTS) $(ARGS)
 
 benchmark: install $(DEFAULT_CKPT)
 	$(FISHOPT) benchmark --checkpoint $(DEFAULT_CKPT) --out $(BENCH_OUT) --overwrite $(BENCH_ARGS)
@@ -56,6 +59,11 @@ serve: install $(SERVE_ARTIFACT)/manifest.json
 	echo "try: curl -s --data-binary @\"$${image:-fish.png}\" http://$(SERVE_HOST):$(SERVE_PORT)/v1/classify"; \
 	echo "     curl -s http://$(SERVE_HOST):$(SERVE_PORT)/metrics"
 	$(FISHOPT) serve $(SERVE_ARTIFACT) --host $(SERVE_HOST) --port $(SERVE_PORT) $(SERVE_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check fishopt tests benchmarks
+	$(VENV)/bin/ruff format --check fishopt tests benchmarks
+	$(VENV)/bin/mypy
 
 test: install
 	$(PY) -m pytest -m "not slow" --cov=fishopt --cov-report=term:skip-covered $(PYTEST_ARGS)
