@@ -111,3 +111,21 @@ def test_no_import_cycle() -> None:
 
 def test_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+#: In-function imports of fishopt modules that are there by design (module -> imported module, why).
+LATE_BY_DESIGN = {
+    ("fishopt.artifacts.registry", "fishopt.backends"): "plugin discovery: the backends register themselves in the "
+                                                        "registry, so the registry finds them at first use",
+}
+
+
+def test_light_modules_are_imported_at_module_level() -> None:
+    """fishopt's own modules are imported at module level (readers see the dependencies), except in the CLI
+    (lazy commands keep ``--help`` instant) and where :data:`LATE_BY_DESIGN` says why."""
+    modules = _modules()
+    known = set(modules)
+    late = sorted({f"{name} -> {target}" for name, path in modules.items() if not name.startswith("fishopt.cli")
+                   for target, inside in _imports(path, known)
+                   if inside and target != "fishopt" and (name, target) not in LATE_BY_DESIGN})
+    assert not late, f"fishopt modules imported inside functions outside the CLI: {late}"

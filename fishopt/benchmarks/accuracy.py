@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from fishopt.benchmarks.timing import model_input
 from fishopt.training.metrics import classification_report
 

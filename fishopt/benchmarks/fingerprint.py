@@ -13,6 +13,7 @@ import resource
 import subprocess
 import time
 from pathlib import Path
+
 from fishopt.artifacts.manifest import dist_versions
 
 PACKAGES = (

@@ -20,21 +20,31 @@ import numpy as np
 
 from fishopt.artifacts.parity import DEFAULT_IMAGES
 from fishopt.artifacts.registry import Variant
-from fishopt.benchmarks.accuracy import accuracy_block, report_of, run_logits
-from fishopt.benchmarks.timing import MemoryProbe
-from fishopt.benchmarks.variants import BASELINE, Loaded, build_format, load_variant, mark, new_row
-from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
-from fishopt.errors import CheckpointError, SplitError
 from fishopt.benchmarks import report
+from fishopt.benchmarks.accuracy import accuracy_block, report_of, run_logits
 from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
-from fishopt.benchmarks.stats import speedup
-from fishopt.benchmarks.stats import summarize
-from fishopt.benchmarks.timing import PLANS, set_threads
-from fishopt.benchmarks.timing import achieved_gops
-from fishopt.benchmarks.timing import end_to_end_call, model_input, time_interleaved
-from fishopt.benchmarks.variants import close_all, select_variants
-from fishopt.benchmarks.variants import mark
-from fishopt.errors import ConfigError
+from fishopt.benchmarks.stats import speedup, summarize
+from fishopt.benchmarks.timing import (
+    PLANS,
+    MemoryProbe,
+    achieved_gops,
+    end_to_end_call,
+    model_input,
+    set_threads,
+    time_interleaved,
+)
+from fishopt.benchmarks.variants import (
+    BASELINE,
+    Loaded,
+    build_format,
+    close_all,
+    load_variant,
+    mark,
+    new_row,
+    select_variants,
+)
+from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
+from fishopt.errors import CheckpointError, ConfigError, SplitError
 from fishopt.io import ensure_new_dir
 from fishopt.models import count_macs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from fishopt.io import atomic_write
 from fishopt.training.report import save_confusion_png
 

@@ -6,9 +6,9 @@ reference and did not collapse (see :mod:`fishopt.benchmarks.accuracy`).
 
 from __future__ import annotations
 
-from fishopt.artifacts.registry import list_formats
-
 from collections.abc import Callable
+
+from fishopt.artifacts.registry import list_formats
 
 
 def eligible(row: dict, max_drop: float) -> bool:

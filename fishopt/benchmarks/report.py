@@ -10,11 +10,11 @@ import csv
 import io
 from pathlib import Path
 
+from fishopt.benchmarks.markdown import to_markdown
+from fishopt.benchmarks.plots import save_confusion, save_pareto
 from fishopt.benchmarks.recommend import best_by_precision, recommend, targets
 from fishopt.benchmarks.schema import SCHEMA_VERSION, check_results
 from fishopt.io import atomic_write_json, atomic_write_text
-from fishopt.benchmarks.markdown import to_markdown
-from fishopt.benchmarks.plots import save_confusion, save_pareto
 
 #: Background load (share of all CPUs busy with other processes) above which timings are flagged.
 BUSY_SHARE = 0.10

@@ -17,7 +17,6 @@ import numpy as np
 
 from fishopt.benchmarks.stats import interleaved_rounds
 from fishopt.data.preprocess import decode_image, eval_transform, fit_to
-from fishopt.data.preprocess import eval_transform
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ import statistics
 from collections import Counter
 
 from fishopt.data.discovery import FishDataset
-from fishopt.data.groups import GroupEntry
+from fishopt.data.groups import GroupEntry, unit_of
 from fishopt.data.split import Split, leak_report, make_split
-from fishopt.errors import DataError
+from fishopt.errors import DataError, SplitError
 
 
 def audit(dataset: FishDataset, entries: dict[str, GroupEntry], split: Split | None = None) -> dict:
@@ -88,8 +88,6 @@ def compare_splits(dataset: FishDataset, entries: dict[str, GroupEntry], seed: i
 
     A unit that cannot split the data (a class with fewer than three clusters) gets ``{"error": message}``.
     """
-    from fishopt.data.groups import unit_of
-    from fishopt.errors import SplitError
 
     out = {"file": file_split_leaks(dataset, entries, seed)}
     for by in ("group", "cluster"):

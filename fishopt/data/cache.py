@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fishopt.data.preprocess import ImageDecodeError, decode_image, fit_to
 from fishopt.errors import DataError
 from fishopt.io import atomic_write, file_sha256
 
@@ -48,7 +49,6 @@ def _init_worker() -> None:
 
 def _decode_to_cache(args: tuple[str, str, tuple[int, int]]) -> str | None:
     """Decode one image into its cache entry; return why it cannot be used (``None``: done)."""
-    from fishopt.data.preprocess import ImageDecodeError, decode_image, fit_to
 
     path, entry, size = args
     try:

@@ -15,7 +15,9 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fishopt.errors import DownloadError, OutputError
+from fishopt.data.discovery import find_dataset
+from fishopt.errors import DataError, DownloadError, OutputError
+from fishopt.io import make_staging_dir
 
 KAGGLE_DATASET = "crowww/a-large-scale-fish-dataset"
 KAGGLE_HOST = "www.kaggle.com"
@@ -114,8 +116,6 @@ def download_dataset(
         DownloadError: Offline, missing credentials, HTTP error, bad archive, or no fish classes inside.
         OutputError: ``dest`` exists (without ``overwrite``) or cannot be written.
     """
-    from fishopt.data.discovery import find_dataset
-    from fishopt.errors import DataError
 
     dest = Path(dest)
     if dest.exists() and not overwrite:
@@ -126,7 +126,6 @@ def download_dataset(
             "no Kaggle credentials: set KAGGLE_USERNAME and KAGGLE_KEY or put kaggle.json in ~/.kaggle "
             "(kaggle.com > Settings > API > Create New Token)"
         )
-    from fishopt.io import make_staging_dir
 
     work = make_staging_dir(dest)
     try:

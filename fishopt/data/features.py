@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from fishopt.data.cache import cache_dir
 from fishopt.errors import DataError
+from fishopt.io import atomic_write, file_sha256
 
 FEATURE_VERSION = "sift-224-v1"
 WORK_SIZE = 224  # longer side features are computed at (larger images are shrunk to it)
@@ -113,7 +115,6 @@ def load_features(entry: str | os.PathLike[str]) -> Features:
 
 
 def _save(entry: Path, feats: Features) -> None:
-    from fishopt.io import atomic_write
 
     def write(tmp: Path) -> None:
         with tmp.open("wb") as handle:
@@ -156,8 +157,6 @@ def extract_all(
     Raises:
         DataError: If an image cannot be decoded (names the file).
     """
-    from fishopt.data.cache import cache_dir
-    from fishopt.io import file_sha256
 
     root = cache_dir(cache)
     jobs = [(str(p), str(feature_file(root, file_sha256(p)))) for p in paths]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fishopt.data.discovery import FishDataset
-from fishopt.errors import DataError
+from fishopt.errors import DataError, unknown_choice
+from fishopt.io import atomic_write_text
 
 GROUPS_FILE = "groups.csv"
 COLUMNS = ("path", "class", "group", "cluster")
@@ -82,8 +83,6 @@ def write_groups(path: str | Path, dataset: FishDataset, entries: dict[str, Grou
     """
     import io
 
-    from fishopt.io import atomic_write_text
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -97,7 +96,6 @@ def unit_of(entries: dict[str, GroupEntry], by: str) -> dict[str, str]:
     Raises:
         ConfigError: If ``by`` is not ``cluster`` or ``group``.
     """
-    from fishopt.errors import unknown_choice
 
     if by not in GROUP_BY_CHOICES:
         raise unknown_choice("group-by", by, GROUP_BY_CHOICES)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fishopt.data.discovery import FishDataset
-from fishopt.data.features import MIRROR_PERMUTATION, Features, bag_of_words, extract_all, run_parallel
+from fishopt.data.features import MIRROR_PERMUTATION, Features, bag_of_words, extract_all, load_features, run_parallel
 from fishopt.data.groups import GroupEntry
-from fishopt.errors import DataError
+from fishopt.errors import DataError, require
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,6 @@ def find_groups(
     Raises:
         DataError: If the dataset has no images or an image cannot be decoded (names the file).
     """
-    from fishopt.errors import require
 
     require("cv2", "groups")
     config = config or MatchConfig()
@@ -233,8 +232,6 @@ _WORKER_FEATS: dict[str, Features] = {}
 def _verify_chunk(job: tuple[dict[int, str], list[tuple[int, int]], MatchConfig]) -> list[int]:
     """Score a chunk of pairs in a worker; features are read from the cache (memoized per process)."""
     import cv2
-
-    from fishopt.data.features import load_features
 
     cv2.setNumThreads(1)
     entries, pairs, config = job

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fishopt.errors import DataError
-
+from fishopt.errors import ConfigError, DataError
 
 MAX_PIXELS_ENV = "FISHOPT_MAX_IMAGE_PIXELS"
 #: Pillow's own decompression-bomb limit (it refuses images above twice ``Image.MAX_IMAGE_PIXELS``).
@@ -41,7 +40,6 @@ def max_image_pixels() -> int | None:
     except ValueError:
         limit = -1
     if limit < 0:
-        from fishopt.errors import ConfigError
 
         raise ConfigError(f"{MAX_PIXELS_ENV}={value!r} is not a pixel count; set a whole number (0: no limit)")
     return limit or None

@@ -26,19 +26,25 @@ from typing import Any
 
 import numpy as np
 
+from fishopt import __version__
 from fishopt.artifacts.build import build
 from fishopt.artifacts.calibration import calibration_images
 from fishopt.artifacts.runtime import run_batches
 from fishopt.backends.onnx.runtime import OnnxRuntime
 from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
-from fishopt.deploy.golden import GOLDEN_JSON, load_test_set, pick_golden, write_golden
-from fishopt.deploy.targets import EXPORT_FORMAT, TOLERANCE, Target, get_target
-from fishopt.errors import OutputError, ParityError
-from fishopt import __version__
 from fishopt.deploy import model as bm
 from fishopt.deploy import render
+from fishopt.deploy.golden import GOLDEN_JSON, load_test_set, pick_golden, write_golden
 from fishopt.deploy.int8 import quantize_raw
-from fishopt.deploy.targets import jetson_requirements, onnxruntime_requirement
+from fishopt.deploy.targets import (
+    EXPORT_FORMAT,
+    TOLERANCE,
+    Target,
+    get_target,
+    jetson_requirements,
+    onnxruntime_requirement,
+)
+from fishopt.errors import OutputError, ParityError
 from fishopt.io import atomic_write, atomic_write_json, file_sha256, publish_modes, staging_dir
 from fishopt.training.metrics import classification_report
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from fishopt.errors import ParityError
-from fishopt.backends.onnx.graph import opset_of
 from fishopt.artifacts.metadata import write_onnx_metadata
+from fishopt.backends.onnx.graph import opset_of
+from fishopt.errors import ParityError
 
 log = logging.getLogger(__name__)
 

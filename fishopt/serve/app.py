@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from fishopt import __version__
 from fishopt.errors import FishoptError
 from fishopt.serve import protocol as P
 from fishopt.serve.batcher import (
@@ -43,7 +44,8 @@ from fishopt.serve.batcher import (
 from fishopt.serve.config import ServeConfig
 from fishopt.serve.images import ImageError, decode_image_bytes, warm_up_decoder
 from fishopt.serve.metrics import ServerMetrics
-from fishopt.serve.monitor import Monitor, MonitorWorker, NullMonitor
+from fishopt.serve.model import load_served_model
+from fishopt.serve.monitor import Monitor, MonitorWorker, NullMonitor, load_monitor
 
 log = logging.getLogger("fishopt.serve")
 
@@ -106,7 +108,6 @@ class ServerState:
         self._load_task = asyncio.get_running_loop().create_task(self._load(), name="fishopt-load")
 
     async def _load(self) -> None:
-        from fishopt.serve.model import load_served_model
 
         cfg = self.config
         served = None
@@ -125,7 +126,6 @@ class ServerState:
             await asyncio.to_thread(served.warmup, cfg.max_batch)
             await asyncio.to_thread(lambda: served.to_input(warm_up_decoder(served.image_size)))
             if cfg.monitor is not None and isinstance(self.monitor, NullMonitor):
-                from fishopt.serve.monitor import load_monitor
 
                 self.monitor = load_monitor(cfg.monitor, dict(served.meta))
                 self.metrics.add_monitor(self.monitor)
@@ -461,7 +461,6 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
 
     @endpoint("metadata")
     async def server_metadata(request: Request, start: float):
-        from fishopt import __version__
 
         return _json({"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS})
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fishopt.data.preprocess import decode_image, fit_to
 from fishopt.errors import DataError
 
 #: Largest decoded image accepted (pixels); a small JPEG can declare a huge canvas (a decompression bomb).
@@ -41,8 +42,6 @@ def decode_image_bytes(data: bytes, size: Sequence[int], max_pixels: int = MAX_P
         ImageError: Empty, undecodable, or larger than ``max_pixels``.
     """
     from PIL import Image, UnidentifiedImageError
-
-    from fishopt.data.preprocess import decode_image, fit_to
 
     if not data:
         raise ImageError("the image is empty (0 bytes)")

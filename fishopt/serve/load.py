@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from fishopt.benchmarks.fingerprint import LoadSampler
 from fishopt.errors import ConfigError, DataError
+from fishopt.serve.protocol import DATATYPES
 
 MODES = ("classify", "infer", "infer-json", "tensor")
 
@@ -93,7 +95,6 @@ def tensor_payload(model: str, metadata: dict[str, Any], seed: int = 0) -> tuple
 
     ``metadata`` is the server's model metadata; its first input is the model's tensor (``FP32`` or ``UINT8``).
     """
-    from fishopt.serve.protocol import DATATYPES
 
     spec = metadata["inputs"][0]
     shape = [1, *spec["shape"][1:]]
@@ -316,8 +317,6 @@ async def run_load(base_url: str, images: list[bytes], *, mode: str = "classify"
         ConfigError: Neither or both of ``concurrency`` and ``rate``, or non-positive values.
     """
     import aiohttp
-
-    from fishopt.benchmarks.fingerprint import LoadSampler
 
     if (concurrency is None) == (rate is None):
         raise ConfigError("give exactly one of concurrency (closed loop) or rate (open loop)")

@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from fishopt import __version__
+from fishopt.benchmarks.fingerprint import cpu_info
+
 log = logging.getLogger(__name__)
 
 ENDPOINTS = ("infer", "classify", "health", "metadata", "metrics", "other")
@@ -43,8 +46,6 @@ _BAD = re.compile(r"[^a-zA-Z0-9_]")
 def isa_summary() -> tuple[str, str]:
     """``(arch, isa)``: the machine and its relevant SIMD flags joined by ``,`` (``-`` when none is known)."""
     import platform
-
-    from fishopt.benchmarks.fingerprint import cpu_info
 
     flags = [name for name, present in cpu_info()["flags"].items() if present]
     return platform.machine(), ",".join(flags) or "-"
@@ -143,7 +144,6 @@ class ServerMetrics:
     def set_model(self, *, model: str, version: str, format: str, precision: str, runtime: str,
                   class_names: list[str]) -> None:
         """Fill ``build_info`` and create the per-class series (at zero) once the model is known."""
-        from fishopt import __version__
 
         arch, isa = isa_summary()
         self.build.info({"fishopt_version": __version__, "model": model, "model_version": version, "format": format,

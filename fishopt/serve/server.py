@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from fishopt.errors import CheckpointError, ConfigError, FishoptError
+from fishopt.serve.app import create_app
 from fishopt.serve.config import ServeConfig
 
 log = logging.getLogger("fishopt.serve")
@@ -59,8 +60,6 @@ def build_server(config: ServeConfig, monitor: Any = None, on_started: Any = Non
         ``(server, state)``.
     """
     import uvicorn
-
-    from fishopt.serve.app import create_app
 
     app = create_app(config, monitor)
     state = app.state.fishopt

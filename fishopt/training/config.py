@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fishopt.errors import ConfigError
+from fishopt.models import list_models, model_info
 
 CONFIG_MODULE = "fishopt.training.conf"
 
@@ -304,7 +305,6 @@ def validate_config(cfg: dict[str, Any]) -> None:
 
 def _check_sizes(cfg: dict[str, Any]) -> list[str]:
     """The input size fits inside the load size, each taken from the data group or else from the model's defaults."""
-    from fishopt.models import list_models, model_info
 
     data, name = cfg.get("data"), cfg["model"].get("name")
     if not isinstance(data, dict) or name not in list_models():

@@ -10,9 +10,13 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from fishopt.data.cache import cache_dir, load_images
 from fishopt.data.discovery import FishDataset, find_dataset
+from fishopt.data.groups import GROUPS_FILE, read_groups, unit_of, write_groups
+from fishopt.data.photos import ALGORITHM_VERSION, find_groups
 from fishopt.data.split import Split, load_split, make_split
 from fishopt.errors import DataError
+from fishopt.io import file_sha256, text_sha256
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,6 @@ def resolve_units(dataset: FishDataset, data_cfg: dict[str, Any]) -> dict[str, s
     Raises:
         DataError: If an explicitly configured groups file is missing or the groups cannot be found.
     """
-    from fishopt.data.groups import GROUPS_FILE, read_groups, unit_of
 
     if data_cfg.get("leaky_split"):
         log.warning("LEAKY split by file requested: every result of this run is inflated and marked leaky")
@@ -41,10 +44,6 @@ def resolve_units(dataset: FishDataset, data_cfg: dict[str, Any]) -> dict[str, s
     groups_file = Path(data_cfg.get("groups_file") or dataset.root / GROUPS_FILE)
     if groups_file.is_file():
         return unit_of(read_groups(groups_file, dataset), by)
-    from fishopt.data.cache import cache_dir
-    from fishopt.data.groups import write_groups
-    from fishopt.data.photos import ALGORITHM_VERSION, find_groups
-    from fishopt.io import file_sha256, text_sha256
 
     listing = "\n".join([ALGORITHM_VERSION] + [f"{s.path}\t{file_sha256(dataset.abspath(s))}" for s in dataset.samples])
     cached = cache_dir(data_cfg.get("cache_dir")) / "groups" / f"{text_sha256(listing)}.csv"
@@ -121,7 +120,6 @@ class FishDataModule(pl.LightningDataModule):
 
     def load(self, side: str) -> TensorDataset:
         """Decode (or read from the cache) one side of the split."""
-        from fishopt.data.cache import load_images
 
         if side not in self.tensors:
             paths = self.paths(side)
@@ -137,7 +135,6 @@ class FishDataModule(pl.LightningDataModule):
         Raises:
             DataError: Naming every image that cannot be read or decoded, of all sides at once.
         """
-        from fishopt.data.cache import load_images
 
         sides = ("train", "val", "test")
         paths = {side: self.paths(side) for side in sides}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fishopt.io import atomic_write
+
 
 def print_report(report: dict) -> None:
     """Print top-1, macro-F1 and per-class recall as a rich table, then the units with errors (if reported)."""
@@ -52,8 +54,6 @@ def save_confusion_png(report: dict, path: str | Path, title: str | None = None)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from fishopt.io import atomic_write
 
     names = list(report["per_class"])
     cm = np.array(report["confusion"])

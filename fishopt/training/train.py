@@ -13,10 +13,23 @@ from typing import Any
 import torch
 
 from fishopt import __version__
+from fishopt.checkpoint import save_checkpoint
+from fishopt.data.augment import AugmentConfig
+from fishopt.data.discovery import missing_species
+from fishopt.data.preprocess import channel_stats
+from fishopt.data.split import save_split
 from fishopt.errors import CheckpointError, ConfigError, MissingDependencyError, OutputError
-from fishopt.io import atomic_write_json, staging_dir
-from fishopt.models import model_info
+from fishopt.io import atomic_write_json, atomic_write_text, staging_dir
+from fishopt.models import count_macs, count_params, create_model, model_info
+from fishopt.training.config import validate_config
+from fishopt.training.datamodule import FishDataModule
 from fishopt.training.distill import DistillConfig, Teacher, load_teacher
+from fishopt.training.embeddings import cached_embeddings, fit_head, fresh_head
+from fishopt.training.evaluate import evaluate_tensors
+from fishopt.training.mixing import MixConfig
+from fishopt.training.module import FishClassifier
+from fishopt.training.optim import check_optimizer_config
+from fishopt.training.teacher import TEACHER_PRESET, cached_teacher, teacher_config
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +194,6 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path | None:
     Returns:
         Path of the written ``model.pt`` (``None`` in the other processes of a distributed run).
     """
-    from fishopt.training.config import validate_config
-    from fishopt.training.mixing import MixConfig
-    from fishopt.training.optim import check_optimizer_config
 
     validate_config(cfg)
     resolve_model_defaults(cfg)
@@ -218,10 +228,6 @@ def _prepare(cfg: dict[str, Any]):
     """Seed, find and split the data, decode every image of every side, build the model (every rank alike)."""
     import pytorch_lightning as pl
 
-    from fishopt.data.discovery import missing_species
-    from fishopt.models import create_model
-    from fishopt.training.datamodule import FishDataModule
-
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     dm = FishDataModule(cfg["data"], seed=int(cfg["seed"]))
     missing = missing_species(dm.class_names)
@@ -242,10 +248,6 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
     embeddings (:mod:`fishopt.training.embeddings`); the others through Lightning.
     """
     from omegaconf import OmegaConf
-
-    from fishopt.data.split import save_split
-    from fishopt.io import atomic_write_text
-    from fishopt.models import count_macs, count_params, create_model
 
     dm, model, name, mcfg, missing = _prepare(cfg)
     tcfg = cfg["trainer"]
@@ -312,7 +314,6 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
 
 
 def _embeddings(model, dm, cfg: dict[str, Any], mean: list[float], std: list[float], part: str) -> torch.Tensor:
-    from fishopt.training.embeddings import cached_embeddings
 
     meta = {"input_size": cfg["data"]["input_size"], "load_size": cfg["data"]["load_size"], "mean": mean, "std": std}
     images, _ = dm.load(part).tensors
@@ -322,7 +323,6 @@ def _embeddings(model, dm, cfg: dict[str, Any], mean: list[float], std: list[flo
 
 def select_head(model, dm, cfg: dict[str, Any], mean: list[float], std: list[float]) -> tuple[Any, dict[str, Any], int]:
     """Selection run of a frozen-backbone model: the head trained on train embeddings, validated on val's."""
-    from fishopt.training.embeddings import fit_head, fresh_head
 
     seed = int(cfg["seed"])
     train_x, val_x = (_embeddings(model, dm, cfg, mean, std, p) for p in ("train", "val"))
@@ -334,7 +334,6 @@ def select_head(model, dm, cfg: dict[str, Any], mean: list[float], std: list[flo
 
 def refit_head(model, dm, cfg: dict[str, Any], mean: list[float], std: list[float], epochs: int) -> Any:
     """Refit of a frozen-backbone model: the head from the same start on train + val embeddings, ``epochs`` epochs."""
-    from fishopt.training.embeddings import fit_head, fresh_head
 
     seed = int(cfg["seed"])
     x = torch.cat([_embeddings(model, dm, cfg, mean, std, p) for p in REFIT_SIDES])
@@ -351,7 +350,6 @@ def _train_other_rank(cfg: dict[str, Any], final_dir: Path, resume: str | Path |
     Lightning writes logs and checkpoints from rank 0 only and broadcasts rank 0's checkpoint folder, so
     the paths given here are never written.
     """
-    from fishopt.models import create_model
 
     dm, model, name, mcfg, _ = _prepare(cfg)
     mean, std = normalization(cfg, dm)
@@ -399,8 +397,6 @@ def _load_best(trainer, module) -> dict[str, Any]:
 def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float], teacher: Teacher | None = None):
     """The LightningModule for ``model`` with the run's input size, normalization, augmentation, trainer config
     and, when distilling, the teacher."""
-    from fishopt.data.augment import AugmentConfig
-    from fishopt.training.module import FishClassifier
 
     augment = AugmentConfig(**_aug(cfg["augment"]))
     return FishClassifier(model, cfg["data"]["input_size"], mean, std, augment, cfg["trainer"], teacher=teacher,
@@ -409,7 +405,6 @@ def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float], tea
 
 def normalization(cfg: dict[str, Any], dm) -> tuple[list[float], list[float]]:
     """The model's fixed input normalization (pretrained weights), else the train split's channel statistics."""
-    from fishopt.data.preprocess import channel_stats
 
     info = model_info(cfg["model"]["name"])
     if info.mean is not None and info.std is not None:
@@ -435,7 +430,6 @@ def _teacher(cfg: dict[str, Any], split_hash: str, dm, mean: list[float], std: l
 
 def _default_teacher(cfg: dict[str, Any], split_hash: str) -> Path:
     """``distill.teacher=auto``: the default teacher of this split, trained now unless cached."""
-    from fishopt.training.teacher import TEACHER_PRESET, cached_teacher, teacher_config
 
     tcfg = teacher_config(cfg)
     path, usable = cached_teacher(tcfg, split_hash)
@@ -474,7 +468,6 @@ def _refit(cfg, make_model, dm, mean, std, run_dir: Path, *, epochs: int, teache
 
 
 def _evaluate(model, dm, meta: dict[str, Any], sides: tuple[str, ...]) -> dict[str, Any]:
-    from fishopt.training.evaluate import evaluate_tensors
 
     return {side: evaluate_tensors(model, *dm.load(side).tensors, meta, [dm.split.units[p] for p in dm.paths(side)],
                                    dm.split.group_by) for side in sides}
@@ -487,7 +480,6 @@ def _finish(run_dir: Path, model, dm, meta: dict[str, Any], val: dict[str, Any] 
         val: Validation metrics of the selection run, when ``module`` was refit on train + val (its own
             validation score would be a training score).
     """
-    from fishopt.checkpoint import save_checkpoint
 
     metrics = _evaluate(model, dm, meta, ("test",) if val is not None else ("val", "test"))
     if val is not None:
