@@ -114,9 +114,16 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 
 #: In-function imports of fishopt modules that are there by design (module -> imported module, why).
+_NO_TORCH = "a server of an ONNX Runtime or OpenVINO artifact never imports torch (its threads would compete)"
 LATE_BY_DESIGN = {
     ("fishopt.artifacts.registry", "fishopt.backends"): "plugin discovery: the backends register themselves in the "
                                                         "registry, so the registry finds them at first use",
+    ("fishopt.serve.model", "fishopt.artifacts"): _NO_TORCH,
+    ("fishopt.serve.model", "fishopt.artifacts.registry"): _NO_TORCH,
+    ("fishopt.serve.model", "fishopt.data"): _NO_TORCH,
+    ("fishopt.serve.model", "fishopt.data.preprocess"): _NO_TORCH,
+    ("fishopt.serve.model", "fishopt.deploy"): _NO_TORCH,
+    ("fishopt.serve.model", "fishopt.deploy.targets"): _NO_TORCH,
 }
 
 

@@ -51,6 +51,8 @@ BAD_INPUTS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("quantize",): (["{missing}/model.pt", "--backend", "onnxruntime", "--out", "{missing}/q"], "not found"),
     ("benchmark",): (["--checkpoint", "{missing}/model.pt", "--no-malloc-tuning", "--out", "{missing}/b"], "not found"),
     ("deploy",): (["{ckpt}", "--target", "cpu", "--out", "{file}/bundle"], "cannot write to"),
+    ("serve",): (["{missing}"], "not found; pass a folder written by 'fishopt export"),
+    ("serve-bench",): (["--url", "http://127.0.0.1:9"], "pass at least one --image"),
 }
 
 
