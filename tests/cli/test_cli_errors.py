@@ -52,7 +52,7 @@ BAD_INPUTS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("benchmark",): (["--checkpoint", "{missing}/model.pt", "--no-malloc-tuning", "--out", "{missing}/b"], "not found"),
     ("deploy",): (["{ckpt}", "--target", "cpu", "--out", "{file}/bundle"], "cannot write to"),
     ("serve",): (["{missing}"], "not found; pass a folder written by 'fishopt export"),
-    ("serve-bench",): (["--url", "http://127.0.0.1:9"], "pass at least one --image"),
+    ("serve-bench",): (["--url", "http://127.0.0.1:9", "--concurrency", "1"], "pass at least one --image"),
 }
 
 
