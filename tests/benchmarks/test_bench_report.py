@@ -123,7 +123,7 @@ def test_write_all_outputs(tmp_path: Path) -> None:
         assert (tmp_path / name).is_file(), name
     assert set(paths) == {"json", "csv", "pareto", "confusion", "markdown"}
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
-    assert len(csv_lines) == 1 + len(results["rows"]) and csv_lines[0].startswith("variant,runtime,precision")
+    assert len(csv_lines) == 1 + len(results["rows"]) and csv_lines[0].startswith("model,variant,runtime,precision")
     md = (tmp_path / "REPORT.md").read_text()
     assert "cpu-latency**: `openvino-int8`" in md and "MALLOC_MMAP_THRESHOLD_" in md and "Background load" in md
     assert "`tensorrt-fp16`: why" in md  # skipped reasons listed
