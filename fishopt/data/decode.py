@@ -265,27 +265,34 @@ def fit_array(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
         return rgb
     nh, nw = cover_size(h, w, size)
     top, left = (nh - th) // 2, (nw - tw) // 2
-    x = rgb.astype(np.float32)
+    x = np.ascontiguousarray(rgb.transpose(1, 0, 2), dtype=np.float32)  # (W, H, 3): each pass gathers whole rows
     if nw != w:  # width first, as torch does
         index, weight = _taps(w, nw)
-        x = _resample_rows(x, index[left : left + tw], weight[left : left + tw], axis=1)
+        x = _resample_rows(x, index[left : left + tw], weight[left : left + tw])
     else:
-        x = x[:, left : left + tw]
+        x = x[left : left + tw]
+    x = np.ascontiguousarray(x.transpose(1, 0, 2))  # (H, tw, 3)
     if nh != h:
         index, weight = _taps(h, nh)
-        x = _resample_rows(x, index[top : top + th], weight[top : top + th], axis=0)
+        x = _resample_rows(x, index[top : top + th], weight[top : top + th])
     else:
         x = x[top : top + th]
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def _resample_rows(x: np.ndarray, index: np.ndarray, weight: np.ndarray, axis: int) -> np.ndarray:
-    shape = [1] * x.ndim
-    shape[axis] = len(index)
-    acc = np.take(x, index[:, 0], axis=axis) * weight[:, 0].reshape(shape)
+def _resample_rows(x: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``out[i] = sum_j x[index[i, j]] * weight[i, j]`` along axis 0, one fused multiply-add per tap.
+
+    Each step is computed exactly in float64 (a float32 x float32 product fits) and rounded to float32 once, as an
+    FMA does: that is what makes the result equal torch's.
+    """
+    shape = (len(index),) + (1,) * (x.ndim - 1)
+    acc = x[index[:, 0]] * weight[:, 0].reshape(shape)
+    term = np.empty(acc.shape, np.float64)
     for j in range(1, index.shape[1]):
-        term = np.take(x, index[:, j], axis=axis).astype(np.float64) * weight[:, j].reshape(shape)
-        acc = (acc + term).astype(np.float32)
+        np.multiply(x[index[:, j]], weight[:, j].astype(np.float64).reshape(shape), out=term)
+        term += acc
+        acc = term.astype(np.float32)
     return acc
 
 
