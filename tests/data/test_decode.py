@@ -34,13 +34,15 @@ def _today(data: bytes, size: tuple[int, int], tmp_path: Path) -> np.ndarray:
     return fit_to(decode_image(path), size).numpy()
 
 
-@pytest.mark.parametrize("h,w,target,k", [(1080, 1920, (120, 213), 1), (445, 590, (121, 160), 3), (168, 224, (120, 160), 8),
-                                          (240, 320, (120, 160), 4), (200, 300, (120, 160), 8)])
-def test_dct_scale_covers_the_target_and_reduces_at_least_twofold(h: int, w: int, target, k: int) -> None:
+@pytest.mark.parametrize("h,w,target,k", [(1080, 1920, (120, 213), 2), (445, 590, (121, 160), 4), (168, 224, (120, 160), 8),
+                                          (720, 1280, (120, 213), 2), (360, 480, (120, 160), 4), (200, 300, (120, 160), 8)])
+def test_dct_scale_covers_oversampled_target_and_reduces_at_least_twofold(h: int, w: int, target, k: int) -> None:
     assert D.dct_scale(h, w, target) == k
     if k < 8:
-        assert -(-h * k // 8) >= target[0] and -(-w * k // 8) >= target[1] and k <= 8 // D.MIN_REDUCTION
-    assert D.dct_scale(445, 590, (121, 160), powers_of_two=True) == 4  # Pillow's draft: 1/2, not 3/8
+        assert -(-h * k // 8) >= 1.5 * target[0] and -(-w * k // 8) >= 1.5 * target[1] and k <= 8 // D.MIN_REDUCTION
+    assert D.dct_scale(1080, 1920, (120, 213), oversample=1.0) == 1
+    assert D.dct_scale(445, 590, (121, 160), oversample=1.0) == 3
+    assert D.dct_scale(445, 590, (121, 160), oversample=1.0, powers_of_two=True) == 4  # Pillow's draft: 1/2, not 3/8
 
 
 def test_cover_size_matches_fit_to() -> None:
@@ -69,7 +71,7 @@ def test_same_size_is_untouched() -> None:
 def test_camera_jpeg_takes_the_fast_path_and_stays_close(tmp_path: Path) -> None:
     data = _jpeg(1920, 1080)
     fast = D.decode_rgb(data, (120, 160))
-    assert fast.fast and fast.scale == 1 and fast.rgb.shape == (135, 240, 3) and fast.source_size == (1080, 1920)
+    assert fast.fast and fast.scale == 2 and fast.rgb.shape == (270, 480, 3) and fast.source_size == (1080, 1920)
     full = D.decode_rgb(data, (120, 160), fast=False)
     assert not full.fast and full.rgb.shape == (1080, 1920, 3)
     got = D.decode_and_fit(data, (120, 160)).astype(int)
@@ -91,11 +93,11 @@ def test_pillow_draft_is_the_fallback_with_the_same_pixels(monkeypatch: pytest.M
     with_sj = D.decode_rgb(data, (120, 160))
     monkeypatch.setattr(D, "_simplejpeg", lambda: None)
     pil = D.decode_rgb(data, (120, 160))
-    assert pil.decoder == "pillow-draft" and pil.scale == 1
+    assert pil.decoder == "pillow-draft" and pil.scale == 2
     if with_sj.decoder == "simplejpeg":
-        assert np.array_equal(pil.rgb, with_sj.rgb)  # both are libjpeg-turbo at 1/8
-    odd = D.decode_rgb(_jpeg(590, 445), (120, 160))
-    assert odd.decoder == "pillow-draft" and odd.scale == 4 and odd.rgb.shape == (223, 295, 3)
+        assert np.array_equal(pil.rgb, with_sj.rgb)  # both are libjpeg-turbo at 2/8
+    odd = D.decode_rgb(_jpeg(800, 600), (120, 160))  # simplejpeg would take 3/8; Pillow can only do 4/8
+    assert odd.decoder == "pillow-draft" and odd.scale == 4 and odd.rgb.shape == (300, 400, 3)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "LA", "CMYK"])
@@ -123,14 +125,14 @@ def test_png_takes_the_general_path() -> None:
 
 def test_grayscale_jpeg_fast_path() -> None:
     out = D.decode_rgb(_jpeg(1920, 1080, mode="L"), (120, 160))
-    assert out.fast and out.rgb.shape == (135, 240, 3)
+    assert out.fast and out.rgb.shape == (270, 480, 3)
     assert np.array_equal(out.rgb[..., 0], out.rgb[..., 1])
 
 
 def test_progressive_jpeg_header_is_read() -> None:
     data = _jpeg(800, 600, progressive=True)
     assert D._jpeg_header(data) == (600, 800, 3)
-    assert D.decode_rgb(data, (120, 160)).scale == 2
+    assert D.decode_rgb(data, (120, 160)).scale == 3
 
 
 @pytest.mark.parametrize("payload", [b"not an image", b"\xff\xd8\xff\xe0" + b"\x00" * 40, b""])
