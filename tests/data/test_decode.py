@@ -173,5 +173,5 @@ def test_module_is_standalone() -> None:
     tree = ast.parse(Path(D.__file__).read_text())
     imported = {n.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
                 for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])}
-    assert imported <= {"__future__", "functools", "io", "os", "collections", "dataclasses", "pathlib", "typing",
+    assert imported <= {"__future__", "functools", "io", "math", "os", "collections", "dataclasses", "pathlib", "typing",
                         "numpy", "PIL", "simplejpeg", "fishopt"}
