@@ -180,9 +180,9 @@ class _Server:
             data = jpegs[self.cursor[key] % len(jpegs)]
             self.cursor[key] += 1
             t0 = time.perf_counter()
-            rgb = decode_rgb(data, load, fast=fast).rgb
+            decoded = decode_rgb(data, load, fast=fast)
             t1 = time.perf_counter()
-            fitted = fit_array(rgb, load)
+            fitted = fit_array(decoded.rgb, load, exact=not decoded.fast)
             x = np.ascontiguousarray(fitted[None]) if raw else normalize(fitted.transpose(2, 0, 1)[None], meta)
             t2 = time.perf_counter()
             rt(x)

@@ -20,10 +20,12 @@ Two stages, timed separately by the benchmark:
    only); both are libjpeg-turbo and give the same pixels at the same scale. PNG and every other format take
    the general path (Pillow, full decode). Grayscale, palette, CMYK and alpha images become RGB.
 2. :func:`fit_array`: resize to cover the target keeping the aspect ratio (antialiased bilinear), then
-   center crop. The arithmetic reproduces ``torch.nn.functional.interpolate(mode="bilinear",
-   antialias=True)`` as :func:`fishopt.data.preprocess.fit_to` runs it (float32 weights, fused multiply-add
-   accumulation, width first), so a full decode gives the decode cache's pixels (measured: identical on
-   99.9998 % of values of random images, the rest off by one level).
+   center crop. After a full decode the arithmetic reproduces ``torch.nn.functional.interpolate(mode=
+   "bilinear", antialias=True)`` as :func:`fishopt.data.preprocess.fit_to` runs it (float32 weights, fused
+   multiply-add accumulation, width first), so it gives the decode cache's pixels (measured: identical on real
+   images; on random ones 99.9998 % of values, the rest off by one level). After DCT scaling (the fast path)
+   it uses Pillow's float resize of the same filter (2x faster, equal on all but ~0.002 % of values; the
+   agreement figures above are measured with it).
 
 Which path an input takes is recorded in :class:`Decoded` (``scale``), so callers can report it.
 """
@@ -260,11 +262,21 @@ def _taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight
 
 
-def fit_array(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
+def fit_array(rgb: np.ndarray, size: Sequence[int], exact: bool = True) -> np.ndarray:
     """Resize uint8 (H, W, 3) to cover ``size`` (height, width) keeping the aspect ratio, then center crop to it.
 
     Only the rows and columns the crop keeps are computed. Returns uint8 (height, width, 3); an image already of
     that size is returned as it is.
+
+    Args:
+        rgb: uint8 (H, W, 3).
+        size: Target (height, width).
+        exact: Reproduce torch's float arithmetic step by step (numpy; the decode cache's pixels). ``False``:
+            Pillow's antialiased bilinear resize of float32 planes (mode ``F``: the same filter, accumulated in
+            double), about 2x faster (measured 0.93 vs 2.0 ms from 480x270) and equal after rounding on all but
+            ~0.002 % of values (0.2 % at 224x168); the fast path uses it after DCT scaling. Pillow's uint8
+            resize would be 2x faster again but is off by one level on ~13 % of values and cost 0.1 point of
+            agreement on the test split (1280x720: 99.50 % -> 99.499 %, under the gate).
     """
     th, tw = int(size[0]), int(size[1])
     h, w = rgb.shape[:2]
@@ -272,6 +284,16 @@ def fit_array(rgb: np.ndarray, size: Sequence[int]) -> np.ndarray:
         return rgb
     nh, nw = cover_size(h, w, size)
     top, left = (nh - th) // 2, (nw - tw) // 2
+    if not exact:
+        from PIL import Image
+
+        sx, sy = w / nw, h / nh
+        box = (left * sx, top * sy, (left + tw) * sx, (top + th) * sy)
+        out = np.empty((th, tw, 3), np.float32)
+        for c in range(3):
+            plane = Image.fromarray(np.ascontiguousarray(rgb[:, :, c], dtype=np.float32), mode="F")
+            out[:, :, c] = np.asarray(plane.resize((tw, th), Image.BILINEAR, box=box, reducing_gap=None))
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     x = np.ascontiguousarray(rgb.transpose(1, 0, 2), dtype=np.float32)  # (W, H, 3): each pass gathers whole rows
     if nw != w:  # width first, as torch does
         index, weight = _taps(w, nw)
@@ -322,5 +344,6 @@ def decode_and_fit(source: Source, load_size: Sequence[int], *, fast: bool = Tru
     """
     if layout not in ("chw", "hwc"):
         raise ValueError(f"layout must be 'chw' or 'hwc', got {layout!r}")
-    fitted = fit_array(decode_rgb(source, load_size, fast=fast).rgb, load_size)
+    decoded = decode_rgb(source, load_size, fast=fast)
+    fitted = fit_array(decoded.rgb, load_size, exact=not decoded.fast)
     return np.ascontiguousarray(fitted.transpose(2, 0, 1) if layout == "chw" else fitted)

@@ -175,3 +175,20 @@ def test_module_is_standalone() -> None:
                 for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])}
     assert imported <= {"__future__", "functools", "io", "math", "os", "collections", "dataclasses", "pathlib", "typing",
                         "numpy", "PIL", "simplejpeg", "fishopt"}
+
+
+def test_fast_resize_is_pillows_float_filter_and_nearly_exact() -> None:
+    image = np.random.default_rng(5).integers(0, 256, (270, 480, 3), dtype=np.uint8)
+    exact, fast = D.fit_array(image, (120, 160)), D.fit_array(image, (120, 160), exact=False)
+    assert fast.shape == exact.shape == (120, 160, 3) and fast.dtype == np.uint8
+    diff = np.abs(fast.astype(int) - exact.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+def test_fast_path_uses_the_fast_resize(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    real = D.fit_array
+    monkeypatch.setattr(D, "fit_array", lambda rgb, size, exact=True: seen.append(exact) or real(rgb, size, exact))
+    D.decode_and_fit(_jpeg(1920, 1080), (120, 160))
+    D.decode_and_fit(_jpeg(224, 168), (120, 160))
+    assert seen == [False, True]  # DCT-scaled: Pillow's float resize; full decode: the exact (cache) arithmetic

@@ -92,9 +92,9 @@ def end_to_end(model, data: bytes, size: tuple[int, int], model_p50: float, iter
     stages: dict[str, list[float]] = {"decode": [], "preprocess": [], "model": [], "total": []}
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        rgb = fishdecode.decode_rgb(data, size).rgb
+        decoded = fishdecode.decode_rgb(data, size)
         t1 = time.perf_counter()
-        x = np.ascontiguousarray(fishdecode.fit_array(rgb, size)[None])
+        x = np.ascontiguousarray(fishdecode.fit_array(decoded.rgb, size, exact=not decoded.fast)[None])
         t2 = time.perf_counter()
         model(x)
         t3 = time.perf_counter()
