@@ -55,7 +55,8 @@ def workers(specs: list, rounds: int, calls: int, settle: float) -> dict[str, fl
         times, errs = time_rounds(started, {n: job for n in started}, 20, rounds, calls, settle=settle)
     finally:
         close_workers(started)
-    return {n: summarize(t["total"])["p50_ms"] for n, t in times.items()} | {n: float("nan") for n in {**errors, **errs}}
+    out = {n: summarize(t["total"])["p50_ms"] for n, t in times.items()}
+    return out | {n: float("nan") for n in {**errors, **errs}}
 
 
 def alone(specs: list, rounds: int, calls: int) -> dict[str, float]:

@@ -41,13 +41,16 @@ print(sorted(t)[len(t) // 2] * 1000)
 """
 
 
-def benchmark_app(xml: str, shape: list[int], threads: int, seconds: float) -> float:
+def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int) -> float:
     """Median latency (ms) from OpenVINO's benchmark_app."""
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     cmd = [exe, "-m", xml, "-d", "CPU", "-data_shape", "[" + ",".join(map(str, shape)) + "]", "-nstreams", "1",
            "-nthreads", str(threads), "-hint", "none", "-api", "sync", "-t", str(seconds)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
-    value, unit = re.search(r"Median:\s+([\d.]+)\s+(ms|us)", out).groups()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    found = re.search(r"Median:\s+([\d.]+)\s+(ms|us)", proc.stdout)
+    if proc.returncode != 0 or found is None:
+        raise RuntimeError(f"benchmark_app failed ({' '.join(cmd)}):\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+    value, unit = found.groups()
     return float(value) / (1000.0 if unit == "us" else 1.0)
 
 
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="openvino-int8,onnxruntime-int8")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=3.0, help="benchmark_app duration per round")
+    parser.add_argument("--seconds", type=int, default=3, help="benchmark_app duration per round (whole seconds)")
     parser.add_argument("--calls", type=int, default=2000, help="calls per round (plain loop and fishopt)")
     parser.add_argument("--tolerance", type=float, default=0.15)
     parser.add_argument("--json", type=Path, default=None)
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                     tool_ms.append(benchmark_app(row["artifact"], shape, args.threads, args.seconds))
                     tool = "benchmark_app (1 stream, sync)"
                 else:
-                    tool_ms.append(plain_ort(row["artifact"], args.threads, bool(variant.settings.get("spinning")), args.calls))
+                    spinning = bool(variant.settings.get("spinning"))
+                    tool_ms.append(plain_ort(row["artifact"], args.threads, spinning, args.calls))
                     tool = "plain InferenceSession.run loop"
                 stages = workers[name].time({"kind": "model", "batch": 1}, args.calls)
                 ours_ms.append(summarize(stages["total"])["p50_ms"])
@@ -116,11 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         ok = abs(ratio - 1.0) <= args.tolerance
         failed |= not ok
         report[name] = {"tool": tool, "tool_p50_ms": round(tool_p50, 4), "fishopt_p50_ms": round(ours_p50, 4),
-                        "ratio": round(ratio, 3), "within_tolerance": ok, "tool_rounds": tool_ms, "fishopt_rounds": ours_ms}
+                        "ratio": round(ratio, 3), "within_tolerance": ok, "tool_rounds": tool_ms,
+                        "fishopt_rounds": ours_ms}
         print(f"{name:24s} {tool:34s} {tool_p50:.4f} ms   fishopt {ours_p50:.4f} ms   ratio {ratio:.2f} "
               f"({'ok' if ok else 'OUTSIDE'} +-{100 * args.tolerance:.0f}%)")
     load = sampler.stop()
-    print(f"threads {args.threads}; background load {load['background_cpus']} CPUs ({100 * (load['background_share'] or 0):.0f}%)")
+    share = 100 * (load["background_share"] or 0)
+    print(f"threads {args.threads}; background load {load['background_cpus']} CPUs ({share:.0f}%)")
     if args.json:
         args.json.write_text(json.dumps({"background_load": load, "variants": report}, indent=1))
     return 1 if failed else 0

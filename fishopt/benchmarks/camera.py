@@ -27,10 +27,12 @@ from fishopt.io import atomic_write, file_sha256
 #: The size of the shared data's own files (no re-encoding).
 NATIVE = "native"
 #: Default sizes of the end-to-end rows.
-DEFAULT_SIZES = (NATIVE, "1920x1080")
+DEFAULT_SIZES = (NATIVE, "1920x1080", "590x445")
 QUALITY = 90
 MIN_AGREEMENT = 0.995
 MAX_DELTA_POINTS = 0.2
+#: Version of the agreement method (part of its cache key).
+AGREEMENT_METHOD = 2
 
 
 def parse_size(text: str) -> str:
@@ -76,20 +78,44 @@ def camera_jpeg(source: Path, label: str, quality: int = QUALITY, cache: str | P
     return entry
 
 
-def camera_jpegs(files: Sequence[Path], label: str, quality: int = QUALITY, cache: str | Path | None = None) -> list[Path]:
+def camera_jpegs(files: Sequence[Path], label: str, quality: int = QUALITY,
+                 cache: str | Path | None = None) -> list[Path]:
     """:func:`camera_jpeg` of every file (``native``: the files themselves)."""
     if label == NATIVE:
         return list(files)
     return [camera_jpeg(Path(f), label, quality, cache) for f in files]
 
 
-def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int], batch: int = 64) -> dict:
+def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int],
+                        batch: int = 64, cache: str | Path | None = None) -> dict:
     """Top-1 of the checkpoint on ``files`` through the fast path and through today's pipeline, and their agreement.
+
+    The verdict is cached beside the camera files, keyed by the checkpoint's and the files' content and the source of
+    :mod:`fishopt.data.decode` (a changed decoder is measured again); ``cache=False`` skips the cache.
 
     Returns:
         ``{"n", "agreement", "top1_fast", "top1_today", "delta_points", "taken", "scales": {k/8: count}, "rule"}``;
         ``taken`` is the verdict for this input size.
     """
+    import hashlib
+    import json
+
+    from fishopt.data import decode
+
+    key = hashlib.sha256()
+    for part in (f"method {AGREEMENT_METHOD}", file_sha256(ckpt.path), Path(decode.__file__).read_bytes(), repr(list(load_size)),
+                 *(file_sha256(f) for f in files)):
+        key.update(part if isinstance(part, bytes) else str(part).encode())
+    entry = cache_dir(None if cache is False else cache) / "camera" / "agreement" / f"{key.hexdigest()}.json"
+    if cache is not False and entry.is_file():
+        return json.loads(entry.read_text())
+    result = _agreement(ckpt, files, labels, load_size, batch)
+    if cache is not False:
+        atomic_write(entry, lambda tmp: tmp.write_text(json.dumps(result)))
+    return result
+
+
+def _agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int], batch: int) -> dict:
     import torch
 
     from fishopt.data.decode import decode_and_fit, decode_rgb
@@ -108,8 +134,13 @@ def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size
             fast.append(torch.from_numpy(decode_and_fit(data, load)))
             full = decode_rgb(data, None, fast=False).rgb  # the same pixels as Pillow's full decode
             today.append(fit_to(torch.from_numpy(np.ascontiguousarray(full.transpose(2, 0, 1))), load))
-        preds["fast"].append(ckpt.logits(torch.stack(fast)).argmax(1))
-        preds["today"].append(ckpt.logits(torch.stack(today)).argmax(1))
+        today_pred = np.asarray(ckpt.logits(torch.stack(today))).argmax(1)
+        fast_pred = today_pred.copy()  # identical pixels give the same answer: run the model only where they differ
+        differ = [j for j, (a, b) in enumerate(zip(fast, today, strict=True)) if not torch.equal(a, b)]
+        if differ:
+            fast_pred[differ] = np.asarray(ckpt.logits(torch.stack([fast[j] for j in differ]))).argmax(1)
+        preds["fast"].append(fast_pred)
+        preds["today"].append(today_pred)
     fast_p, today_p = np.concatenate(preds["fast"]), np.concatenate(preds["today"])
     y = np.asarray(labels)[: len(fast_p)]
     agreement = float((fast_p == today_p).mean()) if len(y) else 1.0

@@ -29,8 +29,25 @@ from fishopt.benchmarks.camera import DEFAULT_SIZES, NATIVE, camera_jpegs, fast_
 from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
 from fishopt.benchmarks.roofline import judge, measure_peaks, peak_for
 from fishopt.benchmarks.stats import speedup, summarize
-from fishopt.benchmarks.timing import BATCH_SIZES, PLANS, SETTLE_SECONDS, MemoryProbe, TimingPlan, achieved_gops, set_threads
-from fishopt.benchmarks.variants import BASELINE, Loaded, build_format, close_all, load_variant, mark, new_row, select_variants
+from fishopt.benchmarks.timing import (
+    BATCH_SIZES,
+    PLANS,
+    SETTLE_SECONDS,
+    MemoryProbe,
+    TimingPlan,
+    achieved_gops,
+    set_threads,
+)
+from fishopt.benchmarks.variants import (
+    BASELINE,
+    Loaded,
+    build_format,
+    close_all,
+    load_variant,
+    mark,
+    new_row,
+    select_variants,
+)
 from fishopt.benchmarks.workers import Worker, WorkerSpec, close_workers, start_workers
 from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
 from fishopt.errors import CheckpointError, ConfigError, SplitError
@@ -131,7 +148,8 @@ def worker_specs(loaded: list[Loaded], test: SplitImages, meta: dict, threads: i
     """One :class:`WorkerSpec` per loaded variant (its artifact, settings, threads and 64 test images)."""
     images = test.images[:64].numpy()
     keep = {k: meta[k] for k in ("input_size", "load_size", "mean", "std")}
-    return [WorkerSpec(name=i.name, runtime=i.variant.fmt.runtime, path=i.row["artifact"], settings=dict(i.variant.settings),
+    return [WorkerSpec(name=i.name, runtime=i.variant.fmt.runtime, path=i.row["artifact"],
+                       settings=dict(i.variant.settings),
                        device=i.variant.device, threads=threads, meta=keep, images=images) for i in loaded]
 
 
@@ -200,7 +218,8 @@ def measure(workers: dict[str, Worker], rows: dict[str, dict], inputs: dict[str,
         native = rows[name]["e2e"].get(NATIVE) or next(iter(rows[name]["e2e"].values()), None)
         rows[name]["latency"]["bs1"]["e2e"] = native["total"] if native else None
     for bs in sorted(set(batch_sizes) - {1}):
-        times = run(f"throughput bs{bs}", {n: (n, {"kind": "model", "batch": bs}) for n in workers}, plans["throughput"])
+        jobs = {n: (n, {"kind": "model", "batch": bs}) for n in workers}
+        times = run(f"throughput bs{bs}", jobs, plans["throughput"])
         for name, stages in times.items():
             rows[name]["throughput"][str(bs)] = _throughput(bs, summarize(stages["total"]))
     return {"today": today}
@@ -292,8 +311,9 @@ def derive(rows: list[dict], macs: int | None, peaks: dict, batch_sizes: Sequenc
             base_tp = (base["throughput"].get(big) or {}).get("p50_ms")
             row["speedup_throughput"] = speedup(base_tp, tp.get("p50_ms"))
         best = max(row["throughput"].values(), key=lambda t: t.get("images_per_s") or 0.0)
+        per_core = round(best["images_per_s"] / threads, 2) if best["images_per_s"] else None
         row["throughput_best"] = {"batch_size": best["batch_size"], "images_per_s": best["images_per_s"],
-                                  "images_per_s_per_core": round(best["images_per_s"] / threads, 2) if best["images_per_s"] else None}
+                                  "images_per_s_per_core": per_core}
         row["gops"] = achieved_gops(macs, best["images_per_s"])
         precision = row.get("compute_precision") or row["precision"]
         if row["device"] == "cpu":
@@ -333,7 +353,7 @@ def run_benchmark(
         device: Without ``variants``: benchmark the variants of this device (``cpu`` or ``cuda``); the FP32
             eager baseline on the CPU is always included.
         input_sizes: End-to-end input sizes: ``native`` (the data's own files) and/or ``WxH`` camera sizes
-            (test images re-encoded once, cached). Default: native and 1920x1080.
+            (test images re-encoded once, cached). Default: native, 1920x1080 and 590x445.
         profile: Profile the two fastest INT8 variants per operator at batch 1 (the report's appendix).
 
     Returns:
@@ -386,10 +406,12 @@ def run_benchmark(
     settings = {
         "checkpoint": str(ckpt.path), "model": model, "device": device, "macs_per_image": macs,
         "data_root": str(test.root), "n_test": len(test.files), "n_test_total": len(ckpt.split.paths("test")),
-        "batch_sizes": list(batch_sizes), "input_sizes": sizes, "threads": threads, "quick": quick, "max_drop": max_drop,
+        "batch_sizes": list(batch_sizes), "input_sizes": sizes, "threads": threads, "quick": quick,
+        "max_drop": max_drop,
         "baseline": BASELINE, "plans": {k: vars(v) for k, v in plans.items()}, "settle_seconds": SETTLE_SECONDS,
         "method": "one worker process per variant (spawn), rounds interleaved across workers, one worker at a time",
-        "leaky_split": bool(ckpt.meta["split"].get("leaky")), "elapsed_seconds": round(time.perf_counter() - started, 1),
+        "leaky_split": bool(ckpt.meta["split"].get("leaky")),
+        "elapsed_seconds": round(time.perf_counter() - started, 1),
         "load_size": list(ckpt.meta["load_size"]), "input_size": list(ckpt.meta["input_size"]),
     }
     camera = {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in inputs.items()}

@@ -48,7 +48,8 @@ def _summary(profiler: str, calls: int, table: dict[tuple[str, str, str], float]
            for k, v in rows[:TOP]]
     rest = sum(v for _, v in rows[TOP:])
     if rest:
-        ops.append({"op": "(other)", "kind": "", "impl": "", "ms": round(rest / calls * 1e3, 5), "share": round(rest / total, 4)})
+        ops.append({"op": "(other)", "kind": "", "impl": "", "ms": round(rest / calls * 1e3, 5),
+                    "share": round(rest / total, 4)})
     return {"profiler": profiler, "calls": calls, "total_ms": round(total / calls * 1e3, 5), "ops": ops}
 
 
@@ -68,7 +69,7 @@ def _profile_ort(runtime: Any, batch: np.ndarray, calls: int, warmup: int) -> di
     first_run = True
     for event in events:
         if event.get("cat") == "Session" and event.get("name") == "model_run" and first_run:
-            first_run = False  # the first call of a session pays allocation; its nodes are counted anyway (1 of calls+1)
+            first_run = False  # the first call pays allocation; counted anyway (1 of calls+1)
         if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
             continue
         args = event.get("args", {})

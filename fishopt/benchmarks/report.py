@@ -22,7 +22,8 @@ BUSY_SHARE = 0.10
 CONTENDED_SHARE = 0.25
 
 CSV_COLUMNS = (
-    "model", "variant", "runtime", "precision", "compute_precision", "mode", "device", "status", "reason", "top1", "macro_f1", "delta_top1",
+    "model", "variant", "runtime", "precision", "compute_precision", "mode", "device", "status", "reason", "top1",
+    "macro_f1", "delta_top1",
     "agreement", "collapse", "bs1_p50_ms", "bs1_p90_ms", "bs1_p99_ms", "bs1_ci95_lo_ms", "bs1_ci95_hi_ms", "bs1_cv", "bs1_robust_cv",
     "e2e_p50_ms", "e2e_p99_ms", "speedup_bs1", "images_per_s", "speedup_throughput", "size_bytes", "build_seconds",
     "peak_mem_mb", "gops", "peak_gops", "peak_share", "best_batch", "best_images_per_s", "images_per_s_per_core",
@@ -90,7 +91,8 @@ def assemble(fp: dict, settings: dict, reference: dict, rows: list[dict], e2e_to
 
 
 def _roofline_warnings(rows: list[dict]) -> list[str]:
-    return [f"{r['variant']}: {100 * r['peak_share']:.0f}% of the measured {r.get('compute_precision') or r['precision']} "
+    return [f"{r['variant']}: {100 * r['peak_share']:.0f}% of the measured "
+            f"{r.get('compute_precision') or r['precision']} "
             "peak: the peak measurement was disturbed (background load during it); rerun on a quiet machine"
             for r in rows if (r.get("peak_share") or 0) > 1.0]
 
@@ -115,7 +117,8 @@ def merge(results: list[dict]) -> dict:
     runs = []
     for i, res in enumerate(results):
         runs.append({"checkpoint": res["settings"]["checkpoint"], "model": res["settings"].get("model"),
-                     "background_load": res["fingerprint"].get("background_load"), "time_utc": res["fingerprint"]["time_utc"]})
+                     "background_load": res["fingerprint"].get("background_load"),
+                     "time_utc": res["fingerprint"]["time_utc"]})
         for row in res["rows"]:
             out["rows"].append({**row, "run": i, "model": row.get("model") or res["settings"].get("model")})
         out["warnings"] += [f"run {i} ({res['settings'].get('model')}): {w}" for w in res["warnings"]]

@@ -69,10 +69,12 @@ def _ort_gemm(precision: str, n: int, threads: int):
     rng = np.random.default_rng(0)
     if precision == "int8":
         weight = numpy_helper.from_array(rng.integers(-128, 127, (n, n)).astype(np.int8), "B")
-        node, elem, out, a = "MatMulInteger", TensorProto.UINT8, TensorProto.INT32, rng.integers(0, 255, (n, n)).astype(np.uint8)
+        a = rng.integers(0, 255, (n, n)).astype(np.uint8)
+        node, elem, out = "MatMulInteger", TensorProto.UINT8, TensorProto.INT32
     else:
         weight = numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "B")
-        node, elem, out, a = "MatMul", TensorProto.FLOAT, TensorProto.FLOAT, rng.standard_normal((n, n)).astype(np.float32)
+        a = rng.standard_normal((n, n)).astype(np.float32)
+        node, elem, out = "MatMul", TensorProto.FLOAT, TensorProto.FLOAT
     graph = helper.make_graph([helper.make_node(node, ["A", "B"], ["Y"])], "gemm",
                               [helper.make_tensor_value_info("A", elem, [n, n])],
                               [helper.make_tensor_value_info("Y", out, [n, n])], [weight])

@@ -95,7 +95,8 @@ ROW = {
         "peak_share": {"type": ["number", "null"], "minimum": 0},
         "compute_precision": {"type": ["string", "null"], "enum": ["fp32", "fp16", "bf16", "int8", None]},
         "e2e": {"type": ["object", "null"], "additionalProperties": E2E},
-        "throughput_best": {"type": ["object", "null"], "required": ["batch_size", "images_per_s", "images_per_s_per_core"]},
+        "throughput_best": {"type": ["object", "null"],
+                            "required": ["batch_size", "images_per_s", "images_per_s_per_core"]},
         "model": _STR,
     },
 }
@@ -129,7 +130,8 @@ RESULTS = {
             "type": "object", "required": ["n_files", "mean_kb", "agreement", "pipeline"],
             "properties": {"pipeline": {"type": "string", "enum": ["fast", "general"]},
                            "agreement": {"type": "object", "required": ["n", "agreement", "delta_points", "taken"],
-                                         "properties": {"agreement": {"type": "number", "minimum": 0, "maximum": 1}}}}}},
+                                         "properties": {"agreement": {"type": "number", "minimum": 0,
+                                                                      "maximum": 1}}}}}},
         "profiles": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["profiler", "calls", "total_ms", "ops"],
             "properties": {"ops": {"type": "array", "items": {"type": "object", "required": ["op", "ms", "share"]}}}}},

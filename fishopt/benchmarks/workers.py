@@ -19,6 +19,7 @@ This module imports neither torch nor any runtime at import time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -27,6 +28,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,7 +106,8 @@ class _Server:
         return self.runtimes[key]
 
     def _reshapes(self) -> bool:
-        return self.spec.static_reshape and hasattr(self.cls, "latency_settings") and "reshape" not in self.spec.settings
+        spec = self.spec
+        return spec.static_reshape and hasattr(self.cls, "latency_settings") and "reshape" not in spec.settings
 
     def batch(self, size: int) -> np.ndarray:
         rt = self.runtime(size)
@@ -119,7 +122,7 @@ class _Server:
         op, *args = request
         if op == "jpegs":
             key, files = args
-            self.jpegs[key] = [open(f, "rb").read() for f in files]
+            self.jpegs[key] = [Path(f).read_bytes() for f in files]
             self.cursor[key] = 0
             return len(self.jpegs[key])
         if op == "time":
@@ -192,7 +195,7 @@ class _Server:
         return call
 
     def _today_call(self, rt: Any, jpegs: list[bytes], key: str) -> Callable[[], dict]:
-        """Pillow full decode + torch fit_to + eval transform + the runtime (the pipeline before fishopt.data.decode)."""
+        """Pillow full decode + torch fit_to + eval transform + the runtime (the pipeline before decode_and_fit)."""
         import io
 
         import torch
@@ -249,10 +252,8 @@ def _worker_main(conn: Any, spec: WorkerSpec) -> None:
             return
         if request[0] == "close":
             for rt in server.runtimes.values():
-                try:
+                with contextlib.suppress(Exception):  # closing must not fail the worker
                     rt.close()
-                except Exception:  # closing must not fail the worker
-                    pass
             conn.send(("ok", None, None))
             return
         try:

@@ -94,7 +94,7 @@ def _check_inputs(checkpoint: str | None, out: str, overwrite: bool) -> Path:
               help="Batch 1 = latency; larger = throughput (default: 1,8,32,128; with --quick 1,32).")
 @click.option("--input-sizes", default=None, callback=_size_list,
               help="End-to-end input sizes: 'native' (the data's files) and/or WxH camera sizes, test images "
-                   "re-encoded once and cached (default: native,1920x1080). E.g. native,1920x1080,590x445.")
+                   "re-encoded once and cached (default: native,1920x1080,590x445). E.g. native,1920x1080,590x445.")
 @click.option("--no-profile", is_flag=True, help="Skip the per-operator profiles of the two fastest INT8 variants.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for torch and every runtime (default: usable CPUs).")
 @click.option("--out", default=str(DEFAULT_OUT), show_default=True, help="Output folder.")
@@ -134,7 +134,8 @@ def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[i
     path = _check_inputs(checkpoint, out, overwrite)
     if not no_malloc_tuning:
         ensure_malloc_tuning({"checkpoint": str(path), "variants": variants, "threads": threads, "out": out, "data": data,
-                              "device": device, "batch_sizes": batch_sizes, "input_sizes": input_sizes, "max_drop": max_drop,
+                              "device": device, "batch_sizes": batch_sizes, "input_sizes": input_sizes,
+                              "max_drop": max_drop,
                               "overwrite": overwrite, "quick": quick, "no_profile": no_profile})
     from fishopt.benchmarks.harness import run_benchmark
 

@@ -48,7 +48,7 @@ try:  # inside fishopt decode errors are DataErrors; inside a deploy bundle (no 
 except ImportError:  # pragma: no cover - exercised by the bundle tests in a clean venv
     _ErrorBase = ValueError
 
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike]
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike]  # noqa: UP007 - runs on Python 3.8 in bundles
 
 #: The fast path is taken only when the DCT scale reduces the JPEG at least this many times (k/8 <= 1/2).
 MIN_REDUCTION = 2
@@ -91,7 +91,8 @@ def _read(source: Source) -> bytes:
     try:
         return Path(source).read_bytes()
     except OSError as exc:
-        raise ImageDecodeError(f"cannot read image {str(source)!r} ({exc}); check the path and its permissions") from exc
+        raise ImageDecodeError(f"cannot read image {str(source)!r} ({exc}); check the path and its permissions") \
+            from exc
 
 
 def _name(source: Source) -> str:
@@ -226,7 +227,8 @@ def _decode_pillow(data: bytes, target: Sequence[int] | None, fast: bool, name: 
     if rgb.shape[:2] == (h, w):
         k = 8
     elif rgb.shape[:2] != (-(-h * k // 8), -(-w * k // 8)):
-        raise ImageDecodeError(f"{name}: Pillow decoded {rgb.shape[1]}x{rgb.shape[0]}, expected the {k}/8 scale of {w}x{h}; "
+        raise ImageDecodeError(f"{name}: Pillow decoded {rgb.shape[1]}x{rgb.shape[0]}, expected the {k}/8 scale of "
+                               f"{w}x{h}; "
                                "report this as a bug")
     return Decoded(rgb, (h, w), k, "pillow-draft" if k < 8 else "pillow")
 

@@ -58,7 +58,7 @@ def write_requirements(folder: Path, bundle: dict[str, Any]) -> None:
     """``requirements.txt``: what pip installs on the device."""
     req = bundle["requirements"]
     lines = [f"numpy{req['numpy']}", f"pillow{req['pillow']}", f"onnxruntime{req['onnxruntime']}",
-             f"simplejpeg{req.get('simplejpeg', SIMPLEJPEG)}  # fast JPEG decoding; infer.py falls back to Pillow without it"]
+             f"simplejpeg{req.get('simplejpeg', SIMPLEJPEG)}  # fast JPEG decoding; without it infer.py uses Pillow"]
     _write(folder / "requirements.txt", "\n".join(lines) + "\n")
 
 

@@ -40,4 +40,22 @@ def test_fast_path_agreement_verdict(tiny_checkpoint: Path, tmp_path: Path) -> N
     files = camera.camera_jpegs(test.files[:6], "640x480", cache=tmp_path / "cache")
     check = camera.fast_path_agreement(ckpt, files, test.labels[:6], ckpt.meta["load_size"])
     assert check["n"] == 6 and 0.0 <= check["agreement"] <= 1.0 and sum(check["scales"].values()) == 6
-    assert check["taken"] == (check["agreement"] >= camera.MIN_AGREEMENT and abs(check["delta_points"]) <= camera.MAX_DELTA_POINTS)
+    rule = check["agreement"] >= camera.MIN_AGREEMENT and abs(check["delta_points"]) <= camera.MAX_DELTA_POINTS
+    assert check["taken"] == rule
+
+
+def test_agreement_verdict_is_cached_per_checkpoint_files_and_decoder(tiny_checkpoint: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from fishopt.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    test = ckpt.split_images("test")
+    files = camera.camera_jpegs(test.files[:3], "320x240", cache=tmp_path / "c")
+    first = camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=tmp_path / "c")
+    calls = []
+    monkeypatch.setattr(camera, "_agreement", lambda *a: calls.append(a) or {"n": 0})
+    assert camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=tmp_path / "c") == first
+    assert not calls
+    camera.fast_path_agreement(ckpt, files[:2], test.labels[:2], ckpt.meta["load_size"], cache=tmp_path / "c")
+    camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=False)
+    assert len(calls) == 2  # other files, and no cache: measured again

@@ -10,7 +10,8 @@ from fishopt.benchmarks import roofline
 def test_measure_peaks_small() -> None:
     peaks = roofline.measure_peaks(1, sizes=(64, 128), budget=0.005)
     assert set(peaks) == set(roofline.PRECISIONS)
-    assert peaks["fp32"]["gops"] > 0 and peaks["fp32"]["threads"] == 1 and peaks["fp32"]["library"] in roofline.LIBRARIES
+    fp32 = peaks["fp32"]
+    assert fp32["gops"] > 0 and fp32["threads"] == 1 and fp32["library"] in roofline.LIBRARIES
     assert all(v is None or v > 0 for p in peaks.values() for v in p["tried"].values())
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fake_runtime import read_log  # tests/benchmarks/fake_runtime.py
+
 from fishopt.benchmarks.workers import WorkerError, WorkerSpec, close_workers, normalize, start_workers, time_rounds
 
 META = {"input_size": [4, 4], "load_size": [6, 8], "mean": [0.5] * 3, "std": [0.25] * 3}
@@ -31,7 +31,7 @@ def test_workers_run_one_at_a_time_in_shuffled_rounds(tmp_path: Path) -> None:
         calls = [c for c in read_log(log)]
         assert len(calls) == 3 * (2 + 18)
         timed = sorted(calls, key=lambda c: c[2])
-        for prev, nxt in zip(timed, timed[1:]):
+        for prev, nxt in zip(timed, timed[1:], strict=False):
             assert nxt[2] >= prev[3]  # no two calls overlap: only one worker runs at a time
         bursts = [c[0] for i, c in enumerate(timed[6:]) if i % 3 == 0]  # after the warm-up, one burst = 3 calls
         orders = {tuple(bursts[r * 3 : r * 3 + 3]) for r in range(6)}

@@ -34,8 +34,9 @@ def _today(data: bytes, size: tuple[int, int], tmp_path: Path) -> np.ndarray:
     return fit_to(decode_image(path), size).numpy()
 
 
-@pytest.mark.parametrize("h,w,target,k", [(1080, 1920, (120, 213), 2), (445, 590, (121, 160), 4), (168, 224, (120, 160), 8),
-                                          (720, 1280, (120, 213), 2), (360, 480, (120, 160), 4), (200, 300, (120, 160), 8)])
+@pytest.mark.parametrize("h,w,target,k", [(1080, 1920, (120, 213), 2), (445, 590, (121, 160), 4),
+                                          (168, 224, (120, 160), 8), (720, 1280, (120, 213), 2),
+                                          (360, 480, (120, 160), 4), (200, 300, (120, 160), 8)])
 def test_dct_scale_covers_oversampled_target_and_reduces_at_least_twofold(h: int, w: int, target, k: int) -> None:
     assert D.dct_scale(h, w, target) == k
     if k < 8:
@@ -173,7 +174,8 @@ def test_module_is_standalone() -> None:
     tree = ast.parse(Path(D.__file__).read_text())
     imported = {n.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
                 for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])}
-    assert imported <= {"__future__", "functools", "io", "math", "os", "collections", "dataclasses", "pathlib", "typing",
+    assert imported <= {"__future__", "functools", "io", "math", "os", "collections", "dataclasses", "pathlib",
+                        "typing",
                         "numpy", "PIL", "simplejpeg", "fishopt"}
 
 
