@@ -31,17 +31,31 @@ from pathlib import Path
 
 import numpy as np
 
-try:  # a bundle ships fishopt's decode module (fishopt/data/decode.py) beside this file as fishdecode.py
-    import fishdecode
-except ImportError:  # this template inside fishopt's source tree: load that file by its path
+
+def _decoder():
+    """fishopt's decode module: ``fishdecode.py`` beside this file in a bundle (fishopt/data/decode.py in the source)."""
     import importlib.util
 
-    _spec = importlib.util.spec_from_file_location(
-        "fishdecode", Path(__file__).resolve().parents[2] / "data" / "decode.py")
-    fishdecode = importlib.util.module_from_spec(_spec)
-    sys.modules["fishdecode"] = fishdecode
-    _spec.loader.exec_module(fishdecode)
+    here = Path(__file__).resolve().parent
+    candidates = [here / "fishdecode.py"] + ([here.parents[1] / "data" / "decode.py"] if len(here.parents) > 1 else [])
+    for candidate in candidates:
+        if not candidate.is_file():
+            continue
+        if "fishdecode" in sys.modules and getattr(sys.modules["fishdecode"], "__file__", None) == str(candidate):
+            return sys.modules["fishdecode"]
+        spec = importlib.util.spec_from_file_location("fishdecode", candidate)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fishdecode"] = module  # dataclasses look their module up while it executes
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules["fishdecode"]
+            raise
+        return module
+    raise ImportError(f"fishdecode.py is missing beside {__file__}: restore the bundle from its archive")
 
+
+fishdecode = _decoder()
 HERE = Path(__file__).resolve().parent
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
