@@ -23,8 +23,9 @@ def _timing(p50: float) -> dict:
 
 
 def _row(name: str, precision: str, p50: float, top1: float, status: str = "ok", device: str = "cpu") -> dict:
-    from fishopt.benchmarks.accuracy import compare
     import numpy as np
+
+    from fishopt.benchmarks.accuracy import compare
 
     row = {"variant": name, "runtime": name.split("-")[0], "precision": precision, "mode": None, "kind": "export",
            "backend": "x", "device": device, "status": status, "reason": None if status == "ok" else "why", "stage": None,
