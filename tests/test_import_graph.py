@@ -125,6 +125,12 @@ LATE_BY_DESIGN = {
     ("fishopt.serve.model", "fishopt.deploy"): _NO_TORCH,
     ("fishopt.serve.model", "fishopt.deploy.targets"): _NO_TORCH,
 }
+_WORKER = ("a benchmark worker of an ONNX Runtime or OpenVINO variant never imports torch (its OpenMP threads would "
+           "compete with the runtime's): what needs torch is imported where it is used")
+LATE_BY_DESIGN.update({(module, target): _WORKER for module in ("fishopt.benchmarks.workers", "fishopt.benchmarks.camera")
+                       for target in ("fishopt.artifacts", "fishopt.artifacts.registry", "fishopt.benchmarks",
+                                      "fishopt.benchmarks.profile", "fishopt.benchmarks.roofline", "fishopt.data",
+                                      "fishopt.data.decode", "fishopt.data.preprocess")})
 
 
 def test_light_modules_are_imported_at_module_level() -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from fishopt.artifacts.manifest import dist_versions
+from fishopt.benchmarks.roofline import measure_peaks
 
 PACKAGES = (
     "torch", "onnx", "onnxruntime", "openvino", "nncf", "neural-compressor-pt", "torchao", "kornia",
@@ -175,16 +176,20 @@ def malloc_settings(env: dict[str, str] | None = None) -> dict:
     return {**values, "tuned": all(env.get(k) == v for k, v in MALLOC_ENV.items())}
 
 
-def fingerprint(threads: int, split_hash: str | None = None) -> dict:
+def fingerprint(threads: int, split_hash: str | None = None, peaks: dict | None = None) -> dict:
     """Everything needed to compare two benchmark runs.
 
     Args:
         threads: Threads every runtime was given.
         split_hash: Hash of the test split the accuracy was measured on.
+        peaks: Measured GEMM peaks per precision (:func:`fishopt.benchmarks.roofline.measure_peaks`); measured
+            here when not given. ``peak`` holds them; ``peak_nominal`` the clock x ops/cycle estimate for reference.
     """
     import torch
 
     cpu = cpu_info()
+    if peaks is None:
+        peaks = measure_peaks(threads)
     return {
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": platform.node(),
@@ -197,7 +202,8 @@ def fingerprint(threads: int, split_hash: str | None = None) -> dict:
         "malloc": malloc_settings(),
         "threads": threads,
         "torch_threads": torch.get_num_threads(),
-        "peak": {p: peak_gops(cpu, threads, p) for p in ("fp32", "bf16", "fp16", "int8")},
+        "peak": peaks,
+        "peak_nominal": {p: peak_gops(cpu, threads, p) for p in ("fp32", "bf16", "fp16", "int8")},
     }
 
 

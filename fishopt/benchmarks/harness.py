@@ -1,9 +1,13 @@
 """``run_benchmark``: build every registered variant, measure accuracy and speed, write the report.
 
-Order of work, all in one process: load the test split; score the FP32 reference (the checkpoint in
-PyTorch eager); build and load each variant through the one build verb and score it (its memory peak
-is taken here); then time all loaded variants interleaved in rounds: batch-1 model-only latency,
-batch-1 end-to-end latency (JPEG decode + preprocess + infer) and throughput at each larger batch.
+Order of work: load the test split; score the FP32 reference (the checkpoint in PyTorch eager); build and load
+each variant through the one build verb and score it in this process (its memory peak is taken here), then
+free it. Re-encode the end-to-end inputs at each camera size (cached) and check that the fast decode path keeps
+the reference's answers there. Measure this machine's GEMM peaks. Then start one worker process per variant
+(:mod:`fishopt.benchmarks.workers`) and time them in interleaved rounds, one worker at a time: batch-1
+model-only latency, batch-1 end-to-end latency per input size (JPEG bytes -> label, split into decode,
+preprocess and model), today's pipeline on the baseline as the reference, and throughput per batch size; then
+the per-operator profiles of the two fastest INT8 variants.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +25,18 @@ from fishopt.artifacts.parity import DEFAULT_IMAGES
 from fishopt.artifacts.registry import Variant
 from fishopt.benchmarks import report
 from fishopt.benchmarks.accuracy import accuracy_block, report_of, run_logits
+from fishopt.benchmarks.camera import DEFAULT_SIZES, NATIVE, camera_jpegs, fast_path_agreement, parse_size
 from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
-from fishopt.benchmarks.stats import speedup, summarize
+from fishopt.benchmarks.roofline import judge, measure_peaks, peak_for
+from fishopt.benchmarks.stats import interleaved_rounds, speedup, summarize
 from fishopt.benchmarks.timing import (
+    BATCH_SIZES,
     PLANS,
+    SETTLE_SECONDS,
     MemoryProbe,
+    TimingPlan,
     achieved_gops,
-    end_to_end_call,
-    model_input,
     set_threads,
-    time_interleaved,
 )
 from fishopt.benchmarks.variants import (
     BASELINE,
@@ -43,6 +48,7 @@ from fishopt.benchmarks.variants import (
     new_row,
     select_variants,
 )
+from fishopt.benchmarks.workers import Worker, WorkerError, WorkerSpec, close_workers, start_workers
 from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
 from fishopt.errors import CheckpointError, ConfigError, SplitError
 from fishopt.io import ensure_new_dir
@@ -126,49 +132,130 @@ def prepare_variants(variants: list[Variant], ckpt: LoadedCheckpoint, test: Spli
     return rows, loaded
 
 
-def _drop_failed(loaded: list[Loaded], errors: dict[str, str], stage: str) -> list[Loaded]:
-
-    for item in loaded:
-        if item.name in errors:
-            mark(item.row, "failed", errors[item.name], stage)
-    return [item for item in loaded if item.name not in errors]
+#: JPEG files per input size that the end-to-end rows cycle through.
+E2E_FILES = {"full": 64, "quick": 32}
+#: Profiled batch-1 calls per variant (the report's appendix).
+PROFILE_CALLS = {"full": 300, "quick": 100}
 
 
-def measure(
-    loaded: list[Loaded], test: SplitImages, meta: dict, batch_sizes: Sequence[int], plans: dict, progress: bool
-) -> list[Loaded]:
-    """Time all loaded variants interleaved; fill ``latency`` and ``throughput``. Returns the survivors."""
+def _mark_failed(rows: dict[str, dict], errors: dict[str, str], stage: str) -> None:
+    for name, error in errors.items():
+        if name in rows and rows[name]["status"] == "ok":
+            mark(rows[name], "failed", error, stage)
+
+
+def worker_specs(loaded: list[Loaded], test: SplitImages, meta: dict, threads: int) -> list[WorkerSpec]:
+    """One :class:`WorkerSpec` per loaded variant (its artifact, settings, threads and 64 test images)."""
+    images = test.images[:64].numpy()
+    keep = {k: meta[k] for k in ("input_size", "load_size", "mean", "std")}
+    return [WorkerSpec(name=i.name, runtime=i.variant.fmt.runtime, path=i.row["artifact"],
+                       settings=dict(i.variant.settings),
+                       device=i.variant.device, threads=threads, meta=keep, images=images) for i in loaded]
+
+
+def e2e_inputs(ckpt: LoadedCheckpoint, test: SplitImages, sizes: Sequence[str], n_files: int, progress: bool,
+               agreement_set: SplitImages | None = None) -> dict[str, dict]:
+    """Per input size: the JPEG files the end-to-end rows cycle through, and the fast-path agreement verdict.
+
+    The verdict is measured on ``agreement_set`` (default ``test``): the whole test split, also in quick runs, since
+    one image of a 180-image subset is already 0.56 points of agreement.
+    """
     from tqdm import tqdm
 
-    def run(label: str, calls: dict, plan) -> dict[str, list[float]]:
+    agreement_set = agreement_set or test
+    out = {}
+    for label in tqdm(sizes, desc="camera-size inputs", unit="size", disable=not progress):
+        every = camera_jpegs(agreement_set.files, label)
+        check = fast_path_agreement(ckpt, every, agreement_set.labels, ckpt.meta["load_size"])
+        files = camera_jpegs(test.files[:n_files], label)
+        out[label] = {"files": [str(f) for f in files], "n_files": len(files),
+                      "mean_kb": round(float(np.mean([Path(f).stat().st_size for f in files])) / 1e3, 1),
+                      "agreement": check, "pipeline": "fast" if check["taken"] else "general"}
+    return out
+
+
+def measure(workers: dict[str, Worker], rows: dict[str, dict], inputs: dict[str, dict], batch_sizes: Sequence[int],
+            plans: dict, progress: bool, settle: float = SETTLE_SECONDS) -> dict:
+    """Time every worker in interleaved rounds; fill each row's ``latency``, ``e2e`` and ``throughput``.
+
+    Returns:
+        ``{"today": {size: e2e block}}``: today's pipeline (full decode + torch resize) on the baseline's worker.
+    """
+    from tqdm import tqdm
+
+    def run(label: str, jobs: dict[str, tuple[str, dict]], plan: TimingPlan) -> dict[str, dict[str, list[float]]]:
+        live = {k: v for k, v in jobs.items() if v[0] in workers}
         with tqdm(total=plan.rounds, desc=label, unit="round", disable=not progress) as bar:
-            times, errors = time_interleaved(calls, plan, on_round=lambda _r: bar.update())
-        nonlocal loaded
-        loaded = _drop_failed(loaded, errors, label)
+            times, errors = time_jobs(workers, live, plan.warmup, plan.rounds, plan.calls, settle=settle,
+                                      on_round=lambda _r: bar.update())
+        failed = {live[k][0]: v for k, v in errors.items()}
+        _mark_failed(rows, failed, label)
+        for name in failed:
+            workers.pop(name).close()
         return times
 
-    inputs = {i.name: model_input(test.images, meta, i.row["raw_input"], 1) for i in loaded}
-    bs1 = run("latency bs1", {i.name: _bind(i.runtime, inputs[i.name]) for i in loaded}, plans["bs1"])
-    files = test.files[:64]
-    e2e_calls = {i.name: end_to_end_call(i.runtime, files, meta, i.row["raw_input"]) for i in loaded}
-    e2e = run("end-to-end bs1", e2e_calls, plans["e2e"])
-    for item in loaded:
-        item.row["latency"] = {"bs1": {**summarize(bs1[item.name]), "e2e": summarize(e2e[item.name])}}
-        item.row["throughput"] = {}
-    for bs in sorted(set(batch_sizes)):
-        if bs == 1:
-            for item in loaded:
-                item.row["throughput"]["1"] = _throughput(1, item.row["latency"]["bs1"])
-            continue
-        calls = {i.name: _bind(i.runtime, model_input(test.images, meta, i.row["raw_input"], bs)) for i in loaded}
-        times = run(f"throughput bs{bs}", calls, plans["throughput"])
-        for item in loaded:
-            item.row["throughput"][str(bs)] = _throughput(bs, summarize(times[item.name]))
-    return loaded
+    names = list(workers)
+    bs1 = run("latency bs1", {n: (n, {"kind": "model", "batch": 1}) for n in names}, plans["bs1"])
+    for name in list(workers):
+        rows[name]["latency"] = {"bs1": summarize(bs1[name]["total"])}
+        rows[name]["throughput"] = {"1": _throughput(1, rows[name]["latency"]["bs1"])}
+        rows[name]["e2e"] = {}
+    today: dict[str, dict] = {}
+    for label, spec in inputs.items():
+        for name in workers:
+            workers[name].request("jpegs", label, spec["files"])
+        jobs = {n: (n, {"kind": "e2e", "key": label, "fast": spec["pipeline"] == "fast"}) for n in workers}
+        if BASELINE in workers:
+            jobs["today"] = (BASELINE, {"kind": "today", "key": label})
+        times = run(f"end-to-end {label}", jobs, plans["e2e"])
+        for job, stages in times.items():
+            block = _e2e_block(stages, spec["pipeline"] if job != "today" else "today")
+            if job == "today":
+                today[label] = block
+            elif job in rows:
+                rows[job]["e2e"][label] = block
+    for name in workers:
+        native = rows[name]["e2e"].get(NATIVE) or next(iter(rows[name]["e2e"].values()), None)
+        rows[name]["latency"]["bs1"]["e2e"] = native["total"] if native else None
+    for bs in sorted(set(batch_sizes) - {1}):
+        jobs = {n: (n, {"kind": "model", "batch": bs}) for n in workers}
+        times = run(f"throughput bs{bs}", jobs, plans["throughput"])
+        for name, stages in times.items():
+            rows[name]["throughput"][str(bs)] = _throughput(bs, summarize(stages["total"]))
+    return {"today": today}
 
 
-def _bind(runtime: Any, batch: np.ndarray):
-    return lambda: runtime(batch)
+def _e2e_block(stages: dict[str, list[float]], pipeline: str) -> dict:
+    split = {k: round(summarize(v)["p50_ms"], 4) for k, v in stages.items() if k != "total"}
+    return {"pipeline": pipeline, "total": summarize(stages["total"]), "stages_p50_ms": split}
+
+
+def time_jobs(workers: dict[str, Worker], jobs: dict[str, tuple[str, dict]], warmup: int, rounds: int, calls: int,
+              settle: float = 0.0, on_round=None) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
+    """:func:`fishopt.benchmarks.workers.time_rounds` for jobs labelled by name, several per worker allowed."""
+
+    errors: dict[str, str] = {}
+    times: dict[str, dict[str, list[float]]] = {k: {} for k in jobs}
+    for key, (name, job) in jobs.items():
+        try:
+            workers[name].time(job, 0, warmup)
+        except WorkerError as exc:
+            errors[key] = str(exc)
+    for r, order in enumerate(interleaved_rounds([k for k in jobs if k not in errors], rounds)):
+        for key in order:
+            if key in errors:
+                continue
+            name, job = jobs[key]
+            try:
+                for stage, values in workers[name].time(job, calls).items():
+                    times[key].setdefault(stage, []).extend(values)
+            except WorkerError as exc:
+                errors[key] = str(exc)
+            if settle:
+                time.sleep(settle)
+        if on_round is not None:
+            on_round(r)
+    return {k: t for k, t in times.items() if k not in errors}, errors
 
 
 def _throughput(bs: int, summary: dict) -> dict:
@@ -177,8 +264,37 @@ def _throughput(bs: int, summary: dict) -> dict:
             "ci95_ms": summary["ci95_ms"], "cv": summary["cv"], "unstable": summary["unstable"]}
 
 
-def derive(rows: list[dict], macs: int | None, peak: dict, batch_sizes: Sequence[int]) -> None:
-    """Fill speedups against the baseline, achieved GOPS and the share of the CPU's peak."""
+def worker_info(workers: dict[str, Worker], rows: dict[str, dict]) -> None:
+    """Each row's compute precision and the settings its worker applied per batch size (recorded per row)."""
+
+    for name, worker in workers.items():
+        try:
+            info = worker.request("info")
+        except WorkerError as exc:
+            log.warning("%s: no runtime info (%s)", name, exc)
+            continue
+        rows[name]["compute_precision"] = info["compute_precision"]["precision"]
+        rows[name]["compute_precision_source"] = info["compute_precision"]["source"]
+        rows[name]["timing_settings"] = {"per_batch": info["applied"], "env": info["env"],
+                                         "torch_imported": info["torch_imported"], "process": "one worker per variant"}
+
+
+def profiles(workers: dict[str, Worker], rows: dict[str, dict], calls: int, top: int = 2) -> dict[str, dict]:
+    """Per-operator profiles of the ``top`` fastest INT8 CPU variants at batch 1."""
+
+    int8 = sorted((r for r in rows.values() if r["status"] == "ok" and r["precision"] == "int8" and r["device"] == "cpu"
+                   and r.get("latency") and r["variant"] in workers), key=lambda r: r["latency"]["bs1"]["p50_ms"])
+    out = {}
+    for row in int8[:top]:
+        try:
+            out[row["variant"]] = workers[row["variant"]].request("profile", calls)
+        except WorkerError as exc:
+            log.warning("profile of %s failed: %s", row["variant"], exc)
+    return out
+
+
+def derive(rows: list[dict], macs: int | None, peaks: dict, batch_sizes: Sequence[int], threads: int) -> None:
+    """Fill speedups against the baseline, achieved GOPS, the share of the measured peak, and the best batch size."""
 
     big = str(max(batch_sizes))
     base = next((r for r in rows if r["variant"] == BASELINE and r["status"] == "ok"), None)
@@ -190,16 +306,21 @@ def derive(rows: list[dict], macs: int | None, peak: dict, batch_sizes: Sequence
             row["speedup_bs1"] = speedup(base["latency"]["bs1"]["p50_ms"], row["latency"]["bs1"]["p50_ms"])
             base_tp = (base["throughput"].get(big) or {}).get("p50_ms")
             row["speedup_throughput"] = speedup(base_tp, tp.get("p50_ms"))
-        row["gops"] = achieved_gops(macs, tp.get("images_per_s"))
-        peak_gops = (peak.get(row["precision"]) or peak.get("fp32") or {}).get("gops")
-        if row["device"] == "cpu" and row["gops"] and peak_gops:
-            row["peak_share"] = round(row["gops"] / peak_gops, 4)
+        best = max(row["throughput"].values(), key=lambda t: t.get("images_per_s") or 0.0)
+        per_core = round(best["images_per_s"] / threads, 2) if best["images_per_s"] else None
+        row["throughput_best"] = {"batch_size": best["batch_size"], "images_per_s": best["images_per_s"],
+                                  "images_per_s_per_core": per_core}
+        row["gops"] = achieved_gops(macs, best["images_per_s"])
+        precision = row.get("compute_precision") or row["precision"]
+        if row["device"] == "cpu":
+            row["peak_gops"] = peak_for(peaks, precision)
+            row["peak_share"] = judge(row["gops"], precision, peaks)
 
 
 def run_benchmark(
     checkpoint: LoadedCheckpoint | str | os.PathLike[str],
     variants: Sequence[str] | None = None,
-    batch_sizes: Sequence[int] = (1, 32),
+    batch_sizes: Sequence[int] | None = None,
     threads: int | None = None,
     out_dir: str | os.PathLike[str] = "benchmarks/results",
     quick: bool = False,
@@ -208,15 +329,18 @@ def run_benchmark(
     overwrite: bool = False,
     progress: bool = True,
     device: str = "cpu",
+    input_sizes: Sequence[str] | None = None,
+    profile: bool = True,
 ) -> dict:
     """Benchmark every registered variant (or ``variants``) of a checkpoint and write the report.
 
     Args:
-        checkpoint: ``model.pt`` written by ``fishopt train``.
+        checkpoint: ``model.pt`` written by ``fishopt train`` (any registered model family: sizes, classes and
+            MACs come from its metadata).
         variants: Registry names; ``None`` for all. The FP32 eager baseline is always included.
-        batch_sizes: Batch 1 gives latency; larger ones give throughput.
+        batch_sizes: Batch 1 gives latency; larger ones give throughput (default: 1, 8, 32, 128; quick: 1, 32).
         threads: Threads for torch and every runtime (default: the CPUs this process may use).
-        out_dir: Output folder (results.json, results.csv, REPORT.md, pareto.png, artifacts/).
+        out_dir: Output folder (results.json, results.csv, REPORT.md, pareto.png, e2e_split.png, artifacts/).
         quick: Fewer test images and rounds (a few minutes).
         max_drop: Accuracy budget in top-1 points for the recommendation.
         data: Data root (default ``$FISHOPT_DATA``, then the checkpoint's recorded root).
@@ -224,18 +348,24 @@ def run_benchmark(
         progress: Show progress bars.
         device: Without ``variants``: benchmark the variants of this device (``cpu`` or ``cuda``); the FP32
             eager baseline on the CPU is always included.
+        input_sizes: End-to-end input sizes: ``native`` (the data's own files) and/or ``WxH`` camera sizes
+            (test images re-encoded once, cached). Default: native, 1920x1080 and 590x445.
+        profile: Profile the two fastest INT8 variants per operator at batch 1 (the report's appendix).
 
     Returns:
         The results dict written to ``results.json``.
 
     Raises:
-        ConfigError: Unknown variant names or bad batch sizes.
+        ConfigError: Unknown variant names, bad batch sizes or input sizes.
         OutputError: ``out_dir`` is not empty and ``overwrite`` is False.
         CheckpointError, SplitError, DataError: The checkpoint, its split or the data cannot be used.
     """
-
-    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+    mode = "quick" if quick else "full"
+    batch_sizes = tuple(batch_sizes) if batch_sizes else BATCH_SIZES[mode]
+    if any(int(b) < 1 for b in batch_sizes):
         raise ConfigError(f"batch sizes must be positive integers, got {list(batch_sizes)}; e.g. --batch-sizes 1,32")
+    batch_sizes = tuple(sorted({int(b) for b in batch_sizes} | {1}))
+    sizes = list(dict.fromkeys(parse_size(s) for s in (input_sizes or DEFAULT_SIZES)))
     started = time.perf_counter()
     selected = select_variants(list(variants) if variants else None, device)
     ckpt = as_checkpoint(checkpoint)
@@ -245,22 +375,43 @@ def run_benchmark(
     sampler = LoadSampler().start()
     ref = reference_report(ckpt, test)
     rows, loaded = prepare_variants(selected, ckpt, test, ref, out / "artifacts", threads, progress)
-    plans = PLANS["quick" if quick else "full"]
+    close_all(loaded)  # timing happens in worker processes; nothing of these runtimes stays alive here
+    for item in loaded:
+        item.runtime = None
+    whole = test if len(test.files) == len(ckpt.split.paths("test")) else load_test_set(ckpt, test.root)
+    inputs = e2e_inputs(ckpt, test, sizes, E2E_FILES[mode], progress, agreement_set=whole)
+    peaks = measure_peaks(threads)
+    plans = PLANS[mode]
+    by_name = {r["variant"]: r for r in rows}
+    workers, errors = start_workers(worker_specs(loaded, test, ckpt.meta, threads))
+    _mark_failed(by_name, errors, "worker start")
     try:
-        measure(loaded, test, ckpt.meta, batch_sizes, plans, progress)
+        extra = measure(workers, by_name, inputs, batch_sizes, plans, progress)
+        worker_info(workers, by_name)
+        extra["profiles"] = profiles(workers, by_name, PROFILE_CALLS[mode]) if profile else {}
     finally:
-        close_all(loaded)
+        close_workers(workers)
     load = sampler.stop()
-    fp = fingerprint(threads, ckpt.split.hash)
+    fp = fingerprint(threads, ckpt.split.hash, peaks=peaks)
     fp["background_load"] = load
-    derive(rows, macs_per_image(ckpt), fp["peak"], batch_sizes)
+    macs = macs_per_image(ckpt)
+    derive(rows, macs, peaks, batch_sizes, threads)
+    model = ckpt.meta.get("model", {}).get("name")
+    for row in rows:
+        row["model"] = model
     settings = {
-        "checkpoint": str(ckpt.path), "model": ckpt.meta.get("model", {}).get("name"), "device": device, "macs_per_image": macs_per_image(ckpt),
-        "data_root": str(test.root), "n_test": len(test.files), "n_test_total": len(ckpt.split.paths("test")), "batch_sizes": sorted(set(batch_sizes)),
-        "threads": threads, "quick": quick, "max_drop": max_drop, "baseline": BASELINE,
-        "plans": {k: vars(v) for k, v in plans.items()}, "leaky_split": bool(ckpt.meta["split"].get("leaky")),
+        "checkpoint": str(ckpt.path), "model": model, "device": device, "macs_per_image": macs,
+        "data_root": str(test.root), "n_test": len(test.files), "n_test_total": len(ckpt.split.paths("test")),
+        "batch_sizes": list(batch_sizes), "input_sizes": sizes, "threads": threads, "quick": quick,
+        "max_drop": max_drop,
+        "baseline": BASELINE, "plans": {k: vars(v) for k, v in plans.items()}, "settle_seconds": SETTLE_SECONDS,
+        "method": "one worker process per variant (spawn), rounds interleaved across workers, one worker at a time",
+        "leaky_split": bool(ckpt.meta["split"].get("leaky")),
         "elapsed_seconds": round(time.perf_counter() - started, 1),
+        "load_size": list(ckpt.meta["load_size"]), "input_size": list(ckpt.meta["input_size"]),
     }
-    results = report.assemble(fp, settings, ref[0], rows)
+    camera = {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in inputs.items()}
+    results = report.assemble(fp, settings, ref[0], rows, e2e_today=extra["today"], camera=camera,
+                              profiles=extra["profiles"])
     report.write_all(results, out)
     return results

@@ -7,7 +7,14 @@ def _f(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
-def _row_line(row: dict, big: str) -> str:
+def _best(row: dict) -> str:
+    best = row.get("throughput_best") or {}
+    if not best.get("images_per_s"):
+        return "-"
+    return f"{best['images_per_s_per_core']:.0f} @bs{best['batch_size']}"
+
+
+def _row_line(row: dict, big: str, sizes: list[str]) -> str:
     acc = row.get("accuracy") or {}
     bs1 = (row.get("latency") or {}).get("bs1") or {}
     e2e = bs1.get("e2e") or {}
@@ -22,9 +29,10 @@ def _row_line(row: dict, big: str) -> str:
         _f(bs1.get("robust_cv"), ".2f") + (" ⚠" if bs1.get("unstable") else ""), _f(e2e.get("p50_ms"), ".3f"),
         _f(row.get("speedup_bs1"), ".2f", "x"), _f(tp, ".1f"), _f(row.get("speedup_throughput"), ".2f", "x"),
         _f(row["size_bytes"] / 1e6 if row.get("size_bytes") else None, ".3f"), _f(row.get("build_seconds"), ".1f"),
-        _f(row.get("peak_mem_mb"), ".1f"), _f(row.get("gops"), ".2f"),
+        _f(row.get("peak_mem_mb"), ".1f"), _f(row.get("gops"), ".2f"), row.get("compute_precision") or "-",
         _f(row["peak_share"] * 100 if row.get("peak_share") is not None else None, ".1f", "%"),
-    ]
+        _best(row),
+    ] + [_f((((row.get("e2e") or {}).get(s) or {}).get("total") or {}).get("p50_ms"), ".3f") for s in sizes]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -32,9 +40,16 @@ def _table(results: dict) -> list[str]:
     big = str(max(results["settings"]["batch_sizes"]))
     head = ["variant", "device", "status", "top-1 %", "Δ top-1 pts", "agree %", "collapse", "bs1 p50 ms", "p50 95% CI",
             "bs1 p99 ms", "robust CV", "e2e bs1 p50 ms", "speedup bs1", f"img/s bs{big}", f"speedup bs{big}", "size MB",
-            "build s", "peak MB", "GOPS", "% of peak"]
+            "build s", "peak MB", "GOPS", "computes in", "% of measured peak", "img/s/core @best bs"]
+    sizes = [s for s in results["settings"].get("input_sizes", []) if s != "native"]
+    head += [f"e2e {s} p50 ms" for s in sizes]
+    if any(r.get("run") for r in results["rows"]):  # merged runs: say which model each row is
+        head = ["model"] + head
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return lines + [_row_line(r, big) for r in results["rows"]]
+    body = [_row_line(r, big, sizes) for r in results["rows"]]
+    if head[0] == "model":
+        body = [f"| {r.get('model') or '-'} " + line for r, line in zip(results["rows"], body, strict=True)]
+    return lines + body
 
 
 def _recommendations(results: dict) -> list[str]:
@@ -83,16 +98,18 @@ def _notes(results: dict, files: dict[str, str]) -> list[str]:
         f"- Background load: other processes used {_f(load.get('background_cpus'), '.2f')} CPUs on average "
         f"({_f(share * 100 if share is not None else None, '.0f', '%')} of all CPUs) over {_f(load.get('seconds'), '.0f')} s; "
         f"this process got {_f(load.get('own_cpus'), '.2f')} CPUs on average.",
-        f"- Method: variants timed interleaved in rounds in one process (shuffled order per round) after warm-up; "
-        f"plans {st['plans']}. p50 CI is the order-statistic 95% interval; robust CV (1.4826 MAD/median) > 0.15 "
-        "is flagged ⚠; the plain CV is in results.json.",
-        "- End-to-end = JPEG decode + resize/crop/normalize + inference, batch 1. Model-only starts from a preprocessed tensor.",
+        f"- Method: {st.get('method', 'interleaved rounds')}; shuffled order per round, {st.get('settle_seconds', 0) * 1000:.0f} ms "
+        f"idle between two workers' bursts, after warm-up; plans {st['plans']}. OpenVINO IRs are compiled for the static "
+        "batch being timed; each row's `timing_settings` in results.json says what its worker applied. p50 CI is the "
+        "order-statistic 95% interval; robust CV (1.4826 MAD/median) > 0.15 is flagged ⚠; the plain CV is in results.json.",
+        "- End-to-end = JPEG bytes in memory -> decode -> fit to the load size, crop, normalize -> inference, batch 1, "
+        "through `fishopt.data.decode.decode_and_fit` (JPEG DCT scaling where the image is >= 2x the target). Model-only "
+        "starts from a preprocessed tensor.",
         f"- Accuracy: {st['n_test']} of {st['n_test_total']} test images of split {str(fp.get('split_hash'))[:12]}; "
         f"reference = the checkpoint in PyTorch eager FP32 (top-1 {100 * results['reference']['top1']:.2f}%). "
         "Collapse = top-1 drop > 2 points or any class losing > 10 points of recall.",
-        f"- GOPS = 2 x {st.get('macs_per_image')} MACs/image x images/s at the largest batch; peak (FP32): "
-        f"{fp['peak']['fp32']['assumption']} = {fp['peak']['fp32']['gops']} GOPS; INT8 rows use the INT8 peak "
-        f"({fp['peak']['int8']['gops']} GOPS).",
+        f"- GOPS = 2 x {st.get('macs_per_image')} MACs/image x images/s at the row's best batch size; judged against the "
+        "measured GEMM peak of the precision the row computes in (see Roofline).",
         "- Peak MB = peak resident memory above what the process held before loading the variant (load + test-set run); "
         "with tuned malloc freed memory is reused, so later variants can read low.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in fp["versions"].items() if v) + f"; git {fp['git'].get('commit')}"
@@ -113,9 +130,101 @@ def to_markdown(results: dict, files: dict[str, str]) -> str:
     skipped = [r for r in results["rows"] if r["status"] == "skipped"]
     if skipped:
         lines += ["## Skipped", ""] + [f"- `{r['variant']}`: {r['reason']}" for r in skipped] + [""]
+    lines += _where_time_goes(results, files) + _camera_targets(results) + _roofline(results)
     lines += _notes(results, files) + [""]
     if "pareto" in files:
         lines += [f"![accuracy vs latency]({files['pareto']})", ""]
     if "confusion" in files:
         lines += [f"![confusion matrix of the recommended variant]({files['confusion']})", ""]
+    lines += _appendix(results)
     return "\n".join(lines)
+
+
+def where_time_goes(results: dict) -> list[str]:
+    """The end-to-end split table: per input size and variant, decode / preprocess / model / total p50 in ms."""
+    lines = ["| input | variant | pipeline | decode ms | preprocess ms | model ms | total p50 ms | model share |",
+             "|---|---|---|---|---|---|---|---|"]
+    for size in results["settings"].get("input_sizes", []):
+        entries = []
+        today = (results.get("e2e_today") or {}).get(size)
+        if today:
+            entries.append(("today's pipeline: Pillow full decode + torch resize + eager FP32", today))
+        entries += [(f"`{r['variant']}`", r["e2e"][size]) for r in results["rows"]
+                    if r["status"] == "ok" and (r.get("e2e") or {}).get(size)]
+        for name, block in entries:
+            st, total = block["stages_p50_ms"], block["total"]["p50_ms"]
+            share = st.get("model", 0.0) / total if total else None
+            lines.append(f"| {size} | {name} | {block['pipeline']} | {_f(st.get('decode'), '.3f')} | "
+                         f"{_f(st.get('preprocess'), '.3f')} | {_f(st.get('model'), '.3f')} | {total:.3f} | "
+                         f"{_f(share * 100 if share is not None else None, '.0f', '%')} |")
+    return lines
+
+
+def _where_time_goes(results: dict, files: dict[str, str]) -> list[str]:
+    if not any(r.get("e2e") for r in results["rows"]):
+        return []
+    lines = ["## Where the time goes (end to end, batch 1)", "",
+             "Stage p50s of JPEG bytes -> label; stage medians need not add up exactly to the total's median.", ""]
+    for size, cam in (results.get("camera") or {}).items():
+        agree = cam["agreement"]
+        lines.append(f"- {size}: {cam['n_files']} files, mean {cam['mean_kb']} kB; fast path vs today's pixels on "
+                     f"{agree['n']} test images: agreement {100 * agree['agreement']:.2f}%, top-1 "
+                     f"{agree['delta_points']:+.2f} points, DCT scales {agree['scales']} -> {cam['pipeline']} path")
+    lines += [""] + where_time_goes(results) + [""]
+    if "e2e_split" in files:
+        lines += [f"![end-to-end split]({files['e2e_split']})", ""]
+    return lines
+
+
+def _camera_targets(results: dict) -> list[str]:
+    cam = (results.get("targets") or {}).get("camera")
+    if not cam:
+        return []
+    yes = {True: "met", False: "NOT met", None: "not measured"}
+    m = cam["meets"]
+    return ["## End-to-end targets", "", f"Recommended INT8 variant: `{cam['variant']}` (ratios of p50s in this run).", "",
+            f"- 1920x1080: end to end >= 5x faster than today's pipeline: {_f(cam['e2e_over_today_1080'], '.2f', 'x')} "
+            f"({yes[m['e2e_over_today_1080']]})",
+            f"- 1920x1080: decode + preprocess <= 4x the model time: {_f(cam['input_over_model_1080'], '.2f', 'x')} "
+            f"({yes[m['input_over_model_1080']]})",
+            f"- 590x445: end to end <= 3x model-only: {_f(cam['e2e_over_model_590'], '.2f', 'x')} ({yes[m['e2e_over_model_590']]})",
+            f"- batch-1 INT8 >= 5x eager FP32: {_f(cam['int8_bs1_speedup'], '.2f', 'x')} ({yes[m['int8_bs1_speedup']]})", ""]
+
+
+def roofline_table(results: dict) -> list[str]:
+    """Measured peaks per precision, then each CPU row's GOPS against the peak of what it computes in."""
+    peaks = results["fingerprint"]["peak"]
+    lines = ["| precision | measured peak GOPS | library, n | nominal GOPS |", "|---|---|---|---|"]
+    nominal = results["fingerprint"].get("peak_nominal") or {}
+    for p, v in peaks.items():
+        lines.append(f"| {p} | {_f(v.get('gops'), '.1f')} | {v.get('library') or '-'} {v.get('n') or ''} | "
+                     f"{_f((nominal.get(p) or {}).get('gops'), '.1f')} |")
+    lines += ["", "| variant | computes in | how we know | GOPS @best bs | peak GOPS | % of measured peak |",
+              "|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        if r["status"] == "ok" and r["device"] == "cpu" and r.get("gops"):
+            lines.append(f"| `{r['variant']}` | {r.get('compute_precision') or r['precision']} | "
+                         f"{r.get('compute_precision_source') or 'format precision'} | {r['gops']:.2f} | "
+                         f"{_f(r.get('peak_gops'), '.1f')} | {_f((r.get('peak_share') or 0) * 100, '.1f', '%')} |")
+    return lines
+
+
+def _roofline(results: dict) -> list[str]:
+    if "gops" not in str(results["fingerprint"].get("peak")):
+        return []
+    return ["## Roofline (measured)", "", "GEMM peaks measured at the run's thread count "
+            f"({results['settings']['threads']}); a row is judged against max(peak of its compute precision, FP32 peak).",
+            ""] + roofline_table(results) + [""]
+
+
+def _appendix(results: dict) -> list[str]:
+    profiles = results.get("profiles") or {}
+    if not profiles:
+        return []
+    lines = ["## Appendix: per-operator profiles (batch 1)", ""]
+    for variant, prof in profiles.items():
+        lines += [f"### `{variant}` ({prof['profiler']}, {prof['calls']} calls, {prof['total_ms']:.4f} ms/call in operators)", "",
+                  "| operator | type | implementation | ms/call | share |", "|---|---|---|---|---|"]
+        lines += [f"| {o['op']} | {o['kind']} | {o['impl']} | {o['ms']:.4f} | {100 * o['share']:.1f}% |" for o in prof["ops"]]
+        lines.append("")
+    return lines

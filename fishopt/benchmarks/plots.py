@@ -1,4 +1,6 @@
-"""Plots: accuracy against bs1 latency with the Pareto front; the recommended variant's confusion matrix."""
+"""Plots: accuracy against bs1 latency with the Pareto front (labels carry the share of the measured peak); where
+the end-to-end time goes (decode / preprocess / model, stacked, per input size); the recommended variant's confusion
+matrix."""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def save_pareto(results: dict, path: str | Path) -> Path:
         colors = {"fp32": "tab:blue", "fp16": "tab:orange", "bf16": "tab:purple", "int8": "tab:green"}
         ax.scatter(xs, ys, s=sizes, c=[colors.get(r["precision"], "gray") for r in rows], alpha=0.6, edgecolors="k")
         for x, y, r in zip(xs, ys, rows, strict=True):
-            ax.annotate(r["variant"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            share = f" ({100 * r['peak_share']:.0f}% pk)" if r.get("peak_share") is not None else ""
+            ax.annotate(r["variant"] + share, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
         front = pareto_front(list(zip(xs, ys, strict=True)))
         ax.plot([xs[i] for i in front], [ys[i] for i in front], "r--", lw=1, label="Pareto front")
         ax.axhline(100 * results["reference"]["top1"] - results["settings"]["max_drop"], color="gray", lw=0.8, ls=":",
@@ -79,3 +82,50 @@ def save_confusion(results: dict, out: Path) -> Path | None:
     acc = row["accuracy"]
     title = f"{rec}: top-1 {acc['top1']:.3f}, macro-F1 {acc['macro_f1']:.3f}"
     return save_confusion_png(acc, path, title=title)
+
+
+STAGES = (("decode", "tab:red"), ("preprocess", "tab:orange"), ("model", "tab:blue"))
+
+
+def save_e2e_split(results: dict, path: str | Path) -> Path | None:
+    """Stacked bars of the end-to-end p50 split (decode, preprocess, model) per variant, one panel per input size.
+
+    Today's pipeline (full decode + torch resize + eager FP32) is the first bar of each panel. ``None`` when no
+    end-to-end row was measured.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [s for s in results["settings"].get("input_sizes", []) if any(
+        (r.get("e2e") or {}).get(s) for r in results["rows"])]
+    if not sizes:
+        return None
+    fig, axes = plt.subplots(len(sizes), 1, figsize=(9, 2.2 + 0.32 * len(results["rows"]) * len(sizes)), squeeze=False)
+    for ax, size in zip(axes[:, 0], sizes, strict=True):
+        bars = []
+        today = (results.get("e2e_today") or {}).get(size)
+        if today:
+            bars.append(("today's pipeline (eager FP32)", today["stages_p50_ms"]))
+        bars += [(r["variant"], r["e2e"][size]["stages_p50_ms"]) for r in results["rows"]
+                 if r["status"] == "ok" and (r.get("e2e") or {}).get(size)]
+        labels = [b[0] for b in bars]
+        left = [0.0] * len(bars)
+        for stage, color in STAGES:
+            widths = [b[1].get(stage, 0.0) for b in bars]
+            ax.barh(labels, widths, left=left, color=color, label=stage)
+            left = [a + b for a, b in zip(left, widths, strict=True)]
+        for i, total in enumerate(left):
+            ax.text(total, i, f" {total:.2f}", va="center", fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(f"end-to-end batch 1, {size} JPEG -> label (p50 per stage, ms)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+        if max(left) / max(min(left), 1e-9) > 30:
+            ax.set_xscale("log")
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return Path(path)

@@ -129,3 +129,52 @@ def targets(rows: list[dict], recommendations: dict[str, dict], batch: str) -> d
         "int8_over_fp32": ratio, "int8_beats_fp32": None if ratio is None else ratio > 1.0,
         "int8_size": int8_size_ratios(rows),
     }
+
+
+#: Camera-size targets: e2e speedup over today's pipeline at 1920x1080, decode+preprocess vs model at 1920x1080,
+#: e2e vs model-only at 590x445, batch-1 INT8 over eager FP32.
+CAMERA_TARGETS = {"e2e_over_today_1080": 5.0, "input_over_model_1080": 4.0, "e2e_over_model_590": 3.0,
+                  "int8_bs1_speedup": 5.0}
+
+
+def recommended_int8(rows: list[dict], recommendations: dict[str, dict], max_drop: float) -> dict | None:
+    """The recommended CPU variant when it is INT8, else the fastest eligible INT8 CPU variant at batch 1."""
+    rec = (recommendations.get("cpu-latency") or {}).get("variant")
+    by_name = {r["variant"]: r for r in rows}
+    if rec in by_name and by_name[rec]["precision"] == "int8":
+        return by_name[rec]
+    pool = [r for r in rows if r["device"] == "cpu" and r["precision"] == "int8" and eligible(r, max_drop)]
+    return min(pool, key=_p50) if pool else None
+
+
+def camera_targets(rows: list[dict], recommendations: dict[str, dict], today: dict[str, dict], max_drop: float) -> dict:
+    """The end-to-end targets of the recommended INT8 variant (``None`` where its input size was not measured).
+
+    Returns:
+        ``{"variant", "e2e_over_today_1080", "input_over_model_1080", "e2e_over_model_590", "int8_bs1_speedup",
+        "meets": {target: bool | None}, "targets": CAMERA_TARGETS}``: ratios of p50s measured in the same run.
+    """
+    row = recommended_int8(rows, recommendations, max_drop)
+    out: dict = {"variant": row["variant"] if row else None, "targets": dict(CAMERA_TARGETS)}
+    e2e = (row or {}).get("e2e") or {}
+    hd, small = e2e.get("1920x1080"), e2e.get("590x445")
+    today_hd = (today.get("1920x1080") or {}).get("total", {}).get("p50_ms")
+    out["e2e_over_today_1080"] = speedup(today_hd, hd["total"]["p50_ms"]) if hd else None
+    if hd and hd["stages_p50_ms"].get("model"):
+        st = hd["stages_p50_ms"]
+        out["input_over_model_1080"] = round((st["decode"] + st["preprocess"]) / st["model"], 3)
+    else:
+        out["input_over_model_1080"] = None
+    model_only = ((row or {}).get("latency") or {}).get("bs1", {}).get("p50_ms")
+    out["e2e_over_model_590"] = round(small["total"]["p50_ms"] / model_only, 3) if small and model_only else None
+    out["int8_bs1_speedup"] = (row or {}).get("speedup_bs1")
+    higher_is_better = {"e2e_over_today_1080": True, "input_over_model_1080": False, "e2e_over_model_590": False,
+                        "int8_bs1_speedup": True}
+    out["meets"] = {k: None if out[k] is None else (out[k] >= v if higher_is_better[k] else out[k] <= v)
+                    for k, v in CAMERA_TARGETS.items()}
+    return out
+
+
+def speedup(base: float | None, value: float | None) -> float | None:
+    """``base / value`` rounded, ``None`` when either is missing."""
+    return round(base / value, 3) if base and value else None

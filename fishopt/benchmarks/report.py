@@ -11,8 +11,8 @@ import io
 from pathlib import Path
 
 from fishopt.benchmarks.markdown import to_markdown
-from fishopt.benchmarks.plots import save_confusion, save_pareto
-from fishopt.benchmarks.recommend import best_by_precision, recommend, targets
+from fishopt.benchmarks.plots import save_confusion, save_e2e_split, save_pareto
+from fishopt.benchmarks.recommend import best_by_precision, camera_targets, recommend, targets
 from fishopt.benchmarks.schema import SCHEMA_VERSION, check_results
 from fishopt.io import atomic_write_json, atomic_write_text
 
@@ -22,10 +22,12 @@ BUSY_SHARE = 0.10
 CONTENDED_SHARE = 0.25
 
 CSV_COLUMNS = (
-    "variant", "runtime", "precision", "mode", "device", "status", "reason", "top1", "macro_f1", "delta_top1",
+    "model", "variant", "runtime", "precision", "compute_precision", "mode", "device", "status", "reason", "top1",
+    "macro_f1", "delta_top1",
     "agreement", "collapse", "bs1_p50_ms", "bs1_p90_ms", "bs1_p99_ms", "bs1_ci95_lo_ms", "bs1_ci95_hi_ms", "bs1_cv", "bs1_robust_cv",
     "e2e_p50_ms", "e2e_p99_ms", "speedup_bs1", "images_per_s", "speedup_throughput", "size_bytes", "build_seconds",
-    "peak_mem_mb", "gops", "peak_share",
+    "peak_mem_mb", "gops", "peak_gops", "peak_share", "best_batch", "best_images_per_s", "images_per_s_per_core",
+    "e2e_1920x1080_p50_ms", "e2e_590x445_p50_ms",
 )
 
 
@@ -60,11 +62,19 @@ def warnings_of(fp: dict, settings: dict, rows: list[dict]) -> list[str]:
     return out
 
 
-def assemble(fp: dict, settings: dict, reference: dict, rows: list[dict]) -> dict:
-    """Build the results dict (adds recommendations and warnings)."""
+def assemble(fp: dict, settings: dict, reference: dict, rows: list[dict], e2e_today: dict | None = None,
+             camera: dict | None = None, profiles: dict | None = None) -> dict:
+    """Build the results dict (adds recommendations, targets and warnings).
+
+    Args:
+        e2e_today: Per input size, today's pipeline (full decode + torch resize + eager FP32) on the baseline.
+        camera: Per input size, the end-to-end inputs (files, mean size) and the fast-path agreement verdict.
+        profiles: Per-operator profiles by variant (the appendix).
+    """
     batch = str(max(settings["batch_sizes"]))
     ref = {k: reference[k] for k in ("n", "top1", "macro_f1", "per_class")}
     recs = recommend(rows, settings["max_drop"], settings["batch_sizes"])
+    today = e2e_today or {}
     return {
         "schema_version": SCHEMA_VERSION,
         "fingerprint": fp,
@@ -72,9 +82,49 @@ def assemble(fp: dict, settings: dict, reference: dict, rows: list[dict]) -> dic
         "reference": ref,
         "rows": rows,
         "recommendations": recs,
-        "targets": targets(rows, recs, batch),
-        "warnings": warnings_of(fp, settings, rows),
+        "targets": {**targets(rows, recs, batch), "camera": camera_targets(rows, recs, today, settings["max_drop"])},
+        "e2e_today": today,
+        "camera": camera or {},
+        "profiles": profiles or {},
+        "warnings": warnings_of(fp, settings, rows) + _roofline_warnings(rows) + _camera_warnings(camera or {}),
     }
+
+
+def _roofline_warnings(rows: list[dict]) -> list[str]:
+    return [f"{r['variant']}: {100 * r['peak_share']:.0f}% of the measured "
+            f"{r.get('compute_precision') or r['precision']} "
+            "peak: the peak measurement was disturbed (background load during it); rerun on a quiet machine"
+            for r in rows if (r.get("peak_share") or 0) > 1.0]
+
+
+def _camera_warnings(camera: dict) -> list[str]:
+    return [f"input size {size}: the fast decode path changed the reference's answers (agreement "
+            f"{100 * c['agreement']['agreement']:.1f}%, top-1 {c['agreement']['delta_points']:+.2f} points): "
+            "its end-to-end rows use the general path (full decode)"
+            for size, c in camera.items() if not c["agreement"]["taken"]]
+
+
+def merge(results: list[dict]) -> dict:
+    """One results dict holding the rows of several runs (e.g. two checkpoints): one row per model x variant.
+
+    The first run's fingerprint and settings are kept; every row keeps its ``model`` and gains ``run`` (the index of
+    its run) so the table, CSV and plots show them side by side. Ratios are only comparable between rows of runs
+    with similar background load (listed per run in ``settings["merged_runs"]``).
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+    out = {**results[0], "rows": [], "warnings": []}
+    runs = []
+    for i, res in enumerate(results):
+        runs.append({"checkpoint": res["settings"]["checkpoint"], "model": res["settings"].get("model"),
+                     "background_load": res["fingerprint"].get("background_load"),
+                     "time_utc": res["fingerprint"]["time_utc"]})
+        for row in res["rows"]:
+            out["rows"].append({**row, "run": i, "model": row.get("model") or res["settings"].get("model")})
+        out["warnings"] += [f"run {i} ({res['settings'].get('model')}): {w}" for w in res["warnings"]]
+    out["settings"] = {**results[0]["settings"], "merged_runs": runs}
+    out["recommendations"] = recommend(out["rows"], out["settings"]["max_drop"], out["settings"]["batch_sizes"])
+    return out
 
 
 def flat_row(row: dict) -> dict:
@@ -93,7 +143,13 @@ def flat_row(row: dict) -> dict:
         "bs1_ci95_lo_ms": ci[0], "bs1_ci95_hi_ms": ci[1], "bs1_cv": bs1.get("cv"), "bs1_robust_cv": bs1.get("robust_cv"),
         "e2e_p50_ms": e2e.get("p50_ms"), "e2e_p99_ms": e2e.get("p99_ms"), "speedup_bs1": row.get("speedup_bs1"),
         "images_per_s": big.get("images_per_s"), "speedup_throughput": row.get("speedup_throughput"),
-        **{k: row.get(k) for k in ("size_bytes", "build_seconds", "peak_mem_mb", "gops", "peak_share")},
+        **{k: row.get(k) for k in ("size_bytes", "build_seconds", "peak_mem_mb", "gops", "peak_gops", "peak_share",
+                                   "model", "compute_precision")},
+        "best_batch": (row.get("throughput_best") or {}).get("batch_size"),
+        "best_images_per_s": (row.get("throughput_best") or {}).get("images_per_s"),
+        "images_per_s_per_core": (row.get("throughput_best") or {}).get("images_per_s_per_core"),
+        **{f"e2e_{size}_p50_ms": (((row.get("e2e") or {}).get(size) or {}).get("total") or {}).get("p50_ms")
+           for size in ("1920x1080", "590x445")},
     }
 
 
@@ -123,6 +179,9 @@ def write_all(results: dict, out: Path, show: bool = True) -> dict[str, Path]:
         "csv": atomic_write_text(out / "results.csv", to_csv(results)),
         "pareto": save_pareto(results, out / "pareto.png"),
     }
+    split = save_e2e_split(results, out / "e2e_split.png")
+    if split is not None:
+        paths["e2e_split"] = split
     confusion = save_confusion(results, out)
     if confusion is not None:
         paths["confusion"] = confusion

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _NUM = {"type": ["number", "null"]}
 _STR = {"type": ["string", "null"]}
@@ -56,6 +56,17 @@ THROUGHPUT = {
                    "ci95_ms": _CI, "cv": _NUM, "unstable": {"type": "boolean"}},
 }
 
+E2E = {
+    "type": "object",
+    "required": ["pipeline", "total", "stages_p50_ms"],
+    "properties": {
+        "pipeline": {"type": "string", "enum": ["fast", "general", "today"]},
+        "total": TIMING,
+        "stages_p50_ms": {"type": "object", "required": ["decode", "preprocess", "model"],
+                          "additionalProperties": {"type": "number", "minimum": 0}},
+    },
+}
+
 ROW = {
     "type": "object",
     "required": ["variant", "runtime", "precision", "device", "status", "reason", "accuracy", "latency", "throughput",
@@ -80,7 +91,13 @@ ROW = {
         "build_seconds": _NUM,
         "peak_mem_mb": _NUM,
         "gops": _NUM,
-        "peak_share": _NUM,
+        "peak_gops": _NUM,
+        "peak_share": {"type": ["number", "null"], "minimum": 0},
+        "compute_precision": {"type": ["string", "null"], "enum": ["fp32", "fp16", "bf16", "int8", None]},
+        "e2e": {"type": ["object", "null"], "additionalProperties": E2E},
+        "throughput_best": {"type": ["object", "null"],
+                            "required": ["batch_size", "images_per_s", "images_per_s_per_core"]},
+        "model": _STR,
     },
 }
 
@@ -108,6 +125,16 @@ RESULTS = {
                 "properties": {"fp32": {"type": "string"}, "ratio": _NUM, "meets": {"type": "boolean"}}}},
         }},
         "warnings": {"type": "array", "items": {"type": "string"}},
+        "e2e_today": {"type": "object", "additionalProperties": E2E},
+        "camera": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["n_files", "mean_kb", "agreement", "pipeline"],
+            "properties": {"pipeline": {"type": "string", "enum": ["fast", "general"]},
+                           "agreement": {"type": "object", "required": ["n", "agreement", "delta_points", "taken"],
+                                         "properties": {"agreement": {"type": "number", "minimum": 0,
+                                                                      "maximum": 1}}}}}},
+        "profiles": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["profiler", "calls", "total_ms", "ops"],
+            "properties": {"ops": {"type": "array", "items": {"type": "object", "required": ["op", "ms", "share"]}}}}},
     },
 }
 

@@ -1,14 +1,14 @@
-"""Timing: warm-up, then variants interleaved in rounds in one process; inputs; memory; GOPS.
+"""Timing plans, model inputs, memory and GOPS; the in-process interleaving helper.
 
-Every variant is a zero-argument callable that runs one call on a fixed input. :func:`time_interleaved`
-warms each up, then runs ``rounds`` rounds in which every variant makes ``calls`` timed calls, in a
-fresh order each round, so background load hits all variants alike.
+The benchmark times every variant in its own worker process (:mod:`fishopt.benchmarks.workers`) with the plans
+here. :func:`time_interleaved` is the same round structure for callables in one process (for tools and tests
+that time plain functions).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fishopt.benchmarks.stats import interleaved_rounds
-from fishopt.data.preprocess import decode_image, eval_transform, fit_to
+from fishopt.data.preprocess import eval_transform
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,15 @@ class TimingPlan:
     calls: int = 10
 
 
-#: Plans per measurement: bs1 model-only, bs1 end-to-end, throughput at large batch sizes.
+#: Plans per measurement: bs1 model-only, bs1 end-to-end (per input size), throughput at larger batch sizes.
 PLANS = {
-    "full": {"bs1": TimingPlan(10, 20, 15), "e2e": TimingPlan(3, 10, 8), "throughput": TimingPlan(2, 8, 3)},
-    "quick": {"bs1": TimingPlan(3, 6, 8), "e2e": TimingPlan(2, 3, 4), "throughput": TimingPlan(1, 3, 2)},
+    "full": {"bs1": TimingPlan(20, 20, 25), "e2e": TimingPlan(4, 10, 8), "throughput": TimingPlan(2, 8, 3)},
+    "quick": {"bs1": TimingPlan(10, 8, 20), "e2e": TimingPlan(2, 4, 5), "throughput": TimingPlan(1, 3, 2)},
 }
+#: Batch sizes of the throughput sweep.
+BATCH_SIZES = {"full": (1, 8, 32, 128), "quick": (1, 32)}
+#: Idle seconds between two workers' bursts (see benchmarks/method_check.py for the measurement behind it).
+SETTLE_SECONDS = 0.002
 
 
 def set_threads(threads: int | None) -> int:
@@ -121,24 +125,6 @@ def model_input(images: Any, meta: dict, raw_input: bool, batch: int) -> np.ndar
     if raw_input:
         return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
     return np.ascontiguousarray(eval_transform(x, meta["input_size"], meta["mean"], meta["std"]).numpy())
-
-
-def end_to_end_call(runtime: Callable[[np.ndarray], Any], paths: Sequence[Path], meta: dict, raw_input: bool) -> Callable[[], Any]:
-    """A callable that decodes the next JPEG, preprocesses it and runs the runtime (batch 1)."""
-
-    state = {"i": 0}
-
-    def call() -> Any:
-        path = paths[state["i"] % len(paths)]
-        state["i"] += 1
-        x = fit_to(decode_image(path), meta["load_size"]).unsqueeze(0)
-        if raw_input:
-            batch = np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
-        else:
-            batch = eval_transform(x, meta["input_size"], meta["mean"], meta["std"]).numpy()
-        return runtime(batch)
-
-    return call
 
 
 def _status_kb(key: str) -> int | None:

@@ -15,7 +15,9 @@ DEFAULT_OUT = Path("benchmarks/results")
 _REEXEC_GUARD = "FISHOPT_MALLOC_REEXEC"
 
 
-def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
+def _int_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
     try:
         sizes = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
@@ -25,14 +27,30 @@ def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple
     return sizes
 
 
+def _size_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    from fishopt.benchmarks.camera import parse_size
+    from fishopt.errors import ConfigError
+
+    try:
+        return tuple(parse_size(v) for v in value.split(",") if v.strip())
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def malloc_argv(params: dict) -> list[str]:
     """The command line that re-runs this benchmark with the same options (for the malloc re-exec)."""
     argv = ["benchmark"]
     for key in ("checkpoint", "variants", "threads", "out", "data", "device"):
         if params.get(key) is not None and not (key == "device" and params[key] == "cpu"):
             argv += [f"--{key}", str(params[key])]
-    argv += ["--batch-sizes", ",".join(str(b) for b in params["batch_sizes"]), "--max-drop", str(params["max_drop"])]
-    argv += [f"--{flag}" for flag in ("overwrite", "quick") if params.get(flag)]
+    if params.get("batch_sizes"):
+        argv += ["--batch-sizes", ",".join(str(b) for b in params["batch_sizes"])]
+    if params.get("input_sizes"):
+        argv += ["--input-sizes", ",".join(params["input_sizes"])]
+    argv += ["--max-drop", str(params["max_drop"])]
+    argv += [f"--{flag}" for flag in ("overwrite", "quick", "no-profile") if params.get(flag.replace("-", "_"))]
     return argv
 
 
@@ -72,8 +90,12 @@ def _check_inputs(checkpoint: str | None, out: str, overwrite: bool) -> Path:
               help=f"model.pt to benchmark (default: {DEFAULT_CHECKPOINT}; make it with 'make train').")
 @click.option("--variants", default=None, help="Comma-separated registry names (default: all registered). "
               "torch-eager-fp32 (the baseline) is always included.")
-@click.option("--batch-sizes", default="1,32", show_default=True, callback=_int_list,
-              help="Batch 1 = latency; larger = throughput.")
+@click.option("--batch-sizes", default=None, callback=_int_list,
+              help="Batch 1 = latency; larger = throughput (default: 1,8,32,128; with --quick 1,32).")
+@click.option("--input-sizes", default=None, callback=_size_list,
+              help="End-to-end input sizes: 'native' (the data's files) and/or WxH camera sizes, test images "
+                   "re-encoded once and cached (default: native,1920x1080,590x445). E.g. native,1920x1080,590x445.")
+@click.option("--no-profile", is_flag=True, help="Skip the per-operator profiles of the two fastest INT8 variants.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for torch and every runtime (default: usable CPUs).")
 @click.option("--out", default=str(DEFAULT_OUT), show_default=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out.")
@@ -88,7 +110,8 @@ def _check_inputs(checkpoint: str | None, out: str, overwrite: bool) -> Path:
                    "always measured).")
 @click.option("--list", "list_only", is_flag=True, help="List the registered variants and whether they can run here, then exit.")
 @data_option
-def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[int, ...], threads: int | None, out: str,
+def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[int, ...] | None,
+              input_sizes: tuple[str, ...] | None, no_profile: bool, threads: int | None, out: str,
               overwrite: bool, quick: bool, max_drop: float, no_malloc_tuning: bool, device: str, list_only: bool,
               data: str | None) -> None:
     """Build every registered variant, then measure accuracy, latency, throughput and size.
@@ -100,6 +123,7 @@ def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[i
     Examples:
       fishopt benchmark --quick
       fishopt benchmark --checkpoint runs/exp/model.pt --variants onnx-fp32,openvino-int8 --threads 2
+      fishopt benchmark --input-sizes native,1920x1080,590x445
     """
     setup_logging()
     if list_only:
@@ -112,11 +136,13 @@ def benchmark(checkpoint: str | None, variants: str | None, batch_sizes: tuple[i
     path = _check_inputs(checkpoint, out, overwrite)
     if not no_malloc_tuning:
         ensure_malloc_tuning({"checkpoint": str(path), "variants": variants, "threads": threads, "out": out, "data": data,
-                              "device": device, "batch_sizes": batch_sizes, "max_drop": max_drop, "overwrite": overwrite, "quick": quick})
+                              "device": device, "batch_sizes": batch_sizes, "input_sizes": input_sizes,
+                              "max_drop": max_drop,
+                              "overwrite": overwrite, "quick": quick, "no_profile": no_profile})
     from fishopt.benchmarks.harness import run_benchmark
 
     run_benchmark(path, names, batch_sizes=batch_sizes, threads=threads, out_dir=out, quick=quick, max_drop=max_drop,
-                  data=data, overwrite=overwrite, device=device)
+                  data=data, overwrite=overwrite, device=device, input_sizes=input_sizes, profile=not no_profile)
     click.echo(str(Path(out) / "REPORT.md"))
 
 

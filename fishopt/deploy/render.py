@@ -2,7 +2,8 @@
 
 Templates use ``{{NAME}}`` placeholders (no clash with shell ``$`` or Python braces); :func:`render` fails on
 any placeholder left unfilled. ``infer.py``, ``verify.py`` and ``benchmark.py`` are copied unchanged: they
-read everything from ``bundle.json`` at run time.
+read everything from ``bundle.json`` at run time. ``fishdecode.py`` is fishopt's own decode-and-fit module
+(:mod:`fishopt.data.decode`), copied unchanged, so the bundle decodes images exactly as fishopt does.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fishopt.data import decode as decode_module
 from fishopt.deploy.targets import TRTEXEC_FLAGS, Target
 from fishopt.io import file_mode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PROGRAMS = ("infer.py", "verify.py", "benchmark.py")
+#: fishopt's decode-and-fit module, shipped in every bundle under this name.
+DECODE_MODULE = "fishdecode.py"
+#: Fast JPEG decoding on the device (infer.py falls back to Pillow without it).
+SIMPLEJPEG = ">=1.7"
 _PLACEHOLDER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
 
 
@@ -43,15 +49,17 @@ def _write(path: Path, text: str, executable: bool = False) -> None:
 
 
 def write_programs(folder: Path) -> None:
-    """Copy infer.py, verify.py and benchmark.py."""
+    """Copy infer.py, verify.py, benchmark.py and fishopt's decode module (``fishdecode.py``)."""
     for name in PROGRAMS:
         _write(folder / name, template(name), executable=True)
+    _write(folder / DECODE_MODULE, Path(decode_module.__file__).read_text(encoding="utf-8"))
 
 
 def write_requirements(folder: Path, bundle: dict[str, Any]) -> None:
     """``requirements.txt``: what pip installs on the device."""
     req = bundle["requirements"]
-    lines = [f"numpy{req['numpy']}", f"pillow{req['pillow']}", f"onnxruntime{req['onnxruntime']}"]
+    lines = [f"numpy{req['numpy']}", f"pillow{req['pillow']}", f"onnxruntime{req['onnxruntime']}",
+             f"simplejpeg{req.get('simplejpeg', SIMPLEJPEG)}  # fast JPEG decoding; without it infer.py uses Pillow"]
     _write(folder / "requirements.txt", "\n".join(lines) + "\n")
 
 

@@ -17,7 +17,7 @@ def test_cuda_rows_skip_without_a_gpu(tiny_checkpoint: Path, tmp_path: Path, mon
     monkeypatch.setattr(registry, "cuda_available", lambda: False)
     out = tmp_path / "cuda"
     results = harness.run_benchmark(tiny_checkpoint, out_dir=out, quick=True, progress=False, batch_sizes=(1, 4),
-                                    device="cuda", threads=1)
+                                    device="cuda", threads=1, input_sizes=["native"])
     rows = {r["variant"]: r for r in results["rows"]}
     assert rows[BASELINE]["status"] == "ok" and rows[BASELINE]["device"] == "cpu"
     cuda = [r for r in rows.values() if r["device"] == "cuda"]

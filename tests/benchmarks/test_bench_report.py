@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 
@@ -22,8 +23,9 @@ def _timing(p50: float) -> dict:
 
 
 def _row(name: str, precision: str, p50: float, top1: float, status: str = "ok", device: str = "cpu") -> dict:
-    from fishopt.benchmarks.accuracy import compare
     import numpy as np
+
+    from fishopt.benchmarks.accuracy import compare
 
     row = {"variant": name, "runtime": name.split("-")[0], "precision": precision, "mode": None, "kind": "export",
            "backend": "x", "device": device, "status": status, "reason": None if status == "ok" else "why", "stage": None,
@@ -42,10 +44,17 @@ def _row(name: str, precision: str, p50: float, top1: float, status: str = "ok",
     return row
 
 
+@functools.lru_cache(maxsize=1)
+def _peaks() -> dict:
+    from fishopt.benchmarks.roofline import measure_peaks
+
+    return measure_peaks(1, sizes=(64,), budget=0.002)  # small GEMMs: enough for the report's shape
+
+
 def sample_results() -> dict:
     from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
 
-    fp = fingerprint(2, "abc")
+    fp = fingerprint(2, "abc", peaks=copy.deepcopy(_peaks()))
     fp["background_load"] = LoadSampler().start().stop()
     rows = [
         _row("torch-eager-fp32", "fp32", 10.0, 0.90),
@@ -123,7 +132,7 @@ def test_write_all_outputs(tmp_path: Path) -> None:
         assert (tmp_path / name).is_file(), name
     assert set(paths) == {"json", "csv", "pareto", "confusion", "markdown"}
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
-    assert len(csv_lines) == 1 + len(results["rows"]) and csv_lines[0].startswith("variant,runtime,precision")
+    assert len(csv_lines) == 1 + len(results["rows"]) and csv_lines[0].startswith("model,variant,runtime,precision")
     md = (tmp_path / "REPORT.md").read_text()
     assert "cpu-latency**: `openvino-int8`" in md and "MALLOC_MMAP_THRESHOLD_" in md and "Background load" in md
     assert "`tensorrt-fp16`: why" in md  # skipped reasons listed
@@ -163,3 +172,63 @@ def test_report_states_the_size_target() -> None:
     check_results(results)
     assert results["targets"]["int8_size"] == {"openvino-int8": {"fp32": "openvino-fp32", "ratio": 4.0, "meets": True}}
     assert "`openvino-int8` 4.00x vs `openvino-fp32` (met)" in to_markdown(results, {})
+
+
+def _e2e(decode: float, pre: float, model: float, pipeline: str = "fast") -> dict:
+    total = decode + pre + model
+    return {"pipeline": pipeline, "total": _timing(total), "stages_p50_ms": {"decode": decode, "preprocess": pre, "model": model}}
+
+
+def test_camera_rows_split_plot_targets_and_merge(tmp_path: Path) -> None:
+    results = sample_results()
+    results["settings"]["input_sizes"] = ["native", "1920x1080", "590x445"]
+    rows = {r["variant"]: r for r in results["rows"]}
+    for name in ("torch-eager-fp32", "onnx-fp32", "openvino-int8", "bad-int8"):
+        rows[name]["e2e"] = {"native": _e2e(0.2, 0.5, 1.0), "1920x1080": _e2e(2.5, 0.6, 0.2), "590x445": _e2e(0.7, 0.5, 0.2)}
+        rows[name]["compute_precision"] = rows[name]["precision"]
+    today = {"1920x1080": _e2e(20.0, 30.0, 2.0, "today"), "590x445": _e2e(3.0, 8.0, 2.0, "today")}
+    camera = {s: {"n_files": 4, "mean_kb": 10.0, "pipeline": "fast",
+                  "agreement": {"n": 10, "agreement": 1.0, "delta_points": 0.0, "taken": True, "scales": {"1/8": 10}}}
+              for s in ("native", "1920x1080", "590x445")}
+    camera["590x445"]["agreement"].update(agreement=0.99, taken=False)
+    camera["590x445"]["pipeline"] = "general"
+    done = report.assemble(results["fingerprint"], results["settings"], results["reference"], results["rows"],
+                           e2e_today=today, camera=camera, profiles={})
+    check_results(done)
+    cam = done["targets"]["camera"]
+    assert cam["variant"] == "openvino-int8"  # the recommended CPU variant is INT8
+    assert cam["e2e_over_today_1080"] == round(52.0 / 3.3, 3) and cam["meets"]["e2e_over_today_1080"] is True
+    assert cam["input_over_model_1080"] == round(3.1 / 0.2, 3) and cam["meets"]["input_over_model_1080"] is False
+    assert cam["e2e_over_model_590"] == round(1.4 / 1.5, 3) and cam["meets"]["e2e_over_model_590"] is True
+    assert any("590x445: the fast decode path changed" in w for w in done["warnings"])
+    paths = report.write_all(done, tmp_path, show=False)
+    assert paths["e2e_split"].is_file()
+    md = (tmp_path / "REPORT.md").read_text()
+    assert "## Where the time goes" in md and "today's pipeline" in md and "## End-to-end targets" in md
+    assert "| 1920x1080 | `openvino-int8` | fast | 2.500 | 0.600 | 0.200 |" in md
+    merged = report.merge([done, copy.deepcopy(done)])
+    assert len(merged["rows"]) == 2 * len(done["rows"]) and {r["run"] for r in merged["rows"]} == {0, 1}
+    assert len(merged["settings"]["merged_runs"]) == 2
+    out2 = tmp_path / "merged"
+    out2.mkdir()
+    report.write_all(merged, out2, show=False)
+    assert "| model |" in (out2 / "REPORT.md").read_text().splitlines()[4]
+
+
+def test_share_above_measured_peak_is_flagged() -> None:
+    results = sample_results()
+    results["rows"][1]["peak_share"] = 1.3
+    done = report.assemble(results["fingerprint"], results["settings"], results["reference"], results["rows"])
+    assert any("peak measurement was disturbed" in w for w in done["warnings"])
+
+
+def test_profiles_appendix() -> None:
+    results = sample_results()
+    profiles = {"openvino-int8": {"profiler": "openvino PERF_COUNT", "calls": 10, "total_ms": 0.2,
+                                  "ops": [{"op": "conv1", "kind": "Convolution", "impl": "brgconv_i8", "ms": 0.1, "share": 0.5}]}}
+    done = report.assemble(results["fingerprint"], results["settings"], results["reference"], results["rows"], profiles=profiles)
+    check_results(done)
+    from fishopt.benchmarks.markdown import to_markdown
+
+    md = to_markdown(done, {})
+    assert "## Appendix: per-operator profiles" in md and "| conv1 | Convolution | brgconv_i8 | 0.1000 | 50.0% |" in md

@@ -17,7 +17,7 @@ from fishopt.io import file_sha256
 
 from deploy_helpers import run_program
 
-ALLOWED_IMPORTS = {"argparse", "ctypes", "functools", "hashlib", "json", "sys", "pathlib", "numpy", "PIL",
+ALLOWED_IMPORTS = {"fishdecode", "importlib", "io", "argparse", "ctypes", "functools", "hashlib", "json", "sys", "pathlib", "numpy", "PIL",
                    "onnxruntime", "tensorrt", "__future__", "infer", "math", "os", "platform", "time"}
 
 
@@ -178,3 +178,25 @@ def test_benchmark_reports_percentiles(bundle_copy) -> None:
     row = json.loads(proc.stdout)
     assert row["n"] == 5 and row["p50_ms"] <= row["p90_ms"] and row["throughput_ips"] > 0
     assert row["runtime"] == "onnxruntime" and row["precision"] == "fp32"
+
+
+def test_benchmark_reports_the_end_to_end_split(bundle_copy) -> None:
+    out = bundle_copy("cpu")
+    proc = run_program(sys.executable, out, "benchmark.py", "--iters", "5", "--warmup", "1", "--json",
+                       "--input-sizes", "native,1920x1080")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert set(row["e2e"]) == {"native", "1920x1080"}
+    hd = row["e2e"]["1920x1080"]
+    assert hd["decode_p50_ms"] > 0 and hd["model_p50_ms"] > 0 and hd["speedup_vs_full_decode"] > 0
+    assert hd["input_over_model"] > 0 and hd["e2e_over_model"] > 0 and hd["bytes"] > row["e2e"]["native"]["bytes"]
+    bad = run_program(sys.executable, out, "benchmark.py", "--input-sizes", "huge", "--iters", "1")
+    assert bad.returncode == 2 and "--input-sizes" in bad.stderr
+
+
+def test_bundle_ships_fishopts_decode_module(bundle_of) -> None:
+    from fishopt.data import decode
+
+    out = bundle_of("cpu").out_dir
+    assert (out / "fishdecode.py").read_text() == Path(decode.__file__).read_text()
+    assert "simplejpeg" in (out / "requirements.txt").read_text()

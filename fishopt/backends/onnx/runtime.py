@@ -24,8 +24,9 @@ class OnnxRuntime(Runtime):
     metadata (or a uint8 input). Metadata is read from ``metadata_props``.
 
     Runtime settings (keyword arguments of :meth:`load`): ``provider`` (an execution provider), ``spinning``
-    (idle threads spin: lower latency on a quiet machine, worse under load) and ``optimization`` (graph
-    optimization level).
+    (idle threads spin: lower latency on a quiet machine, worse under load), ``optimization`` (graph
+    optimization level) and ``profile`` (a file prefix: ONNX Runtime's per-node profiler writes a JSON trace,
+    see :meth:`end_profiling`).
     """
 
     def __init__(self, path: Path, meta: dict[str, Any], session: Any, *, threads: int | None = None,
@@ -39,7 +40,7 @@ class OnnxRuntime(Runtime):
 
     @classmethod
     def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu", provider: str | None = None,
-             spinning: bool = False, optimization: str = "all") -> OnnxRuntime:
+             spinning: bool = False, optimization: str = "all", profile: str | None = None) -> OnnxRuntime:
         """Create the session.
 
         Args:
@@ -49,6 +50,7 @@ class OnnxRuntime(Runtime):
             provider: ``cpu``, ``cuda``, ``openvino`` or ``tensorrt`` (default: from ``device``).
             spinning: Let idle threads spin (lower latency on a quiet machine, worse under load).
             optimization: Graph optimization level: ``disable``, ``basic``, ``extended`` or ``all``.
+            profile: Turn on ONNX Runtime's profiler, writing ``<profile>_<date>.json`` (per-node kernel times).
 
         Raises:
             MissingDependencyError: onnxruntime is not installed.
@@ -79,6 +81,9 @@ class OnnxRuntime(Runtime):
         if threads:
             opts.intra_op_num_threads = int(threads)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        if profile:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = str(profile)
         providers = list(dict.fromkeys([PROVIDERS[provider], PROVIDERS["cpu"]]))
         if not Path(path).is_file():
             raise CheckpointError(f"ONNX file {str(path)!r} not found; export one with 'fishopt export --onnx'")
@@ -90,7 +95,36 @@ class OnnxRuntime(Runtime):
         settings = {"provider": provider, "spinning": spinning, "optimization": optimization}
         runtime = cls(Path(path), meta, session, threads=threads, settings=settings)
         runtime.device = "cuda" if provider in ("cuda", "tensorrt") else "cpu"
+        runtime._options = (opts, providers)
         return runtime
+
+    def optimized_op_types(self) -> dict[str, int]:
+        """Op types (and counts) of the graph ONNX Runtime actually runs: the file after its graph optimizations.
+
+        QDQ pairs around Conv/MatMul are fused into integer kernels (``QLinearConv``...) here, or not.
+        """
+        import tempfile
+
+        import onnx
+        import onnxruntime as ort
+
+        opts, providers = self._options
+        with tempfile.TemporaryDirectory(prefix="fishopt-ort-") as tmp:
+            out = Path(tmp) / "optimized.onnx"
+            copy = ort.SessionOptions()
+            copy.graph_optimization_level = opts.graph_optimization_level
+            copy.intra_op_num_threads = 1
+            copy.optimized_model_filepath = str(out)
+            ort.InferenceSession(str(self.path), sess_options=copy, providers=providers)
+            graph = onnx.load(str(out), load_external_data=False).graph
+        counts: dict[str, int] = {}
+        for node in graph.node:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+        return counts
+
+    def end_profiling(self) -> str:
+        """Stop ONNX Runtime's profiler (``profile`` setting) and return the path of its JSON trace."""
+        return self.session.end_profiling()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Logits of a batch (float32 NCHW normalized, or uint8 NHWC for raw-input graphs)."""

@@ -28,6 +28,7 @@ class OpenVINORuntime(Runtime):
         super().__init__(path, meta, threads=threads, settings=settings)
         self.compiled = compiled
         self.request = compiled.create_infer_request()
+        self._output = compiled.outputs[0]
         self.inference_precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         first = compiled.inputs[0]
         self.raw_input = bool(meta.get("raw_input", first.get_element_type().get_type_name() == "u8"))
@@ -35,7 +36,7 @@ class OpenVINORuntime(Runtime):
     @classmethod
     def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu",
              precision_hint: str | None = None, performance_hint: str = "LATENCY",
-             reshape: int | None = None) -> OpenVINORuntime:
+             reshape: int | None = None, perf_count: bool = False) -> OpenVINORuntime:
         """Read and compile the IR.
 
         Args:
@@ -46,7 +47,9 @@ class OpenVINORuntime(Runtime):
                 ``inference_precision`` metadata, or the device default where that is ``None``.
             performance_hint: ``LATENCY`` (default, for batch 1) or ``THROUGHPUT``.
             reshape: Compile for this static batch size (a dynamic-batch IR then runs only that batch; lets the
-                CPU plugin pick kernels for it).
+                CPU plugin pick kernels for it; the benchmark does this per timed batch size, see
+                :meth:`latency_settings`).
+            perf_count: Turn on per-layer performance counters (``PERF_COUNT``; :meth:`profiling_info`).
 
         Raises:
             MissingDependencyError: openvino is not installed.
@@ -78,15 +81,29 @@ class OpenVINORuntime(Runtime):
             config["INFERENCE_PRECISION_HINT"] = hint
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
+        if perf_count:
+            config["PERF_COUNT"] = True
         compiled = core.compile_model(model, device.upper(), config)
         settings = {k: v for k, v in (("precision_hint", precision_hint), ("performance_hint", performance_hint),
-                                      ("reshape", reshape)) if v is not None}
+                                      ("reshape", reshape), ("perf_count", perf_count or None)) if v is not None}
         runtime = cls(Path(path), meta, compiled, threads=threads, settings=settings)
         runtime.device = device
         return runtime
 
+    @classmethod
+    def latency_settings(cls, batch: int) -> dict[str, Any]:
+        """Settings that compile for one batch size (the benchmark times each batch size with its own compile)."""
+        return {"reshape": int(batch)}
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """Logits of a batch (float32 NCHW normalized, or uint8 NHWC for raw-input graphs)."""
+        """Logits of a batch (float32 NCHW normalized, or uint8 NHWC for raw-input graphs).
+
+        The input is shared with the request (no copy into an OpenVINO tensor), the output copied once.
+        """
         x = np.ascontiguousarray(batch, dtype=np.uint8 if self.raw_input else np.float32)
-        self.request.infer({0: x})
-        return np.array(self.request.get_output_tensor(0).data, dtype=np.float32)
+        results = self.request.infer({0: x}, share_inputs=True, share_outputs=True)
+        return np.array(results[self._output], dtype=np.float32)
+
+    def profiling_info(self) -> list[Any]:
+        """Per-layer counters of the last inference (``perf_count=True``): name, type, exec type, real time."""
+        return list(self.request.profiling_info)

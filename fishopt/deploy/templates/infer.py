@@ -2,15 +2,19 @@
 """Classify fish images with this bundle's model.
 
 Standalone: needs numpy, Pillow and onnxruntime (or, on a Jetson with ``model.engine`` built by
-``./build_engine.sh``, the TensorRT Python bindings and the CUDA runtime of JetPack). No fishopt, no torch.
+``./build_engine.sh``, the TensorRT Python bindings and the CUDA runtime of JetPack), and ``simplejpeg`` for fast
+JPEG decoding when installed. No fishopt, no torch.
 
 Usage:
     python3 infer.py IMAGE_OR_FOLDER... [--json] [--runtime auto|onnxruntime|tensorrt] [--batch N]
 
-Each image is decoded with Pillow (grayscale, palette and RGBA images are converted to RGB; alpha is dropped),
-resized to cover the model's input size with antialiased bilinear filtering and center cropped (the same
-arithmetic as fishopt's training and evaluation), and fed to the model as uint8 RGB (N, H, W, 3). The model does
-the normalization itself and returns logits and probabilities.
+Each image goes through ``fishdecode.decode_and_fit`` (beside this file: fishopt's own ``fishopt/data/decode.py``,
+the one decode-and-fit function of fishopt's benchmark and server): a JPEG at least twice the model's input size
+(a camera frame) is decoded at a reduced libjpeg DCT scale (1920x1080 at 1/8: ~8x less work than a full decode),
+any other image in full (grayscale, palette, CMYK and RGBA become RGB; alpha is dropped); then it is resized to
+cover the model's input size with antialiased bilinear filtering and center cropped (the arithmetic of fishopt's
+training and evaluation), and fed to the model as uint8 RGB (N, H, W, 3). The model does the normalization itself
+and returns logits and probabilities.
 
 Exit status: 0 when every image was classified, 1 when an image could not be read (named on stderr),
 2 when the bundle itself is unusable (damaged or replaced model file, missing engine, ...).
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import functools
 import hashlib
 import json
 import sys
@@ -28,6 +31,31 @@ from pathlib import Path
 
 import numpy as np
 
+
+def _decoder():
+    """fishopt's decode module: ``fishdecode.py`` beside this file in a bundle (fishopt/data/decode.py in the source)."""
+    import importlib.util
+
+    here = Path(__file__).resolve().parent
+    candidates = [here / "fishdecode.py"] + ([here.parents[1] / "data" / "decode.py"] if len(here.parents) > 1 else [])
+    for candidate in candidates:
+        if not candidate.is_file():
+            continue
+        if "fishdecode" in sys.modules and getattr(sys.modules["fishdecode"], "__file__", None) == str(candidate):
+            return sys.modules["fishdecode"]
+        spec = importlib.util.spec_from_file_location("fishdecode", candidate)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fishdecode"] = module  # dataclasses look their module up while it executes
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules["fishdecode"]
+            raise
+        return module
+    raise ImportError(f"fishdecode.py is missing beside {__file__}: restore the bundle from its archive")
+
+
+fishdecode = _decoder()
 HERE = Path(__file__).resolve().parent
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -92,82 +120,25 @@ def list_images(paths: list[str]) -> list[Path]:
 
 
 def decode(path: Path) -> np.ndarray:
-    """Decode an image file to uint8 RGB (H, W, 3); grayscale, palette and RGBA are converted to RGB."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Decode an image file in full to uint8 RGB (H, W, 3); grayscale, palette, CMYK and RGBA become RGB."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            rgb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return fishdecode.decode_rgb(path).rgb
+    except fishdecode.ImageDecodeError as exc:
         raise ImageError(f"{path}: not a readable image ({exc}); pass JPEG, PNG, BMP, TIFF or WebP files") from exc
-    return np.asarray(rgb, dtype=np.uint8)
-
-
-@functools.lru_cache(maxsize=64)
-def _aa_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Taps of antialiased bilinear resampling (triangle filter, PIL style): indices and float32 weights.
-
-    The same arithmetic, in the same order, as torch.nn.functional.interpolate(mode="bilinear",
-    antialias=True, align_corners=False), which fishopt uses: the filter widens by the scale when shrinking,
-    and each output's weights are normalized to sum 1. Returns (out_size, taps) arrays; unused taps have
-    weight 0 and index 0.
-    """
-    f32 = np.float32
-    scale = f32(in_size) / f32(out_size)
-    support = scale if scale >= 1.0 else f32(1.0)
-    invscale = f32(1.0) / scale if scale >= 1.0 else f32(1.0)
-    rows = []
-    for i in range(out_size):
-        center = scale * f32(i + 0.5)
-        xmin = max(int(center - support + f32(0.5)), 0)
-        xmax = min(int(center + support + f32(0.5)), in_size)
-        w = [max(f32(0.0), f32(1.0) - abs((f32(j) - center + f32(0.5)) * invscale)) for j in range(xmin, xmax)]
-        total = f32(0.0)
-        for v in w:
-            total = f32(total + v)
-        rows.append((xmin, [f32(v / total) if total != 0 else v for v in w]))
-    taps = max(len(w) for _, w in rows)
-    index = np.zeros((out_size, taps), dtype=np.int64)
-    weight = np.zeros((out_size, taps), dtype=np.float32)
-    for i, (xmin, w) in enumerate(rows):
-        index[i, : len(w)] = np.arange(xmin, xmin + len(w))
-        weight[i, : len(w)] = w
-    return index, weight
-
-
-def _resample(x: np.ndarray, out_size: int, axis: int) -> np.ndarray:
-    """Resample float32 ``x`` along ``axis`` to ``out_size``, accumulating taps in order as torch does."""
-    index, weight = _aa_taps(x.shape[axis], out_size)
-    shape = [1] * x.ndim
-    shape[axis] = out_size
-    out = np.take(x, index[:, 0], axis=axis) * weight[:, 0].reshape(shape)
-    for j in range(1, index.shape[1]):
-        out += np.take(x, index[:, j], axis=axis) * weight[:, j].reshape(shape)
-    return out
 
 
 def fit_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize uint8 (H, W, 3) to cover ``size`` keeping the aspect ratio, then center crop to it."""
-    th, tw = size
-    h, w = image.shape[:2]
-    if (h, w) == (th, tw):
-        return image
-    scale = max(th / h, tw / w)
-    nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
-    x = image.astype(np.float32)
-    if nw != w:
-        x = _resample(x, nw, axis=1)  # horizontal pass first, as torch does
-    if nh != h:
-        x = _resample(x, nh, axis=0)
-    top, left = (nh - th) // 2, (nw - tw) // 2
-    x = x[top : top + th, left : left + tw]
-    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+    return fishdecode.fit_array(image, size)
 
 
-def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """Decode and fit one image to the model's (H, W): uint8 (H, W, 3)."""
-    return np.ascontiguousarray(fit_to(decode(path), size))
+def load_image(source, size: tuple[int, int], fast: bool = True) -> np.ndarray:
+    """Decode and fit one image (a file path or encoded bytes) to the model's (H, W): uint8 (H, W, 3)."""
+    try:
+        return fishdecode.decode_and_fit(source, size, fast=fast, layout="hwc")
+    except fishdecode.ImageDecodeError as exc:
+        name = source if not isinstance(source, (bytes, bytearray, memoryview)) else "image bytes"
+        raise ImageError(f"{name}: not a readable image ({exc}); pass JPEG, PNG, BMP, TIFF or WebP files") from exc
 
 
 # ---------------------------------------------------------------------------------------------- runtimes

@@ -1,0 +1,154 @@
+"""Camera-size inputs for the end-to-end rows, and the check that the fast decode path keeps the model's answers.
+
+:func:`camera_jpegs` re-encodes test images at a camera's frame size once (Lanczos resize to cover the size,
+center crop, JPEG quality 90, 4:2:0), cached outside the repository under the decode cache folder:
+``<cache>/camera/<W>x<H>-q<quality>/<sha256 of the source>.jpg``. Upscaled photos are smoother than real camera
+frames, so their JPEGs are smaller and decode somewhat faster (the report states the mean file size).
+
+:func:`fast_path_agreement` decodes the same files through the fast path (:func:`fishopt.data.decode.decode_and_fit`)
+and through today's pipeline (full decode + torch ``fit_to``), runs the checkpoint on both and compares: the
+fast path is taken at a size only when top-1 agreement is at least :data:`MIN_AGREEMENT` and top-1 accuracy moves
+by at most :data:`MAX_DELTA_POINTS`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fishopt.data.cache import cache_dir
+from fishopt.errors import ConfigError
+from fishopt.io import atomic_write, file_sha256
+
+#: The size of the shared data's own files (no re-encoding).
+NATIVE = "native"
+#: Default sizes of the end-to-end rows.
+DEFAULT_SIZES = (NATIVE, "1920x1080", "590x445")
+QUALITY = 90
+MIN_AGREEMENT = 0.995
+MAX_DELTA_POINTS = 0.2
+#: Version of the agreement method (part of its cache key).
+AGREEMENT_METHOD = 2
+
+
+def parse_size(text: str) -> str:
+    """Validate ``native`` or ``WxH`` (e.g. ``1920x1080``) and return it normalized.
+
+    Raises:
+        ConfigError: For anything else.
+    """
+    text = str(text).strip().lower()
+    if text == NATIVE:
+        return NATIVE
+    try:
+        w, h = (int(v) for v in text.split("x"))
+    except ValueError:
+        raise ConfigError(f"input size {text!r} is not WIDTHxHEIGHT (e.g. 1920x1080) or 'native'") from None
+    if w < 16 or h < 16 or w * h > 50_000_000:
+        raise ConfigError(f"input size {text!r} must be between 16x16 and 50 megapixels, e.g. 1920x1080 or 590x445")
+    return f"{w}x{h}"
+
+
+def _size(label: str) -> tuple[int, int]:
+    w, h = (int(v) for v in label.split("x"))
+    return w, h
+
+
+def camera_jpeg(source: Path, label: str, quality: int = QUALITY, cache: str | Path | None = None) -> Path:
+    """The cached ``label``-size (``WxH``) JPEG re-encoding of ``source`` (made on first use)."""
+    w, h = _size(label)
+    entry = cache_dir(cache) / "camera" / f"{w}x{h}-q{quality}" / f"{file_sha256(source)}.jpg"
+    if entry.is_file():
+        return entry
+    from PIL import Image
+
+    with Image.open(source) as img:
+        rgb = img.convert("RGB")
+    scale = max(w / rgb.width, h / rgb.height)
+    nw, nh = max(w, round(rgb.width * scale)), max(h, round(rgb.height * scale))
+    left, top = (nw - w) // 2, (nh - h) // 2
+    frame = rgb.resize((nw, nh), Image.LANCZOS).crop((left, top, left + w, top + h))
+    buf = io.BytesIO()
+    frame.save(buf, "JPEG", quality=quality, subsampling="4:2:0")
+    atomic_write(entry, lambda tmp: tmp.write_bytes(buf.getvalue()))
+    return entry
+
+
+def camera_jpegs(files: Sequence[Path], label: str, quality: int = QUALITY,
+                 cache: str | Path | None = None) -> list[Path]:
+    """:func:`camera_jpeg` of every file (``native``: the files themselves)."""
+    if label == NATIVE:
+        return list(files)
+    return [camera_jpeg(Path(f), label, quality, cache) for f in files]
+
+
+def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int],
+                        batch: int = 64, cache: str | Path | None = None) -> dict:
+    """Top-1 of the checkpoint on ``files`` through the fast path and through today's pipeline, and their agreement.
+
+    The verdict is cached beside the camera files, keyed by the checkpoint's and the files' content and the source of
+    :mod:`fishopt.data.decode` (a changed decoder is measured again); ``cache=False`` skips the cache.
+
+    Returns:
+        ``{"n", "agreement", "top1_fast", "top1_today", "delta_points", "taken", "scales": {k/8: count}, "rule"}``;
+        ``taken`` is the verdict for this input size.
+    """
+    import hashlib
+    import json
+
+    from fishopt.data import decode
+
+    key = hashlib.sha256()
+    for part in (f"method {AGREEMENT_METHOD}", file_sha256(ckpt.path), Path(decode.__file__).read_bytes(), repr(list(load_size)),
+                 *(file_sha256(f) for f in files)):
+        key.update(part if isinstance(part, bytes) else str(part).encode())
+    entry = cache_dir(None if cache is False else cache) / "camera" / "agreement" / f"{key.hexdigest()}.json"
+    if cache is not False and entry.is_file():
+        return json.loads(entry.read_text())
+    result = _agreement(ckpt, files, labels, load_size, batch)
+    if cache is not False:
+        atomic_write(entry, lambda tmp: tmp.write_text(json.dumps(result)))
+    return result
+
+
+def _agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int], batch: int) -> dict:
+    import torch
+
+    from fishopt.data.decode import decode_and_fit, decode_rgb
+    from fishopt.data.preprocess import fit_to
+
+    load = tuple(int(v) for v in load_size)
+    preds = {"fast": [], "today": []}
+    scales: dict[str, int] = {}
+    for i in range(0, len(files), batch):
+        chunk = files[i : i + batch]
+        fast, today = [], []
+        for path in chunk:
+            data = Path(path).read_bytes()
+            decoded = decode_rgb(data, load)
+            scales[f"{decoded.scale}/8"] = scales.get(f"{decoded.scale}/8", 0) + 1
+            fast.append(torch.from_numpy(decode_and_fit(data, load)))
+            full = decode_rgb(data, None, fast=False).rgb  # the same pixels as Pillow's full decode
+            today.append(fit_to(torch.from_numpy(np.ascontiguousarray(full.transpose(2, 0, 1))), load))
+        today_pred = np.asarray(ckpt.logits(torch.stack(today))).argmax(1)
+        fast_pred = today_pred.copy()  # identical pixels give the same answer: run the model only where they differ
+        differ = [j for j, (a, b) in enumerate(zip(fast, today, strict=True)) if not torch.equal(a, b)]
+        if differ:
+            fast_pred[differ] = np.asarray(ckpt.logits(torch.stack([fast[j] for j in differ]))).argmax(1)
+        preds["fast"].append(fast_pred)
+        preds["today"].append(today_pred)
+    fast_p, today_p = np.concatenate(preds["fast"]), np.concatenate(preds["today"])
+    y = np.asarray(labels)[: len(fast_p)]
+    agreement = float((fast_p == today_p).mean()) if len(y) else 1.0
+    top1_fast, top1_today = float((fast_p == y).mean()), float((today_p == y).mean())
+    delta = round(100.0 * (top1_fast - top1_today), 3)
+    return {
+        "n": int(len(y)), "agreement": round(agreement, 6), "top1_fast": round(top1_fast, 6),
+        "top1_today": round(top1_today, 6), "delta_points": delta, "scales": scales,
+        "taken": bool(agreement >= MIN_AGREEMENT and abs(delta) <= MAX_DELTA_POINTS),
+        "rule": f"agreement >= {MIN_AGREEMENT:.1%} and |top-1 change| <= {MAX_DELTA_POINTS} points",
+    }
