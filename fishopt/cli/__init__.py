@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "quantize": "fishopt.cli.quantize:quantize",
     "benchmark": "fishopt.cli.benchmark:benchmark",
     "deploy": "fishopt.cli.deploy:deploy",
+    "drift": "fishopt.cli.drift:drift",
+    "robustness": "fishopt.cli.robustness:robustness",
 }
 
 

@@ -1,0 +1,321 @@
+"""Drift detection on a sliding window of model outputs: :class:`DriftDetector` and its :class:`DriftReport`.
+
+Three two-sample tests compare the window against the reference profile (:mod:`fishopt.monitor.profile`):
+
+- ``ks_softmax``: a Kolmogorov-Smirnov test per softmax column, Bonferroni-corrected (black-box shift
+  detection, Rabanser et al. 2019); its statistic is the largest D over the classes;
+- ``ks_entropy``: a Kolmogorov-Smirnov test on the prediction entropy;
+- ``mmd``: the unbiased squared MMD with an RBF kernel (median-heuristic bandwidth) on the PCA-reduced
+  penultimate embeddings, with a permutation p-value (skipped when the profile or the window has no
+  embeddings).
+
+The tests' own p-values assume independent images. Real image streams are not (the fish data comes in
+clusters of near-duplicate photos: 998 test images are 41 clusters), and the raw p-values of clean held-out
+windows are tiny. So the decision is calibrated: at construction the detector draws clean bootstrap windows
+from the reference, each from units (clusters) that its pseudo-reference does not hold, and records the
+null distribution of every statistic. A window's calibrated p-value per test is its rank in that null; the
+window is flagged when the smallest calibrated p-value is at or below the level at which ``alpha`` of the
+clean bootstrap windows would be flagged (a min-p rule, :func:`fishopt.monitor.stats.joint_level`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fishopt.errors import ConfigError, DataError
+from fishopt.monitor import stats
+from fishopt.monitor.profile import DriftProfile, check_probs
+
+log = logging.getLogger(__name__)
+
+TESTS = ("ks_softmax", "ks_entropy", "mmd")
+#: Smallest window a check runs on.
+MIN_WINDOW = 20
+
+
+@dataclass
+class TestResult:
+    """One test of a window.
+
+    Attributes:
+        statistic: ``ks_softmax``: the largest KS D over the classes; ``ks_entropy``: KS D; ``mmd``: unbiased MMD^2.
+        p_value: The test's own p-value (Bonferroni over classes; KS; permutation), valid for independent images.
+        p_calibrated: Rank of the statistic among clean bootstrap windows: ``(1 + #{null >= statistic}) / (1 + B)``.
+        threshold: The statistic above which this test alone flags the window.
+        drift: Whether this test flags the window.
+        details: Test-specific figures (per-class D and p for ``ks_softmax``; window/reference means).
+    """
+
+    statistic: float
+    p_value: float
+    p_calibrated: float
+    threshold: float
+    drift: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (infinite thresholds as ``None``)."""
+        thr = self.threshold if math.isfinite(self.threshold) else None
+        return {"statistic": self.statistic, "p_value": self.p_value, "p_calibrated": self.p_calibrated,
+                "threshold": thr, "drift": self.drift, **self.details}
+
+
+@dataclass
+class DriftReport:
+    """The result of :meth:`DriftDetector.check`.
+
+    Attributes:
+        drift: Whether the window is flagged.
+        n: Images in the window.
+        window: The detector's window size.
+        ready: False while the window is not full (then nothing was tested).
+        alpha: Target false-alarm rate on clean windows.
+        level: Calibrated p-values at or below this flag the window.
+        tests: Results by test name.
+        skipped: Tests that did not run, with the reason.
+        seconds: Wall time of the check.
+        null: Null statistics of the clean bootstrap windows, by test (for plots; not in :meth:`to_dict`).
+    """
+
+    drift: bool
+    n: int
+    window: int
+    ready: bool
+    alpha: float
+    level: float
+    tests: dict[str, TestResult] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    null: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"drift", "n", "window", "ready", "alpha", "level", "tests": {name: {...}}, "skipped", "seconds"}``."""
+        return {"drift": self.drift, "n": self.n, "window": self.window, "ready": self.ready, "alpha": self.alpha,
+                "level": self.level, "tests": {k: v.to_dict() for k, v in self.tests.items()},
+                "skipped": dict(self.skipped), "seconds": round(self.seconds, 4)}
+
+
+class DriftDetector:
+    """Sliding-window drift detector against a reference profile.
+
+    ``update`` appends outputs to the window (cheap: a copy and a projection); ``check`` tests the window
+    (well under a second of one core at a 500-image window); call it off the request path.
+
+    Args:
+        profile: The reference profile.
+        window: Window size (the last ``window`` images are tested).
+        alpha: Target false-alarm rate on clean windows.
+        n_bootstrap: Clean bootstrap windows for the calibration.
+        n_permutations: Permutations of the MMD p-value.
+        reference_fraction: Share of the reference units a bootstrap pseudo-reference gets.
+        max_reference: At most this many reference images enter the MMD (a fixed, seeded subsample).
+        seed: Seed of the bootstrap, the permutations and the subsample.
+
+    Raises:
+        ConfigError: Bad settings.
+    """
+
+    def __init__(self, profile: DriftProfile, window: int = 500, *, alpha: float = 0.05, n_bootstrap: int = 500,
+                 n_permutations: int = 200, reference_fraction: float = 0.5, max_reference: int = 1000,
+                 seed: int = 0) -> None:
+        if int(window) < MIN_WINDOW:
+            raise ConfigError(f"window must be at least {MIN_WINDOW} images, got {window}")
+        if not 0.0 < alpha < 1.0:
+            raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+        if n_bootstrap < math.ceil(len(TESTS) / alpha):
+            raise ConfigError(f"n_bootstrap must be at least {math.ceil(len(TESTS) / alpha)} for alpha={alpha}, "
+                              f"got {n_bootstrap}")
+        if n_permutations < 1 or not 0.0 < reference_fraction < 1.0:
+            raise ConfigError("n_permutations must be >= 1 and reference_fraction in (0, 1)")
+        self.profile = profile
+        self.window = int(window)
+        self.alpha = float(alpha)
+        self.n_bootstrap = int(n_bootstrap)
+        self.n_permutations = int(n_permutations)
+        self.reference_fraction = float(reference_fraction)
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(seed)
+        self._ref_probs = profile.probs.astype(np.float64)
+        self._ref_entropy = stats.entropy(self._ref_probs)
+        n_classes = self._ref_probs.shape[1]
+        self._probs = np.zeros((self.window, n_classes), np.float64)
+        self._has_emb = np.zeros(self.window, bool)
+        self._count = 0
+        self._pos = 0
+        self._ref_red = self._k_ref = self._emb = None
+        self._mmd_pos = np.full(profile.n, -1)
+        if profile.has_embeddings:
+            reduced = profile.reduce(profile.embeddings)
+            idx = np.arange(len(reduced)) if profile.pca_fit is None else np.flatnonzero(~profile.pca_fit)
+            if len(idx) > max_reference:
+                idx = np.sort(np.random.default_rng(seed).choice(idx, max_reference, replace=False))
+            self._mmd_pos[idx] = np.arange(len(idx))  # reference image -> row of the MMD reference, or -1
+            self._ref_red = reduced[idx]
+            self._k_ref = stats.rbf_kernel(self._ref_red, self._ref_red, profile.bandwidth)
+            self._emb = np.zeros((self.window, reduced.shape[1]), np.float64)
+        start = time.perf_counter()
+        self._null = self._calibrate()
+        self.calibration_seconds = time.perf_counter() - start
+
+    # ------------------------------------------------------------------------------------------ window
+    @property
+    def n(self) -> int:
+        """Images in the window now."""
+        return self._count
+
+    def reset(self) -> None:
+        """Empty the window."""
+        self._count = self._pos = 0
+        self._has_emb[:] = False
+
+    def update(self, probs: np.ndarray, embeddings: np.ndarray | None = None) -> None:
+        """Append a batch of outputs to the sliding window.
+
+        Args:
+            probs: Softmax outputs (B, C).
+            embeddings: Penultimate embeddings (B, D) in the profile's raw space, or ``None``.
+
+        Raises:
+            DataError: Wrong shapes, non-finite values, or rows that are not probabilities.
+        """
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.ndim == 1:
+            probs = probs[None, :]
+        check_probs(probs, self._probs.shape[1], "probs")
+        reduced = None
+        if embeddings is not None:
+            emb = np.asarray(embeddings, dtype=np.float64)
+            if emb.ndim == 1:
+                emb = emb[None, :]
+            if emb.ndim != 2 or len(emb) != len(probs) or not np.isfinite(emb).all():
+                raise DataError(f"embeddings must be finite (B, D) with B = {len(probs)} rows, got shape {emb.shape}")
+            if self._emb is not None:
+                if emb.shape[1] != self.profile.embedding_dim:
+                    raise DataError(f"embeddings have {emb.shape[1]} dimensions, "
+                                    f"the profile's {self.profile.embedding_dim}")
+                reduced = self.profile.reduce(emb)
+        if len(probs) > self.window:
+            probs = probs[-self.window :]
+            reduced = None if reduced is None else reduced[-self.window :]
+        rows = (self._pos + np.arange(len(probs))) % self.window
+        self._probs[rows] = probs
+        self._has_emb[rows] = reduced is not None
+        if reduced is not None:
+            self._emb[rows] = reduced
+        self._pos = int((self._pos + len(probs)) % self.window)
+        self._count = min(self.window, self._count + len(probs))
+
+    def window_outputs(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Copies of the window's softmax outputs (n, C) and reduced embeddings (n, k), or ``None`` where any
+        image of the window came without embeddings."""
+        rows = np.arange(self._count)
+        probs = self._probs[rows].copy()
+        emb = self._emb[rows].copy() if self._emb is not None and self._has_emb[rows].all() else None
+        return probs, emb
+
+    # ------------------------------------------------------------------------------------- calibration
+    def _calibrate(self) -> np.ndarray:
+        """Null statistics (B, 3) of clean bootstrap windows drawn from the reference (see the module doc)."""
+        prof = self.profile
+        # not stratified by class: a deployment window's class mix varies, and a null with the reference's exact
+        # mix would be too narrow (more false alarms than alpha)
+        splitter = stats.ReferenceSplitter(prof.units, None, prof.n)
+        out = np.full((self.n_bootstrap, len(TESTS)), np.nan)
+        for b in range(self.n_bootstrap):
+            ref, rest = splitter(self.reference_fraction, self._rng)
+            win = np.sort(self._rng.choice(rest, size=min(self.window, len(rest)), replace=False))
+            out[b, 0] = stats.ks_statistics(self._ref_probs[ref], self._ref_probs[win]).max()
+            out[b, 1] = float(stats.ks_statistics(self._ref_entropy[ref], self._ref_entropy[win]))
+            if self._k_ref is not None:
+                w, r = self._mmd_pos[win], self._mmd_pos[ref]
+                w, r = w[w >= 0], r[r >= 0]
+                if len(w) >= 2 and len(r) >= 2:
+                    out[b, 2] = stats.mmd2_unbiased(self._k_ref[np.ix_(w, w)], self._k_ref[np.ix_(r, r)],
+                                                    self._k_ref[np.ix_(w, r)])
+        return out
+
+    def null(self) -> dict[str, np.ndarray]:
+        """The null statistics of the clean bootstrap windows, by test."""
+        return {name: self._null[:, j].copy() for j, name in enumerate(TESTS) if not np.isnan(self._null[:, j]).all()}
+
+    # ------------------------------------------------------------------------------------------- check
+    def check(self) -> DriftReport:
+        """Test the current window against the reference.
+
+        Returns:
+            The report; ``ready=False`` (and no tests) while the window holds fewer than ``window`` images.
+        """
+        if self._count < self.window:
+            filled = f"window {self._count}/{self.window} filled"
+            return DriftReport(drift=False, n=self._count, window=self.window, ready=False, alpha=self.alpha,
+                               level=float("nan"), skipped=dict.fromkeys(TESTS, filled))
+        probs, emb = self.window_outputs()
+        return self.check_outputs(probs, emb)
+
+    def check_outputs(self, probs: np.ndarray, reduced: np.ndarray | None = None,
+                      rng: np.random.Generator | None = None) -> DriftReport:
+        """Test a full window of outputs given explicitly; the sliding window is not touched.
+
+        With its own ``rng`` this is safe to run in another thread while :meth:`update` goes on (the
+        reference data is only read).
+
+        Args:
+            probs: Softmax outputs (n, C).
+            reduced: PCA-reduced embeddings (n, k) (see :meth:`DriftProfile.reduce`), or ``None``.
+            rng: Random generator of the permutations (default: the detector's).
+        """
+        start = time.perf_counter()
+        rng = rng or self._rng
+        probs = np.asarray(probs, dtype=np.float64)
+        check_probs(probs, self._ref_probs.shape[1], "probs")
+        if reduced is not None and (reduced.ndim != 2 or len(reduced) != len(probs)
+                                    or (self._ref_red is not None and reduced.shape[1] != self._ref_red.shape[1])):
+            raise DataError(f"reduced embeddings must have shape ({len(probs)}, k) in the profile's PCA space, "
+                            f"got {reduced.shape}")
+        results: dict[str, tuple[float, float, dict[str, Any]]] = {}
+        skipped: dict[str, str] = {}
+
+        d, p = stats.ks_columns(self._ref_probs, probs)
+        worst = int(d.argmax())
+        per_class = {name: {"statistic": float(d[i]), "p_value": float(p[i])}
+                     for i, name in enumerate(self.profile.class_names)}
+        results["ks_softmax"] = (float(d.max()), stats.bonferroni(p),
+                                 {"worst_class": self.profile.class_names[worst], "classes": per_class})
+        ent = stats.entropy(probs)
+        d_e, p_e = stats.ks_columns(self._ref_entropy[:, None], ent[:, None])
+        means = {"mean_entropy": float(ent.mean()), "reference_mean_entropy": float(self._ref_entropy.mean())}
+        results["ks_entropy"] = (float(d_e[0]), float(p_e[0]), means)
+        emb = reduced
+        if self._k_ref is None:
+            skipped["mmd"] = "the reference profile has no embeddings (the artifact gives none)"
+        elif emb is None:
+            skipped["mmd"] = "the window has no embeddings (the artifact gives none)"
+        else:
+            k_rr = self._k_ref
+            k_wr = stats.rbf_kernel(emb, self._ref_red, self.profile.bandwidth)
+            k_ww = stats.rbf_kernel(emb, emb, self.profile.bandwidth)
+            pooled = np.block([[k_ww, k_wr], [k_wr.T, k_rr]])
+            mmd2, p_m = stats.mmd_permutation_test(pooled, len(emb), self.n_permutations, rng)
+            results["mmd"] = (mmd2, p_m, {"bandwidth": float(self.profile.bandwidth), "dims": int(emb.shape[1])})
+
+        active = [TESTS.index(t) for t in TESTS if t in results]
+        level = stats.joint_level(self._null[:, active], self.alpha)
+        tests: dict[str, TestResult] = {}
+        for name in TESTS:
+            if name not in results:
+                continue
+            statistic, p_value, details = results[name]
+            null = self._null[:, TESTS.index(name)]
+            p_cal = stats.calibrated_p(null, statistic)
+            tests[name] = TestResult(statistic=statistic, p_value=p_value, p_calibrated=p_cal,
+                                     threshold=stats.threshold_for(null, level), drift=bool(p_cal <= level),
+                                     details=details)
+        return DriftReport(drift=any(t.drift for t in tests.values()), n=len(probs), window=self.window, ready=True,
+                           alpha=self.alpha, level=level, tests=tests, skipped=skipped,
+                           seconds=time.perf_counter() - start, null=self.null())
