@@ -107,11 +107,6 @@ class ArtifactModel:
         model = getattr(self.runtime, "model", None)
         return model if isinstance(model, torch.nn.Module) else None
 
-    @property
-    def has_embeddings(self) -> bool:
-        """Whether :meth:`outputs` gives embeddings (today: PyTorch eager artifacts, by a forward hook)."""
-        return self.torch_model is not None
-
     def outputs(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
         """Logits (and penultimate embeddings where available) of uint8 images (N, 3, H, W) at :attr:`image_size`.
 

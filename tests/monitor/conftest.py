@@ -51,9 +51,16 @@ def monitor_run(tmp_path_factory: pytest.TempPathFactory) -> MonitorRun:
     from fishopt.monitor.profile import make_artifact_profile
     from fishopt.training.checkpoint import load_checkpoint
 
+    import torch
+
     base = tmp_path_factory.mktemp("monitor")
     root = make_unit_dataset(base / "fish")
-    ckpt = train_tiny(make_tiny_checkpoint(base / "run", root), steps=20)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread is faster, and much faster on a busy machine
+    try:
+        ckpt = train_tiny(make_tiny_checkpoint(base / "run", root), steps=20)
+    finally:
+        torch.set_num_threads(threads)
     artifact = build("torch-eager-fp32", ckpt, base / "torch", verify=False).out_dir
     make_artifact_profile(artifact)
     split = load_checkpoint(ckpt).load_split()

@@ -87,3 +87,36 @@ def test_build_checks_its_input(tmp_path: Path) -> None:
     back = load_profile(tmp_path)
     assert not back.has_embeddings and back.pca_components is None and back.units is None
     np.testing.assert_array_equal(back.probs, prof.probs)
+
+
+class FakeRuntime:
+    """A runtime with a static batch of 4 that returns (logits, embeddings), as artifacts will."""
+
+    raw_input = False
+
+    def __init__(self, second_output: bool) -> None:
+        self.meta = {"class_names": ["a", "b"], "input_size": [4, 4], "load_size": [4, 4], "mean": [0.5] * 3,
+                     "std": [0.25] * 3, "dynamic_batch": False, "batch_size": 4}
+        self.second_output = second_output
+        self.batches: list[int] = []
+
+    def __call__(self, batch: np.ndarray):
+        self.batches.append(len(batch))
+        logits = batch.mean(axis=(2, 3))[:, :2]
+        return (logits, batch.reshape(len(batch), -1)) if self.second_output else logits
+
+
+@pytest.mark.parametrize("second_output", [True, False])
+def test_artifact_outputs_pad_static_batches_and_pick_up_embeddings(second_output: bool) -> None:
+    import torch
+
+    from fishopt.monitor.artifacts import ArtifactModel
+
+    runtime = FakeRuntime(second_output)
+    model = ArtifactModel(folder=Path("."), manifest={"format": "fake"}, runtime=runtime)
+    images = torch.randint(0, 255, (6, 3, 4, 4), dtype=torch.uint8)
+    logits, emb = model.outputs(images)
+    assert runtime.batches == [4, 4] and logits.shape == (6, 2)
+    assert (emb is not None) is second_output
+    if second_output:
+        assert emb.shape == (6, 48)
