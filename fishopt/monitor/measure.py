@@ -5,13 +5,17 @@ Run: ``python -m fishopt.monitor.measure --checkpoint runs/default/model.pt --ou
 
 Protocol. The model's outputs (softmax and penultimate embeddings, one forward pass) are computed once on
 the test split (the only images the refit model never trained on) and once on every corruption and severity
-of it. Each repetition splits the test units (clusters of near-duplicate photos) at random: ``--reference``
-of them build a profile (PCA, bandwidth, calibration), the others are held out. A clean window is ``--window``
-held-out images; a corrupted window is the same images under one corruption and severity. The false-alarm
-rate is the share of clean windows flagged, the power the share of corrupted windows flagged. Both are
-measured with embeddings (all three tests) and without (the KS tests only: artifacts without an embedding
-output). The cost is the median wall and CPU time of one check of a full window against the profile of the
-whole test split, with every numerical library on one thread.
+of it. Each repetition splits the test units (clusters of near-duplicate photos) at random, per class:
+``--reference`` of each class's units build a profile (PCA, bandwidth, calibration), the others are held out.
+A clean window is ``--window`` held-out images with the test split's class frequencies (multinomial class
+counts, images drawn within each class); a corrupted window is the same images under one corruption and
+severity. The false-alarm rate is the share of clean windows flagged, the power the share of corrupted windows
+flagged. Both are measured with embeddings (all three tests) and without (the KS tests only: artifacts without
+an embedding output). A second figure, the *label-shift* rate, splits the units without regard to class and
+tests the held-out images as they come: their class mix then differs from the reference's by whole photo
+clusters (41 clusters, Shrimp has one), a label shift the softmax tests are meant to see. The cost is the median
+wall and CPU time of one check of a full window against the profile of the whole test split, with every
+numerical library on one thread.
 """
 
 from __future__ import annotations
@@ -76,12 +80,13 @@ def _load_avg() -> list[float]:
               help="Share of the test units in the profile.")
 @click.option("--reps", default=100, show_default=True, help="Clean windows (one split each).")
 @click.option("--power-reps", default=10, show_default=True, help="Splits on which every corrupted window is tested.")
+@click.option("--shift-reps", default=30, show_default=True, help="Class-blind splits (the label-shift rate).")
 @click.option("--corruptions", default="all", show_default=True)
 @click.option("--severities", default="3,4,5", show_default=True)
 @click.option("--workers", default=None, type=int, help="Corruption processes.")
 @click.option("--seed", default=0, show_default=True)
 def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction: float, reps: int, power_reps: int,
-         corruptions: str, severities: str, workers: int | None, seed: int) -> None:
+         shift_reps: int, corruptions: str, severities: str, workers: int | None, seed: int) -> None:
     """Measure false alarms, power and check cost of the drift detector (see the module doc)."""
     import torch
 
@@ -89,7 +94,7 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
     from fishopt.monitor.corruptions import Corruptor, resolve_corruptions, resolve_severities
     from fishopt.monitor.drift import DriftDetector
     from fishopt.monitor.profile import DriftProfile
-    from fishopt.monitor.stats import ReferenceSplitter
+    from fishopt.monitor.stats import ReferenceSplitter, draw_window
     from fishopt.training.checkpoint import load_checkpoint
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -115,26 +120,39 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
     corrupt_seconds = time.perf_counter() - t1
 
     rng = np.random.default_rng(seed)
-    splitter = ReferenceSplitter(units, None, len(units))
+    by_class = ReferenceSplitter(units, labels, len(units))
+    class_blind = ReferenceSplitter(units, None, len(units))
+    freq = np.bincount(labels, minlength=len(ckpt.class_names)) / len(labels)
     clean: dict[str, list[dict[str, bool]]] = {"embeddings": [], "ks_only": []}
+    shifted: dict[str, list[dict[str, bool]]] = {"embeddings": [], "ks_only": []}
     power: dict[str, dict[str, list[bool]]] = {"embeddings": {}, "ks_only": {}}
     sizes = []
-    for r in range(max(reps, power_reps)):
-        ref, held = splitter(ref_fraction, rng)
-        win = np.sort(rng.choice(held, size=min(window, len(held)), replace=False))
-        sizes.append((len(ref), len(win)))
+
+    def detectors(ref: np.ndarray, n: int, r: int) -> dict[str, DriftDetector]:
         full = DriftProfile.build(probs[ref], ckpt.class_names, emb[ref], units=units[ref], labels=labels[ref], seed=r)
         bare = DriftProfile.build(probs[ref], ckpt.class_names, units=units[ref], labels=labels[ref])
-        for key, prof in (("embeddings", full), ("ks_only", bare)):
-            det = DriftDetector(prof, window=len(win), seed=r)
-            if r < reps:
+        return {"embeddings": DriftDetector(full, window=n, seed=r), "ks_only": DriftDetector(bare, window=n, seed=r)}
+
+    for r in range(max(reps, power_reps, shift_reps)):
+        if r < max(reps, power_reps):
+            ref, held = by_class(ref_fraction, rng)
+            win = draw_window(held, labels, freq, window, rng)
+            sizes.append((len(ref), len(win), len(np.unique(win))))
+            for key, det in detectors(ref, len(win), r).items():
+                if r < reps:
+                    det.update(probs[win], emb[win] if key == "embeddings" else None)
+                    clean[key].append(_flags(det.check()))
+                if r < power_reps:
+                    for (c, s), (p, e, _) in corrupted.items():
+                        det.reset()
+                        det.update(p[win], e[win] if key == "embeddings" else None)
+                        power[key].setdefault(f"{c}/{s}", []).append(det.check().drift)
+        if r < shift_reps:
+            ref, held = class_blind(ref_fraction, rng)
+            win = np.sort(rng.choice(held, size=min(window, len(held)), replace=False))
+            for key, det in detectors(ref, len(win), r).items():
                 det.update(probs[win], emb[win] if key == "embeddings" else None)
-                clean[key].append(_flags(det.check()))
-            if r < power_reps:
-                for (c, s), (p, e, _) in corrupted.items():
-                    det.reset()
-                    det.update(p[win], e[win] if key == "embeddings" else None)
-                    power[key].setdefault(f"{c}/{s}", []).append(det.check().drift)
+                shifted[key].append(_flags(det.check()))
         if (r + 1) % 10 == 0:
             click.echo(f"  repetition {r + 1}: false alarms so far " + ", ".join(
                 f"{k} {np.mean([f['any'] for f in v]):.3f}" for k, v in clean.items() if v) + f"; load {_load_avg()}")
@@ -145,10 +163,15 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
 
     result: dict[str, Any] = {
         "checkpoint": str(Path(checkpoint).resolve()), "n_test": len(probs), "units": len(set(units)),
-        "window": window, "reference_fraction": ref_fraction, "mean_sizes": np.mean(sizes, axis=0).round(1).tolist(),
+        "window": window, "reference_fraction": ref_fraction,
+        "mean_sizes": dict(zip(("reference", "window", "distinct_in_window"),
+                               np.mean(sizes, axis=0).round(1).tolist(), strict=True)),
         "reps": reps, "power_reps": power_reps, "clean_top1": float(np.mean(probs.argmax(1) == labels)),
         "false_alarm_rate": {k: {t: rate(v, t) for t in ("any", "ks_softmax", "ks_entropy", "mmd")}
                              for k, v in clean.items()},
+        "label_shift_rate": {k: {t: rate(v, t) for t in ("any", "ks_softmax", "ks_entropy", "mmd")}
+                             for k, v in shifted.items()},
+        "shift_reps": shift_reps,
         "power": {}, "corrupted_top1": {f"{c}/{s}": v[2] for (c, s), v in corrupted.items()},
     }
     for key, cells in power.items():
@@ -162,7 +185,8 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
     result["cost"]["load_avg"] = _load_avg()
     result["seconds"] = {"total": round(time.perf_counter() - t0, 1), "corruptions": round(corrupt_seconds, 1)}
     atomic_write_json(out, result)
-    click.echo(json.dumps({k: result[k] for k in ("false_alarm_rate", "cost", "seconds")}, indent=1))
+    click.echo(json.dumps({k: result[k] for k in ("false_alarm_rate", "label_shift_rate", "mean_sizes", "cost",
+                                                  "seconds")}, indent=1))
     click.echo(json.dumps({k: {"overall": v["overall"], "by_severity": v["by_severity"]}
                            for k, v in result["power"].items()}))
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 _TITLES = {"ks_softmax": "KS on softmax (max over classes)", "ks_entropy": "KS on prediction entropy",
-           "mmd": "MMD² on reduced embeddings"}
+           "mean_entropy": "change of mean entropy (nats)", "mmd": "MMD² on reduced embeddings"}
 
 
 def save_drift_plot(report: Any, path: str | Path) -> Path:

@@ -33,8 +33,9 @@ class ServerMonitor:
     - ``drift_observed_total``: images observed since start;
     - ``drift_checks_total`` and ``drift_check_seconds`` (wall time of the last check);
     - ``drift_level``: the calibrated-p level of the decision;
-    - per test (``ks_softmax``, ``ks_entropy``, ``mmd``): ``drift_<test>_statistic``, ``drift_<test>_p_value``
-      and ``drift_<test>_p_calibrated``; NaN before the first full window and for a skipped test.
+    - per test (``ks_softmax``, ``ks_entropy``, ``mean_entropy``, ``mmd``): ``drift_<test>_statistic``,
+      ``drift_<test>_p_value`` and ``drift_<test>_p_calibrated``; NaN before the first full window and for a
+      skipped test.
 
     Args:
         profile: The reference profile, or the artifact folder holding it.

@@ -89,6 +89,14 @@ def bonferroni(p_values: np.ndarray) -> float:
     return float(min(1.0, len(p) * p.min())) if p.size else 1.0
 
 
+def welch_p(ref: np.ndarray, win: np.ndarray) -> float:
+    """Two-sided p-value of Welch's t-test for equal means (scipy's ``ttest_ind``, unequal variances)."""
+    from scipy.stats import ttest_ind
+
+    p = float(ttest_ind(np.asarray(ref, np.float64), np.asarray(win, np.float64), equal_var=False).pvalue)
+    return p if np.isfinite(p) else 1.0
+
+
 def fit_pca(x: np.ndarray, n_components: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Principal components of the rows of ``x`` (SVD of the centered data).
 
@@ -249,6 +257,33 @@ def split_reference(units: Sequence[str] | None, labels: Sequence[int] | None, n
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One split of :class:`ReferenceSplitter` (for repeated splits, build the splitter once)."""
     return ReferenceSplitter(units, labels, n)(fraction, rng)
+
+
+def draw_window(pool: np.ndarray, labels: np.ndarray | None, freq: np.ndarray | None, size: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Draw a clean bootstrap window of ``size`` images from ``pool`` (indices).
+
+    Without labels: ``min(size, len(pool))`` images without replacement. With labels: the class counts are
+    multinomial at the reference's class frequencies ``freq`` (restricted to the classes ``pool`` holds), as in
+    a window of independent images, and each class's images are drawn from ``pool`` without replacement up to
+    what it holds, then with replacement.
+
+    Returns:
+        The window's indices, sorted (repeats possible with labels).
+    """
+    if labels is None or freq is None:
+        return np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False))
+    pool_labels = labels[pool]
+    present = np.unique(pool_labels)
+    p = freq[present] / freq[present].sum()
+    counts = rng.multinomial(size, p)
+    parts = []
+    for cls, k in zip(present, counts, strict=True):
+        members = pool[pool_labels == cls]
+        first = rng.permutation(members)[: min(k, len(members))]
+        extra = rng.choice(members, size=k - len(first), replace=True) if k > len(first) else members[:0]
+        parts += [first, extra]
+    return np.sort(np.concatenate(parts))
 
 
 def calibrated_p(null: np.ndarray, observed: float) -> float:

@@ -45,13 +45,13 @@ def make_unit_dataset(root: Path, units: int = 60, per_unit: int = 2, signal: fl
 
 @pytest.fixture(scope="session")
 def monitor_run(tmp_path_factory: pytest.TempPathFactory) -> MonitorRun:
-    """A trained tiny checkpoint on :func:`make_unit_dataset` (360 images, 180 units; ~54 test images in ~27 units), and its
-    ``torch-eager-fp32`` artifact with a drift profile."""
+    """A trained tiny checkpoint on :func:`make_unit_dataset` (360 images, 180 units; ~54 test images in ~27
+    units), and its ``torch-eager-fp32`` artifact with a drift profile."""
+    import torch
+
     from fishopt.export.api import build
     from fishopt.monitor.profile import make_artifact_profile
     from fishopt.training.checkpoint import load_checkpoint
-
-    import torch
 
     base = tmp_path_factory.mktemp("monitor")
     root = make_unit_dataset(base / "fish")

@@ -53,7 +53,7 @@ def test_clean_windows_rarely_flagged_shifted_always(detector: DriftDetector) ->
     detector.update(*outputs(rng, 150, shift=1.5))
     report = detector.check()
     assert report.drift and report.ready and report.n == 150
-    assert set(report.tests) == {"ks_softmax", "ks_entropy", "mmd"}
+    assert set(report.tests) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd"}
     assert report.tests["mmd"].drift and report.tests["ks_softmax"].drift
     assert report.tests["ks_softmax"].details["worst_class"] == "class0"
     assert report.tests["mmd"].p_value == pytest.approx(1 / 101)
@@ -85,7 +85,7 @@ def test_mmd_skipped_without_embeddings(profile: DriftProfile) -> None:
     det = DriftDetector(no_emb, window=50, n_bootstrap=100)
     det.update(outputs(np.random.default_rng(3), 50)[0])
     report = det.check()
-    assert set(report.tests) == {"ks_softmax", "ks_entropy"}
+    assert set(report.tests) == {"ks_softmax", "ks_entropy", "mean_entropy"}
     assert "no embeddings" in report.skipped["mmd"]
     det = DriftDetector(profile, window=50, n_bootstrap=100)
     probs, emb = outputs(np.random.default_rng(4), 50)
@@ -111,7 +111,7 @@ def test_update_rejects_bad_input(detector: DriftDetector) -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"window": 5}, "window must be at least 20"),
     ({"alpha": 1.5}, "alpha must be in"),
-    ({"n_bootstrap": 10}, "n_bootstrap must be at least 60"),
+    ({"n_bootstrap": 10}, "n_bootstrap must be at least 80"),
 ])
 def test_bad_settings(profile: DriftProfile, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -142,7 +142,7 @@ def test_server_monitor_snapshot(profile: DriftProfile) -> None:
     assert snap["drift_observed_total"] == 120 and snap["drift_window_images"] == 60
     assert snap["drift_checks_total"] >= 1 and 0 < snap["drift_ks_entropy_p_calibrated"] <= 1
     assert all(isinstance(v, float) for v in snap.values())
-    assert set(snap) >= {f"drift_{t}_{k}" for t in ("ks_softmax", "ks_entropy", "mmd")
+    assert set(snap) >= {f"drift_{t}_{k}" for t in ("ks_softmax", "ks_entropy", "mean_entropy", "mmd")
                          for k in ("statistic", "p_value", "p_calibrated")}
     for _ in range(3):
         monitor.observe(*outputs(rng, 20, shift=3.0))

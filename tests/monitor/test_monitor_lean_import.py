@@ -14,6 +14,6 @@ def test_lean_import() -> None:
         "from fishopt.monitor import ServerMonitor, DriftDetector;"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"heavy modules imported: {out.stdout}"

@@ -31,7 +31,8 @@ def test_round_trip_with_an_artifact(monitor_run, tmp_path: Path) -> None:
     split = load_checkpoint(monitor_run.checkpoint).load_split()
     assert prof.n == header["n"] == len(split.paths("test")) == len(monitor_run.test_files)
     assert header["info"]["side"] == "test" and header["info"]["artifact_format"] == "torch-eager-fp32"
-    assert header["info"]["split_hash"] == split.hash and header["units"] == len({split.units[p] for p in split.paths("test")})
+    assert header["info"]["split_hash"] == split.hash
+    assert header["units"] == len({split.units[p] for p in split.paths("test")})
     # the stored outputs are the artifact's own on the test images
     model = load_artifact(monitor_run.artifact)
     from fishopt.data.cache import load_images
