@@ -103,13 +103,27 @@ def image_seed(seed: int, name: str, severity: int, index: int) -> int:
 
 
 def _corrupt_range(images: np.ndarray, name: str, severity: int, seed: int, start: int) -> np.ndarray:
-    """Corrupt NHWC uint8 images (global index of the first: ``start``) under per-image seeds."""
+    """Corrupt NHWC uint8 images (global index of the first: ``start``) under per-image seeds.
+
+    corrupt-tta draws from NumPy's global state, except ``impulse_noise``: scikit-image's ``random_noise``,
+    called without ``rng``, seeds itself from the OS. Its module-level name is pointed at a seeded
+    ``random_noise`` for each image and restored afterwards.
+    """
+    import functools
+
+    import corrupt_tta.corruptions as impl
     from corrupt_tta import corrupt
 
+    unseeded = impl.random_noise
     out = np.empty_like(images)
-    for i, img in enumerate(images):
-        np.random.seed(image_seed(seed, name, severity, start + i))
-        out[i] = np.clip(np.rint(corrupt(img, severity=severity, corruption_name=name)), 0, 255).astype(np.uint8)
+    try:
+        for i, img in enumerate(images):
+            image = image_seed(seed, name, severity, start + i)
+            np.random.seed(image)
+            impl.random_noise = functools.partial(unseeded, rng=image)
+            out[i] = np.clip(np.rint(corrupt(img, severity=severity, corruption_name=name)), 0, 255).astype(np.uint8)
+    finally:
+        impl.random_noise = unseeded
     return out
 
 

@@ -67,6 +67,28 @@ def _cost(profile: Any, probs: np.ndarray, emb: np.ndarray, window: int, repeats
             "check_wall_s_max": float(np.max(walls)), "update_batch8_s": update, **calib}
 
 
+def _load_outputs(path: str | None, checkpoint: str, seed: int) -> dict[str, np.ndarray]:
+    """Corrupted outputs saved by an earlier run with the same checkpoint (by SHA-256) and seed."""
+    from fishopt.io import file_sha256
+
+    if not path or not Path(path).is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["checkpoint_sha256"]) != file_sha256(checkpoint) or int(data["seed"]) != seed:
+            return {}
+        return {k: data[k] for k in data.files if k not in ("checkpoint_sha256", "seed")}
+
+
+def _save_outputs(path: str, checkpoint: str, seed: int, stored: dict[str, np.ndarray]) -> None:
+    from fishopt.io import atomic_write, file_sha256
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            np.savez(handle, checkpoint_sha256=file_sha256(checkpoint), seed=seed, **stored)
+
+    atomic_write(path, write)
+
+
 def _load_avg() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
@@ -84,9 +106,12 @@ def _load_avg() -> list[float]:
 @click.option("--corruptions", default="all", show_default=True)
 @click.option("--severities", default="3,4,5", show_default=True)
 @click.option("--workers", default=None, type=int, help="Corruption processes.")
+@click.option("--outputs", default=None, type=click.Path(dir_okay=False),
+              help="Keep the corrupted outputs in this .npz and reuse them on the next run (same checkpoint, seed).")
 @click.option("--seed", default=0, show_default=True)
 def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction: float, reps: int, power_reps: int,
-         shift_reps: int, corruptions: str, severities: str, workers: int | None, seed: int) -> None:
+         shift_reps: int, corruptions: str, severities: str, workers: int | None, outputs: str | None,
+         seed: int) -> None:
     """Measure false alarms, power and check cost of the drift detector (see the module doc)."""
     import torch
 
@@ -111,13 +136,21 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
                f"load {_load_avg()}")
     corrupted: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, float]] = {}
     t1 = time.perf_counter()
+    stored = _load_outputs(outputs, checkpoint, seed)
     with Corruptor(side.images, seed=seed, workers=workers) as corruptor:
         for c in names:
             for s in sevs:
-                p, e = _outputs(ckpt.model, corruptor(c, s), ckpt.meta)
+                key = f"{c}/{s}"
+                if f"{key}/probs" in stored:
+                    p, e = stored[f"{key}/probs"], stored[f"{key}/emb"]
+                else:
+                    p, e = _outputs(ckpt.model, corruptor(c, s), ckpt.meta)
+                    stored[f"{key}/probs"], stored[f"{key}/emb"] = p, e
                 corrupted[(c, s)] = (p, e, float(np.mean(p.argmax(1) == labels)))
             click.echo(f"  {c}: top-1 " + ", ".join(f"s{s} {corrupted[(c, s)][2]:.3f}" for s in sevs))
     corrupt_seconds = time.perf_counter() - t1
+    if outputs:
+        _save_outputs(outputs, checkpoint, seed, stored)
 
     rng = np.random.default_rng(seed)
     by_class = ReferenceSplitter(units, labels, len(units))

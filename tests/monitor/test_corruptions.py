@@ -51,6 +51,11 @@ def test_every_corruption_runs_on_tiny_images(images: torch.Tensor, name: str) -
         assert (out.int() - images[:2].int()).abs().float().mean() > 0.5
 
 
+@pytest.mark.parametrize("name", IMAGENET_C + EXTRA)
+def test_every_corruption_is_reproducible(images: torch.Tensor, name: str) -> None:
+    assert torch.equal(corrupt_images(images[:2], name, 3, seed=5), corrupt_images(images[:2], name, 3, seed=5))
+
+
 def test_seeded_per_image_independent_of_workers_and_global_state(images: torch.Tensor) -> None:
     np.random.seed(123)
     before = np.random.get_state()[1].copy()

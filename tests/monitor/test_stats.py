@@ -109,3 +109,20 @@ def test_calibrated_level_controls_the_min_p_false_alarm_rate() -> None:
         assert stats.calibrated_p(null[:, j], np.nextafter(thr, np.inf)) <= level < stats.calibrated_p(null[:, j], thr)
     assert stats.joint_level(null[:1], 0.05) == 0.0
     assert stats.threshold_for(null[:, 0], 0.0) == float("inf")
+
+
+def test_draw_window_keeps_the_class_frequencies() -> None:
+    rng = np.random.default_rng(7)
+    labels = np.repeat([0, 1, 2], [100, 50, 10])
+    freq = np.array([0.5, 0.3, 0.2])
+    pool = np.flatnonzero(labels != 2)  # class 2 absent from the pool: its share goes to the others
+    counts = np.array([np.bincount(labels[stats.draw_window(pool, labels, freq, 80, rng)], minlength=3)
+                       for _ in range(300)])
+    assert counts[:, 2].max() == 0 and (counts.sum(axis=1) == 80).all()
+    assert counts[:, 0].mean() == pytest.approx(80 * 0.5 / 0.8, rel=0.05)
+    win = stats.draw_window(pool, labels, freq, 80, rng)
+    assert len(np.unique(win[labels[win] == 0])) == (labels[win] == 0).sum()  # no repeats while images last
+    big = stats.draw_window(np.flatnonzero(labels == 2), labels, freq, 30, rng)  # more than the pool holds
+    assert len(big) == 30 and len(np.unique(big)) == 10
+    plain = stats.draw_window(pool, None, None, 500, rng)
+    assert len(plain) == len(pool) and len(np.unique(plain)) == len(pool)
