@@ -27,9 +27,13 @@ def save_drift_plot(report: Any, path: str | Path) -> Path:
 
     names = list(report.tests)
     per_class = report.tests.get("ks_softmax")
-    panels = len(names) + (1 if per_class else 0)
-    fig, axes = plt.subplots(1, max(panels, 1), figsize=(4.2 * max(panels, 1), 3.6), squeeze=False)
-    axes = axes[0]
+    panels = max(len(names) + (1 if per_class else 0), 1)
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows), squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[panels:]:
+        ax.axis("off")
     for ax, name in zip(axes, names, strict=False):
         test = report.tests[name]
         null = report.null.get(name)
