@@ -88,7 +88,7 @@ def save_robustness_heatmap(result: dict[str, Any], path: str | Path) -> Path:
                              squeeze=False)
     ax = axes[0][0]
     im = ax.imshow(acc, cmap="viridis", vmin=0, vmax=100, aspect="auto")
-    _annotate(ax, acc, "{:.0f}")
+    _annotate(ax, acc, "{:.0f}", dark=lambda v: v < 60)
     ax.set_title(f"{result['format']} top-1 (%)", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
     if fp32:
@@ -96,7 +96,7 @@ def save_robustness_heatmap(result: dict[str, Any], path: str | Path) -> Path:
         lim = max(1.0, float(np.nanmax(np.abs(delta))) if np.isfinite(delta).any() else 1.0)
         ax2 = axes[0][1]
         im2 = ax2.imshow(delta, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
-        _annotate(ax2, delta, "{:+.1f}")
+        _annotate(ax2, delta, "{:+.1f}", dark=lambda v: abs(v) > 0.6 * lim)
         ax2.set_title("change vs FP32 (points)", fontsize=9)
         fig.colorbar(im2, ax=ax2, fraction=0.046)
     for a in axes[0]:
@@ -114,7 +114,8 @@ def save_robustness_heatmap(result: dict[str, Any], path: str | Path) -> Path:
     return Path(path)
 
 
-def _annotate(ax: Any, values: np.ndarray, fmt: str) -> None:
+def _annotate(ax: Any, values: np.ndarray, fmt: str, dark: Any) -> None:
+    """Write each value in its cell, white where ``dark(value)`` says the cell is dark."""
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="white")
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if dark(v) else "black")
