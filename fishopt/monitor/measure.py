@@ -117,7 +117,7 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
 
     from fishopt.io import atomic_write_json
     from fishopt.monitor.corruptions import Corruptor, resolve_corruptions, resolve_severities
-    from fishopt.monitor.drift import DriftDetector
+    from fishopt.monitor.drift import TESTS, DriftDetector
     from fishopt.monitor.profile import DriftProfile
     from fishopt.monitor.stats import ReferenceSplitter, draw_window
     from fishopt.training.checkpoint import load_checkpoint
@@ -200,9 +200,9 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
         "mean_sizes": dict(zip(("reference", "window", "distinct_in_window"),
                                np.mean(sizes, axis=0).round(1).tolist(), strict=True)),
         "reps": reps, "power_reps": power_reps, "clean_top1": float(np.mean(probs.argmax(1) == labels)),
-        "false_alarm_rate": {k: {t: rate(v, t) for t in ("any", "ks_softmax", "ks_entropy", "mmd")}
+        "false_alarm_rate": {k: {t: rate(v, t) for t in ("any", *TESTS)}
                              for k, v in clean.items()},
-        "label_shift_rate": {k: {t: rate(v, t) for t in ("any", "ks_softmax", "ks_entropy", "mmd")}
+        "label_shift_rate": {k: {t: rate(v, t) for t in ("any", *TESTS)}
                              for k, v in shifted.items()},
         "shift_reps": shift_reps,
         "power": {}, "corrupted_top1": {f"{c}/{s}": v[2] for (c, s), v in corrupted.items()},
