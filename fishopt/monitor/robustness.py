@@ -10,7 +10,8 @@ are paired. Scores (Hendrycks and Dietterich, ICLR 2019), with ``E`` the top-1 e
 - relative ``CE_c = sum_s (E(f, c, s) - E(f, clean)) / sum_s (E(ref, c, s) - E(ref, clean))`` and
   ``relative_mce``: the degradation beyond the model's own clean error, the number that says whether a
   variant (INT8) is *less robust* than FP32. ``less_robust`` is true when the lower end of its 95 %
-  bootstrap interval (images resampled) is above 1.
+  bootstrap interval is above 1 (on the test split the bootstrap resamples photo clusters, not images: the
+  images of a cluster are flips and rotations of one photo and err together).
 - ``mean_error``: the plain mean top-1 error over all corruptions and severities (no normalization).
 """
 
@@ -126,8 +127,21 @@ def _num(x: Any) -> float | None:
     return round(x, 6) if np.isfinite(x) else None
 
 
+def bootstrap_weights(n: int, units: Sequence[str] | None, n_bootstrap: int, seed: int) -> np.ndarray:
+    """(B, n) weights of bootstrap resamples, each row summing to 1: images resampled, or with ``units`` whole
+    units (near-duplicate photos move together, so the intervals are not too narrow)."""
+    rng = np.random.default_rng(seed)
+    if units is None:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap) / n
+    _, code = np.unique(np.asarray(units), return_inverse=True)
+    k = int(code.max()) + 1
+    w = rng.multinomial(k, np.full(k, 1.0 / k), size=n_bootstrap)[:, code].astype(np.float64)
+    total = w.sum(axis=1, keepdims=True)
+    return np.divide(w, total, out=np.full_like(w, 1.0 / n), where=total > 0)
+
+
 def summarize(grid: Grid, corruptions: Sequence[str], severities: Sequence[int], reference: Grid | None = None,
-              *, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+              *, units: Sequence[str] | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
     """Accuracy per corruption and severity, and the scores against the reference (see the module doc).
 
     Args:
@@ -135,7 +149,8 @@ def summarize(grid: Grid, corruptions: Sequence[str], severities: Sequence[int],
         corruptions: Corruption names, in order.
         severities: Severities, in order.
         reference: The FP32 reference's correctness on the same images (``None``: the model is the reference).
-        n_bootstrap: Image resamples for the 95 % intervals.
+        units: The split unit (photo cluster) of each image: the intervals resample units, not images.
+        n_bootstrap: Resamples for the 95 % intervals.
         seed: Seed of the resampling.
 
     Returns:
@@ -147,9 +162,7 @@ def summarize(grid: Grid, corruptions: Sequence[str], severities: Sequence[int],
     m, mr = _matrix(grid, corruptions, severities), _matrix(ref, corruptions, severities)
     n, n_c, n_s = len(m), len(corruptions), len(severities)
     point = _scores(m.mean(0), mr.mean(0), n_c, n_s)
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap) / n if n else np.zeros((0, 0))
-    boot = _scores(weights @ m, weights @ mr, n_c, n_s) if n else None
+    boot = _scores(*(bootstrap_weights(n, units, n_bootstrap, seed) @ x for x in (m, mr)), n_c, n_s) if n else None
 
     def ci(key: str) -> list[float | None]:
         if boot is None or reference is None:
@@ -250,7 +263,8 @@ def load_target(target: str | Path, reference: str | Path | None = None, threads
 
 
 def evaluation_images(ckpt: Any, data: str | Path | None = None, limit: int | None = None, seed: int = 0,
-                      cache: str | Path | None = None, progress: bool = False) -> tuple[torch.Tensor, np.ndarray, str]:
+                      cache: str | Path | None = None,
+                      progress: bool = False) -> tuple[torch.Tensor, np.ndarray, list[str] | None, str]:
     """uint8 images and labels to test on: the checkpoint's test split, or with ``data`` every image of that folder.
 
     Args:
@@ -262,14 +276,17 @@ def evaluation_images(ckpt: Any, data: str | Path | None = None, limit: int | No
         progress: Progress bar while decoding.
 
     Returns:
-        ``(images (N, 3, H, W) at the load size, labels (N,), description)``.
+        ``(images (N, 3, H, W) at the load size, labels (N,), split unit of each image (``None`` with ``data``),
+        description)``.
     """
     from fishopt.data.cache import load_images
     from fishopt.data.split import stratified_sample
 
     if data is None:
-        side = ckpt.side_images("test", limit=limit, seed=seed, cache=cache, progress=progress)
-        return side.images, side.labels.numpy(), f"test split ({ckpt.meta['split']['group_by']})"
+        split = ckpt.load_split()
+        side = ckpt.side_images("test", limit=limit, seed=seed, cache=cache, progress=progress, split=split)
+        units = [split.units[p] for p in side.paths]
+        return side.images, side.labels.numpy(), units, f"test split ({ckpt.meta['split']['group_by']})"
     dataset = ckpt.dataset(data)
     labels = {s.path: s.label for s in dataset.samples}
     paths = sorted(labels)
@@ -277,7 +294,7 @@ def evaluation_images(ckpt: Any, data: str | Path | None = None, limit: int | No
         paths = stratified_sample(paths, labels, limit, seed)
     images = load_images([dataset.root / p for p in paths], ckpt.meta["load_size"], cache=cache, progress=progress)
     ids = np.array([ckpt.class_names.index(labels[p]) for p in paths], dtype=np.int64)
-    return images, ids, f"all images of {dataset.root}"
+    return images, ids, None, f"all images of {dataset.root}"
 
 
 def run_robustness(target: str | Path, *, reference: str | Path | None = None, data: str | Path | None = None,
@@ -311,7 +328,7 @@ def run_robustness(target: str | Path, *, reference: str | Path | None = None, d
     start = time.perf_counter()
     tgt = load_target(target, reference, threads)
     try:
-        images, labels, where = evaluation_images(tgt.reference, data, limit, seed, cache, progress)
+        images, labels, units, where = evaluation_images(tgt.reference, data, limit, seed, cache, progress)
         predictors = {"target": tgt.predict}
         if not tgt.is_reference:
             predictors["fp32"] = checkpoint_predictor(tgt.reference)
@@ -323,9 +340,9 @@ def run_robustness(target: str | Path, *, reference: str | Path | None = None, d
     out = {"model": str(tgt.path), "format": tgt.name, "precision": tgt.precision,
            "reference": str(tgt.reference.path), "data": where, "corruption_list": list(corruptions),
            "severities": list(severities), "seed": seed}
-    out.update(summarize(grids["target"], corruptions, severities, ref_grid, seed=seed))
+    out.update(summarize(grids["target"], corruptions, severities, ref_grid, units=units, seed=seed))
     if ref_grid is not None:
-        fp32 = summarize(ref_grid, corruptions, severities, seed=seed)
+        fp32 = summarize(ref_grid, corruptions, severities, units=units, seed=seed)
         out["fp32"] = {k: fp32[k] for k in ("clean", "corruptions", "mean_corrupted_top1", "mean_error")}
     out["seconds"] = round(time.perf_counter() - start, 2)
     return out
@@ -371,7 +388,9 @@ def quick_robustness(checkpoint: str | Path, variants: Mapping[str, Predictor | 
                 tgt = load_target(variant, checkpoint, threads)
                 closers.append(tgt.close)
                 predictors[name] = tgt.predict
-        side = ckpt.side_images("test", limit=limit, seed=seed, data=data, cache=cache)
+        split = ckpt.load_split()
+        side = ckpt.side_images("test", limit=limit, seed=seed, data=data, cache=cache, split=split)
+        units = [split.units[p] for p in side.paths]
         grids = evaluate_grid(predictors, side.images, side.labels.numpy(), corruptions, severities, seed=seed,
                               workers=workers)
     finally:
@@ -380,6 +399,7 @@ def quick_robustness(checkpoint: str | Path, variants: Mapping[str, Predictor | 
     ref = grids.pop("fp32")
     return {
         "settings": {"corruptions": list(corruptions), "severity": int(severity), "n": len(side.labels), "seed": seed},
-        "fp32": summarize(ref, corruptions, severities, seed=seed),
-        "variants": {name: summarize(g, corruptions, severities, ref, seed=seed) for name, g in grids.items()},
+        "fp32": summarize(ref, corruptions, severities, units=units, seed=seed),
+        "variants": {name: summarize(g, corruptions, severities, ref, units=units, seed=seed)
+                     for name, g in grids.items()},
     }

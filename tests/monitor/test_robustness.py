@@ -110,3 +110,20 @@ def _other_checkpoint(monitor_run, tmp_path: Path) -> Path:
     from helpers import make_tiny_checkpoint
 
     return make_tiny_checkpoint(tmp_path / "other", monitor_run.root, seed=1)
+
+
+def test_bootstrap_resamples_whole_units() -> None:
+    from fishopt.monitor.robustness import bootstrap_weights
+
+    units = ["a"] * 6 + ["b"] * 3 + ["c"]
+    w = bootstrap_weights(10, units, 200, seed=0)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    assert (w[:, :6] == w[:, :1]).all() and (w[:, 6:9] == w[:, 6:7]).all()  # a unit's images move together
+    assert ((w[:, 0] == 0) | (w[:, 9] == 0) | (w[:, 6] == 0)).mean() > 0.5  # whole units left out
+    # on clustered data the unit bootstrap gives the wider interval
+    ref = grid(0.9, {("n", 1): 0.6}, n=100)
+    worse = Grid(clean=ref.clean, corrupted={("n", 1): np.arange(100) < 50})
+    clusters = [f"u{i // 20}" for i in range(100)]
+    by_image = summarize(worse, ["n"], [1], ref, n_bootstrap=300)["ci95"]["relative_mce"]
+    by_unit = summarize(worse, ["n"], [1], ref, units=clusters, n_bootstrap=300)["ci95"]["relative_mce"]
+    assert by_unit[1] - by_unit[0] > by_image[1] - by_image[0]
