@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import copy_images
 
 from fishopt.cli import main
+
+from monitor_helpers import copy_images
 
 
 def run(*args: str):
