@@ -114,31 +114,62 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 
 #: In-function imports of fishopt modules that are there by design (module -> imported module, why).
-_NO_TORCH = "a server of an ONNX Runtime or OpenVINO artifact never imports torch (its threads would compete)"
+#: Third-party packages whose import is expensive (or starts thread pools): importing them lazily is a choice.
+HEAVY = ("torch", "onnxruntime", "openvino", "nncf", "neural_compressor", "torchao", "tensorrt", "kornia",
+         "pytorch_lightning", "lightning", "scipy", "cv2", "skimage", "corrupt_tta", "matplotlib", "fastapi",
+         "uvicorn", "starlette", "prometheus_client", "aiohttp", "onnx", "polygraphy", "hydra", "pydantic")
+
+#: In-function imports of light fishopt modules that are there by design (module -> imported module, why).
 LATE_BY_DESIGN = {
     ("fishopt.artifacts.registry", "fishopt.backends"): "plugin discovery: the backends register themselves in the "
                                                         "registry, so the registry finds them at first use",
-    ("fishopt.serve.model", "fishopt.artifacts"): _NO_TORCH,
-    ("fishopt.serve.model", "fishopt.artifacts.registry"): _NO_TORCH,
-    ("fishopt.serve.model", "fishopt.data"): _NO_TORCH,
-    ("fishopt.serve.model", "fishopt.data.preprocess"): _NO_TORCH,
-    ("fishopt.serve.model", "fishopt.deploy"): _NO_TORCH,
-    ("fishopt.serve.model", "fishopt.deploy.targets"): _NO_TORCH,
 }
-_WORKER = ("a benchmark worker of an ONNX Runtime or OpenVINO variant never imports torch (its OpenMP threads would "
-           "compete with the runtime's): what needs torch is imported where it is used")
-LATE_BY_DESIGN.update({(module, target): _WORKER for module in ("fishopt.benchmarks.workers", "fishopt.benchmarks.camera")
-                       for target in ("fishopt.artifacts", "fishopt.artifacts.registry", "fishopt.benchmarks",
-                                      "fishopt.benchmarks.profile", "fishopt.benchmarks.roofline", "fishopt.data",
-                                      "fishopt.data.decode", "fishopt.data.preprocess")})
+
+
+def _heavy_modules() -> set[str]:
+    """fishopt modules whose import (module-level, transitively) imports a :data:`HEAVY` package."""
+    modules = _modules()
+    known = set(modules)
+    direct: dict[str, bool] = {}
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _type_checking_lines(tree)
+        heavy = False
+        for node in tree.body:
+            if getattr(node, "lineno", None) in skip or not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            heavy |= any(n.split(".")[0] in HEAVY for n in names)
+        direct[name] = heavy
+        edges[name] = {t for t, inside in _imports(path, known) if not inside and t != name}
+    heavy_set = {n for n, h in direct.items() if h}
+    changed = True
+    while changed:
+        changed = False
+        for name, targets in edges.items():
+            if name not in heavy_set and targets & heavy_set:
+                heavy_set.add(name)
+                changed = True
+    return heavy_set
 
 
 def test_light_modules_are_imported_at_module_level() -> None:
-    """fishopt's own modules are imported at module level (readers see the dependencies), except in the CLI
-    (lazy commands keep ``--help`` instant) and where :data:`LATE_BY_DESIGN` says why."""
+    """fishopt's own light modules are imported at module level (readers see the dependencies). Importing a fishopt
+    module that pulls a heavy package (torch, a runtime, a web stack) inside a function is a choice that keeps the
+    importer lean (the CLI's ``--help``, a server or benchmark worker of an ONNX Runtime/OpenVINO artifact that must
+    not start torch's threads); :data:`LATE_BY_DESIGN` lists the other exceptions with their reason."""
     modules = _modules()
     known = set(modules)
+    heavy = _heavy_modules()
+    packages = {p for p in known if any(m.startswith(p + ".") for m in known)}  # their leaves are what is imported
     late = sorted({f"{name} -> {target}" for name, path in modules.items() if not name.startswith("fishopt.cli")
                    for target, inside in _imports(path, known)
-                   if inside and target != "fishopt" and (name, target) not in LATE_BY_DESIGN})
-    assert not late, f"fishopt modules imported inside functions outside the CLI: {late}"
+                   if inside and target not in heavy and target not in packages and (name, target) not in LATE_BY_DESIGN})
+    assert not late, f"light fishopt modules imported inside functions outside the CLI: {late}"
+
+
+def test_heavy_module_detection() -> None:
+    heavy = _heavy_modules()
+    assert "fishopt.checkpoint" in heavy and "fishopt.backends.torch.runtime" in heavy
+    assert "fishopt.errors" not in heavy and "fishopt.io" not in heavy

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from fishopt.data import decode
 from fishopt.data.cache import cache_dir
+from fishopt.data.decode import decode_and_fit, decode_rgb
 from fishopt.errors import ConfigError
 from fishopt.io import atomic_write, file_sha256
 
@@ -100,8 +102,6 @@ def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size
     import hashlib
     import json
 
-    from fishopt.data import decode
-
     key = hashlib.sha256()
     for part in (f"method {AGREEMENT_METHOD}", file_sha256(ckpt.path), Path(decode.__file__).read_bytes(), repr(list(load_size)),
                  *(file_sha256(f) for f in files)):
@@ -118,7 +118,6 @@ def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size
 def _agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int], batch: int) -> dict:
     import torch
 
-    from fishopt.data.decode import decode_and_fit, decode_rgb
     from fishopt.data.preprocess import fit_to
 
     load = tuple(int(v) for v in load_size)

@@ -33,7 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from fishopt.artifacts.registry import resolve
+from fishopt.benchmarks.profile import profile_runtime
+from fishopt.benchmarks.roofline import compute_precision
 from fishopt.benchmarks.stats import interleaved_rounds
+from fishopt.data.decode import decode_rgb, fit_array
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,6 @@ class _Server:
     """Runs inside the worker process: loads runtimes per batch size and answers requests."""
 
     def __init__(self, spec: WorkerSpec) -> None:
-        from fishopt.artifacts.registry import resolve
 
         self.spec = spec
         self.cls = resolve(spec.runtime)
@@ -130,13 +133,11 @@ class _Server:
         if op == "info":
             return self.info()
         if op == "profile":
-            from fishopt.benchmarks.profile import profile_runtime
 
             return profile_runtime(self.runtime(1), self.batch(1), *args)
         raise ValueError(f"unknown request {op!r}")
 
     def info(self) -> dict:
-        from fishopt.benchmarks.roofline import compute_precision
 
         rt = self.runtime(1)
         return {"pid": os.getpid(), "raw_input": bool(getattr(rt, "raw_input", False)), "applied": self.applied,
@@ -170,7 +171,6 @@ class _Server:
         return call
 
     def _e2e_call(self, key: str, kind: str, fast: bool) -> Callable[[], dict]:
-        from fishopt.data.decode import decode_rgb, fit_array
 
         rt, meta = self.runtime(1), self.spec.meta
         load = meta["load_size"]

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "deploy": "fishopt.cli.deploy:deploy",
     "serve": "fishopt.cli.serve:serve",
     "serve-bench": "fishopt.cli.serve:serve_bench",
+    "drift": "fishopt.cli.drift:drift",
+    "robustness": "fishopt.cli.robustness:robustness",
 }
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from fishopt.artifacts.registry import get_format
+from fishopt.deploy.targets import EXPORT_FORMAT
 from fishopt.errors import CheckpointError, ConfigError
 
 MANIFEST = "manifest.json"
@@ -74,7 +76,6 @@ def describe_artifact(folder: str | Path) -> ArtifactInfo:
         MissingDependencyError: The format's runtime is not installed (names the extra).
         BackendUnavailableError: It needs a GPU that is not here.
     """
-    from fishopt.artifacts.registry import get_format
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -91,7 +92,6 @@ def describe_artifact(folder: str | Path) -> ArtifactInfo:
                             precision=fmt.precision, runtime=fmt.backend, artifact=folder / manifest["artifact"],
                             name=fmt.name, version=_version(meta.get("source_checkpoint_sha256")))
     elif (folder / BUNDLE).is_file():
-        from fishopt.deploy.targets import EXPORT_FORMAT
 
         bundle = _read_json(folder / BUNDLE)
         model = bundle.get("model") or {}
@@ -239,7 +239,6 @@ def load_served_model(folder: str | Path, threads: int | None = None, name: str 
         CheckpointError, ConfigError, MissingDependencyError, BackendUnavailableError: As
             :func:`describe_artifact` and the runtime's ``load``.
     """
-    from fishopt.artifacts.registry import get_format
 
     info = describe_artifact(folder)
     runtime = get_format(info.registry_format).load_runtime().load(info.artifact, threads=threads)
