@@ -34,6 +34,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	# torch first, pinned: the CPU build (an unpinned torch pulls a multi-GB CUDA build)
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	# corrupt-tta (ImageNet-C) asks for opencv-python, which clashes with the opencv-python-headless of [monitor]:
+	# its real imports (numpy, scipy, scikit-image, Pillow, cv2) are installed above
+	$(PY) -m pip install -q -c constraints.txt --no-deps corrupt-tta
 	touch $@
 
 install: $(VENV)/.installed
