@@ -28,11 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoints", nargs="+", help="model.pt files; the first one's split picks the test images")
     p.add_argument("--data", required=True, help="the data root the checkpoints were trained on")
     p.add_argument("--out", default=".gpu", help="destination folder (default .gpu)")
-    p.add_argument("--all-images", action="store_true",
-                   help="carry every image (for training runs there), not only the first checkpoint's test images")
-    p.add_argument("--size", default=None,
-                   help="HxW: re-encode each image at this load size (decode + fit, then JPEG at --quality) so all "
-                        "images fit the transfer limit; the split (file names, classes, groups) is unchanged")
+    p.add_argument(
+        "--all-images",
+        action="store_true",
+        help="carry every image (for training runs there), not only the first checkpoint's test images",
+    )
+    p.add_argument(
+        "--size",
+        default=None,
+        help="HxW: re-encode each image at this load size (decode + fit, then JPEG at --quality) so all "
+        "images fit the transfer limit; the split (file names, classes, groups) is unchanged",
+    )
     p.add_argument("--quality", type=int, default=90, help="JPEG quality with --size")
     p.add_argument("--half", action="store_true", help="store the checkpoints' weights as float16 (half the size)")
     args = p.parse_args(argv)
@@ -72,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
         pixels = fit_to(decode_image(data / rel), size).permute(1, 2, 0).numpy()
         Image.fromarray(pixels).save(dest / rel, "JPEG", quality=args.quality)
-    with (data / "groups.csv").open(newline="", encoding="utf-8") as src, \
-            (dest / "groups.csv").open("w", newline="", encoding="utf-8") as dst:
+    with (
+        (data / "groups.csv").open(newline="", encoding="utf-8") as src,
+        (dest / "groups.csv").open("w", newline="", encoding="utf-8") as dst,
+    ):
         reader = csv.DictReader(src)
         writer = csv.DictWriter(dst, fieldnames=reader.fieldnames)
         writer.writeheader()

@@ -39,9 +39,19 @@ def _specs(run: Path, names: list[str], threads: int, env: dict | None = None) -
     for name in names:
         variant = get_variant(name)
         torch_worker = variant.fmt.backend == "torch"
-        specs.append(WorkerSpec(name=name, runtime=variant.fmt.runtime, path=rows[name]["artifact"],
-                                settings=dict(variant.settings), device=variant.device, threads=threads, meta=meta,
-                                images=images, env=(env or {}) if torch_worker else {}))
+        specs.append(
+            WorkerSpec(
+                name=name,
+                runtime=variant.fmt.runtime,
+                path=rows[name]["artifact"],
+                settings=dict(variant.settings),
+                device=variant.device,
+                threads=threads,
+                meta=meta,
+                images=images,
+                env=(env or {}) if torch_worker else {},
+            )
+        )
     return specs
 
 
@@ -101,13 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         "workers gap=0": workers(_specs(args.run, names, args.threads), args.rounds, args.calls, 0.0),
         "workers gap=2ms": workers(_specs(args.run, names, args.threads), args.rounds, args.calls, 0.002),
         "workers gap=10ms": workers(_specs(args.run, names, args.threads), args.rounds, args.calls, 0.010),
-        "workers omp=PASSIVE gap=2ms": workers(_specs(args.run, names, args.threads, {"OMP_WAIT_POLICY": "PASSIVE"}),
-                                              args.rounds, args.calls, 0.002),
+        "workers omp=PASSIVE gap=2ms": workers(
+            _specs(args.run, names, args.threads, {"OMP_WAIT_POLICY": "PASSIVE"}), args.rounds, args.calls, 0.002
+        ),
         "in-process": in_process(_specs(args.run, names, args.threads), args.rounds, args.calls),
     }
     load = sampler.stop()
-    print(f"batch-1 p50 ms, {args.threads} threads, background load {load['background_cpus']} CPUs "
-          f"({100 * (load['background_share'] or 0):.0f}%), {time.perf_counter() - t0:.0f} s")
+    print(
+        f"batch-1 p50 ms, {args.threads} threads, background load {load['background_cpus']} CPUs "
+        f"({100 * (load['background_share'] or 0):.0f}%), {time.perf_counter() - t0:.0f} s"
+    )
     print("method".ljust(30) + "".join(n[:22].rjust(24) for n in names))
     for method, row in table.items():
         base = table["alone"]

@@ -39,21 +39,40 @@ def parse_recipes(text: str) -> dict[str, list[str]]:
 def run_one(name: str, overrides: list[str], seed: int, out: Path, common: list[str], timeout: float) -> dict:
     """Train one recipe at one seed; return its scores (or the error)."""
     run_name = f"{name}-s{seed}"
-    args = [sys.executable, "-c", "import sys; from fishopt.cli import main; sys.exit(main())", "train",
-            f"out_dir={out / 'runs'}", f"run_name={run_name}", f"seed={seed}", "trainer.refit=false",
-            "trainer.progress_bar=false", *common, *overrides]
+    args = [
+        sys.executable,
+        "-c",
+        "import sys; from fishopt.cli import main; sys.exit(main())",
+        "train",
+        f"out_dir={out / 'runs'}",
+        f"run_name={run_name}",
+        f"seed={seed}",
+        "trainer.refit=false",
+        "trainer.progress_bar=false",
+        *common,
+        *overrides,
+    ]
     start = time.perf_counter()
     log = out / "logs" / f"{run_name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as handle:
         proc = subprocess.run(args, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout, check=False)
-    row = {"recipe": name, "seed": seed, "overrides": overrides, "seconds": round(time.perf_counter() - start, 1),
-           "exit": proc.returncode}
+    row = {
+        "recipe": name,
+        "seed": seed,
+        "overrides": overrides,
+        "seconds": round(time.perf_counter() - start, 1),
+        "exit": proc.returncode,
+    }
     metrics_file = out / "runs" / run_name / "metrics.json"
     if proc.returncode == 0 and metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        row.update(val_top1=metrics["val"]["top1"], test_top1=metrics["test"]["top1"],
-                   test_macro_f1=metrics["test"]["macro_f1"], val_macro_f1=metrics["val"]["macro_f1"])
+        row.update(
+            val_top1=metrics["val"]["top1"],
+            test_top1=metrics["test"]["top1"],
+            test_macro_f1=metrics["test"]["macro_f1"],
+            val_macro_f1=metrics["val"]["macro_f1"],
+        )
         ci = metrics["test"].get("top1_ci95") or {}
         row["test_ci95"] = [ci.get("low"), ci.get("high")]
     else:
@@ -63,7 +82,10 @@ def run_one(name: str, overrides: list[str], seed: int, out: Path, common: list[
 
 def summarize(rows: list[dict]) -> str:
     """Markdown table: per recipe, mean +- sd over seeds of val and test top-1."""
-    lines = ["| recipe | seeds | val top-1 | test top-1 | test macro-F1 | minutes per run |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| recipe | seeds | val top-1 | test top-1 | test macro-F1 | minutes per run |",
+        "|---|---|---|---|---|---|",
+    ]
     by: dict[str, list[dict]] = {}
     for row in rows:
         by.setdefault(row["recipe"], []).append(row)
@@ -77,8 +99,10 @@ def summarize(rows: list[dict]) -> str:
     for name, runs in by.items():
         ok = [r for r in runs if "val_top1" in r]
         minutes = statistics.mean(r["seconds"] for r in runs) / 60
-        lines.append(f"| {name} | {len(ok)}/{len(runs)} | {stat([r['val_top1'] for r in ok])} | "
-                     f"{stat([r['test_top1'] for r in ok])} | {stat([r['test_macro_f1'] for r in ok])} | {minutes:.1f} |")
+        lines.append(
+            f"| {name} | {len(ok)}/{len(runs)} | {stat([r['val_top1'] for r in ok])} | "
+            f"{stat([r['test_top1'] for r in ok])} | {stat([r['test_macro_f1'] for r in ok])} | {minutes:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -44,8 +44,25 @@ print(sorted(t)[len(t) // 2] * 1000)
 def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int) -> float:
     """Median latency (ms) from OpenVINO's benchmark_app."""
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
-    cmd = [exe, "-m", xml, "-d", "CPU", "-data_shape", "[" + ",".join(map(str, shape)) + "]", "-nstreams", "1",
-           "-nthreads", str(threads), "-hint", "none", "-api", "sync", "-t", str(seconds)]
+    cmd = [
+        exe,
+        "-m",
+        xml,
+        "-d",
+        "CPU",
+        "-data_shape",
+        "[" + ",".join(map(str, shape)) + "]",
+        "-nstreams",
+        "1",
+        "-nthreads",
+        str(threads),
+        "-hint",
+        "none",
+        "-api",
+        "sync",
+        "-t",
+        str(seconds),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     found = re.search(r"Median:\s+([\d.]+)\s+(ms|us)", proc.stdout)
     if proc.returncode != 0 or found is None:
@@ -56,8 +73,13 @@ def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int) -> flo
 
 def plain_ort(path: str, threads: int, spinning: bool, calls: int) -> float:
     """Median latency (ms) of a plain InferenceSession.run loop in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", PLAIN_ORT, path, str(threads), "1" if spinning else "0", str(calls)],
-                         capture_output=True, text=True, timeout=600, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PLAIN_ORT, path, str(threads), "1" if spinning else "0", str(calls)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -91,8 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     report, failed = {}, False
     for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
         variant, row = get_variant(name), rows[name]
-        spec = WorkerSpec(name=name, runtime=variant.fmt.runtime, path=row["artifact"], settings=dict(variant.settings),
-                          threads=args.threads, meta=meta, images=images)
+        spec = WorkerSpec(
+            name=name,
+            runtime=variant.fmt.runtime,
+            path=row["artifact"],
+            settings=dict(variant.settings),
+            threads=args.threads,
+            meta=meta,
+            images=images,
+        )
         workers, errors = start_workers([spec])
         if errors:
             print(f"{name}: cannot load: {errors[name]}")
@@ -119,11 +148,19 @@ def main(argv: list[str] | None = None) -> int:
         ratio = ours_p50 / tool_p50
         ok = abs(ratio - 1.0) <= args.tolerance
         failed |= not ok
-        report[name] = {"tool": tool, "tool_p50_ms": round(tool_p50, 4), "fishopt_p50_ms": round(ours_p50, 4),
-                        "ratio": round(ratio, 3), "within_tolerance": ok, "tool_rounds": tool_ms,
-                        "fishopt_rounds": ours_ms}
-        print(f"{name:24s} {tool:34s} {tool_p50:.4f} ms   fishopt {ours_p50:.4f} ms   ratio {ratio:.2f} "
-              f"({'ok' if ok else 'OUTSIDE'} +-{100 * args.tolerance:.0f}%)")
+        report[name] = {
+            "tool": tool,
+            "tool_p50_ms": round(tool_p50, 4),
+            "fishopt_p50_ms": round(ours_p50, 4),
+            "ratio": round(ratio, 3),
+            "within_tolerance": ok,
+            "tool_rounds": tool_ms,
+            "fishopt_rounds": ours_ms,
+        }
+        print(
+            f"{name:24s} {tool:34s} {tool_p50:.4f} ms   fishopt {ours_p50:.4f} ms   ratio {ratio:.2f} "
+            f"({'ok' if ok else 'OUTSIDE'} +-{100 * args.tolerance:.0f}%)"
+        )
     load = sampler.stop()
     share = 100 * (load["background_share"] or 0)
     print(f"threads {args.threads}; background load {load['background_cpus']} CPUs ({share:.0f}%)")

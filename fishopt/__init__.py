@@ -34,8 +34,21 @@ _API = {
     "deploy": "fishopt.deploy.bundle:build_bundle",
 }
 
-__all__ = ["LoadedCheckpoint", "__version__", "benchmark", "build", "create_model", "deploy", "evaluate", "get_format",
-           "list_formats", "list_models", "list_variants", "load_checkpoint", "quantize"]
+__all__ = [
+    "LoadedCheckpoint",
+    "__version__",
+    "benchmark",
+    "build",
+    "create_model",
+    "deploy",
+    "evaluate",
+    "get_format",
+    "list_formats",
+    "list_models",
+    "list_variants",
+    "load_checkpoint",
+    "quantize",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from fishopt.artifacts.build import build

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ class LoadedCheckpoint:
         """Logits (float32 numpy) of the model on uint8 images at the load size (the evaluation transform)."""
         return predict(self.model, images, self.meta, batch_size).float().numpy()
 
-    def dataset(self, data: str | Path | None = None) -> FishDataset:
+    def dataset(self, data: str | os.PathLike[str] | None = None) -> FishDataset:
         """Find the checkpoint's data: ``data``, else ``$FISHOPT_DATA``, else the root recorded at training.
 
         Returns:
@@ -103,9 +104,17 @@ class LoadedCheckpoint:
             self._split = self.load_split()
         return self._split
 
-    def split_images(self, part: str, *, limit: int | None = None, seed: int = 0, size: Any = None,
-                     data: str | Path | None = None, cache: str | Path | None = None,
-                     progress: bool = False) -> SplitImages:
+    def split_images(
+        self,
+        part: str,
+        *,
+        limit: int | None = None,
+        seed: int = 0,
+        size: Any = None,
+        data: str | os.PathLike[str] | None = None,
+        cache: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> SplitImages:
         """Decode the images of one part of the checkpoint's split: THE loader of split images.
 
         Calibration (train), INC tuning (val), the parity gate, the benchmark, the deploy golden set and
@@ -170,7 +179,7 @@ class SplitImages:
         return eval_transform(self.images, meta["input_size"], meta["mean"], meta["std"])
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any]) -> Path:
     """Write a checkpoint atomically.
 
     Raises:
@@ -185,7 +194,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any]) ->
     return atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> LoadedCheckpoint:
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> LoadedCheckpoint:
     """Load a fishopt checkpoint and rebuild its model.
 
     Raises:
@@ -194,7 +203,9 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> LoadedCheckp
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} not found; train one with 'fishopt train' (model.pt in the run folder)")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} not found; train one with 'fishopt train' (model.pt in the run folder)"
+        )
     blob = _load_blob(path, map_location)
     meta, state = _check_blob(path, blob)
     try:
@@ -203,12 +214,16 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> LoadedCheckp
             cfg["pretrained"] = False
         model = create_model(meta["model"]["name"], **cfg)
     except (TypeError, ConfigError) as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r}: its model config does not fit model "
-                              f"{meta['model']['name']!r} ({exc}); retrain it with this fishopt version") from exc
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: its model config does not fit model "
+            f"{meta['model']['name']!r} ({exc}); retrain it with this fishopt version"
+        ) from exc
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r}: weights do not match its model config: {_first_line(exc)}") from exc
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: weights do not match its model config: {_first_line(exc)}"
+        ) from exc
     model.eval()
     return LoadedCheckpoint(model=model, meta=meta, path=path.resolve())
 
@@ -231,32 +246,40 @@ def _load_blob(path: Path, map_location: str) -> Any:
     if size == 0:
         raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes): an interrupted copy or write; {what}")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{str(path)!r} is not a fishopt checkpoint: not a torch archive (corrupt, truncated "
-                              f"or another kind of file, {size:,} bytes); {what}")
+        raise CheckpointError(
+            f"{str(path)!r} is not a fishopt checkpoint: not a torch archive (corrupt, truncated "
+            f"or another kind of file, {size:,} bytes); {what}"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{str(path)!r} is not a fishopt checkpoint: it holds Python objects other than tensors and plain data, "
-            f"and fishopt never loads those (they could run code); {what}") from exc
+            f"and fishopt never loads those (they could run code); {what}"
+        ) from exc
     except Exception as exc:  # torch raises many types for a damaged archive (zip, runtime, EOF)
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or truncated ({exc.__class__.__name__}); "
-                              f"{what}") from exc
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is corrupt or truncated ({exc.__class__.__name__}); {what}"
+        ) from exc
 
 
 def _check_blob(path: Path, blob: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metadata and weights of a loaded checkpoint, checked to have every key later steps read."""
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a fishopt checkpoint (expected model.pt written by 'fishopt train')")
+        raise CheckpointError(
+            f"{str(path)!r} is not a fishopt checkpoint (expected model.pt written by 'fishopt train')"
+        )
     fix = "the file was altered or written by another tool; retrain with 'fishopt train'"
     meta, state = blob.get("meta"), blob.get("state_dict")
     if not isinstance(meta, dict) or not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {str(path)!r} lacks its {'meta' if not isinstance(meta, dict) else 'state_dict'} "
-                              f"block; {fix}")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} lacks its {'meta' if not isinstance(meta, dict) else 'state_dict'} block; {fix}"
+        )
     missing = [k for k in REQUIRED_META if k not in meta]
     model = meta.get("model")
-    if not missing and not (isinstance(model, dict) and isinstance(model.get("name"), str)
-                            and isinstance(model.get("cfg"), dict)):
+    if not missing and not (
+        isinstance(model, dict) and isinstance(model.get("name"), str) and isinstance(model.get("cfg"), dict)
+    ):
         missing = ["model.name", "model.cfg"]
     if not missing and not (isinstance(meta["split"], dict) and {"file", "hash"} <= set(meta["split"])):
         missing = ["split.file", "split.hash"]
@@ -264,18 +287,21 @@ def _check_blob(path: Path, blob: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks metadata key(s) {', '.join(missing)}; {fix}")
     names = meta["class_names"]
     if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
-        raise CheckpointError(f"checkpoint {str(path)!r}: class_names must list at least two class names, got {names!r}; {fix}")
-    classes = model["cfg"].get("num_classes")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: class_names must list at least two class names, got {names!r}; {fix}"
+        )
+    classes = meta["model"]["cfg"].get("num_classes")
     if classes is not None and classes != len(names):
-        raise CheckpointError(f"checkpoint {str(path)!r}: its model has {classes} outputs but {len(names)} class "
-                              f"names; {fix}")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: its model has {classes} outputs but {len(names)} class names; {fix}"
+        )
     return meta, state
 
 
 def check_compatible(
     meta: dict[str, Any],
     class_names: list[str] | tuple[str, ...] | None = None,
-    input_size=None,
+    input_size: Sequence[int] | None = None,
     what: str = "the data",
 ) -> None:
     """Check that a checkpoint fits the data or artifact it is used with.
@@ -312,6 +338,6 @@ def predict(model: nn.Module, images: torch.Tensor, meta: dict[str, Any], batch_
     return torch.cat(out) if out else torch.empty(0, len(meta["class_names"]))
 
 
-def as_checkpoint(checkpoint: LoadedCheckpoint | str | Path) -> LoadedCheckpoint:
+def as_checkpoint(checkpoint: LoadedCheckpoint | str | os.PathLike[str]) -> LoadedCheckpoint:
     """A loaded checkpoint as given, or loaded from a path (commands load once and pass the object on)."""
     return checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)

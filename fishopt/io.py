@@ -59,7 +59,9 @@ def _tmp_path(dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     except OSError as exc:
-        raise OutputError(f"cannot write to {str(dest.parent)!r}: {exc.strerror}; choose a writable output path") from exc
+        raise OutputError(
+            f"cannot write to {str(dest.parent)!r}: {exc.strerror}; choose a writable output path"
+        ) from exc
     os.close(fd)
     return Path(name)
 
@@ -164,7 +166,9 @@ def ensure_new_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Pat
     if path.exists() and not path.is_dir():
         raise OutputError(f"output path {str(path)!r} exists and is a file; choose another --out")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise OutputError(f"output folder {str(path)!r} exists and is not empty; choose another --out or pass --overwrite")
+        raise OutputError(
+            f"output folder {str(path)!r} exists and is not empty; choose another --out or pass --overwrite"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -229,8 +233,12 @@ def remove_stale_builds(dest: str | os.PathLike[str]) -> list[Path]:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     if removed:
-        log.warning("removed %d unfinished build folder(s) of stopped processes beside %s: %s", len(removed), dest,
-                    ", ".join(p.name for p in removed))
+        log.warning(
+            "removed %d unfinished build folder(s) of stopped processes beside %s: %s",
+            len(removed),
+            dest,
+            ", ".join(p.name for p in removed),
+        )
     return removed
 
 
@@ -292,5 +300,7 @@ def check_new_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Path
     if path.exists() and not path.is_dir():
         raise OutputError(f"output path {str(path)!r} exists and is a file; choose another --out")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise OutputError(f"output folder {str(path)!r} exists and is not empty; choose another --out or pass --overwrite")
+        raise OutputError(
+            f"output folder {str(path)!r} exists and is not empty; choose another --out or pass --overwrite"
+        )
     return path

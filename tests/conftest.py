@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from helpers import CLASSES, make_synthetic_dataset, make_tiny_checkpoint, train_tiny, write_image  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]

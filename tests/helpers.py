@@ -9,7 +9,9 @@ import numpy as np
 CLASSES = ("Alpha Fish", "Beta Fish", "Gamma Fish")
 
 
-def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int] = (40, 52), color: int | None = None) -> Path:
+def write_image(
+    path: Path, rng: np.random.Generator, size: tuple[int, int] = (40, 52), color: int | None = None
+) -> Path:
     """Write a small random RGB image (JPEG or PNG by suffix)."""
     from PIL import Image
 
@@ -21,7 +23,9 @@ def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int] = (4
     return path
 
 
-def make_synthetic_dataset(root: Path, per_group: int = 3, groups: int = 4, layout: str = "kaggle", seed: int = 0) -> Path:
+def make_synthetic_dataset(
+    root: Path, per_group: int = 3, groups: int = 4, layout: str = "kaggle", seed: int = 0
+) -> Path:
     """Create a tiny dataset with a groups.csv: 3 classes x ``groups`` photos x ``per_group`` copies."""
     rng = np.random.default_rng(seed)
     rows = ["path,class,group,cluster"]
@@ -45,11 +49,11 @@ def make_tiny_checkpoint(out_dir: Path, data_root: Path, per_class: int = 8, wid
     import torch
 
     from fishopt import __version__
+    from fishopt.checkpoint import save_checkpoint
     from fishopt.data import find_dataset
     from fishopt.data.groups import read_groups, unit_of
     from fishopt.data.split import make_split, save_split
     from fishopt.models import create_model
-    from fishopt.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
     ds = find_dataset(data_root)
@@ -79,12 +83,13 @@ def train_tiny(checkpoint: Path, steps: int = 60) -> Path:
     """Train a tiny checkpoint in place on its train split (full batch)."""
     import torch
 
-    from fishopt.data.preprocess import eval_transform
     from fishopt.checkpoint import load_checkpoint, save_checkpoint
+    from fishopt.data.preprocess import eval_transform
 
     torch.manual_seed(0)
     ckpt = load_checkpoint(checkpoint)
-    _part = ckpt.split_images("train", limit=None); images, labels = _part.images, _part.labels
+    _part = ckpt.split_images("train", limit=None)
+    images, labels = _part.images, _part.labels
     x = eval_transform(images, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"])
     model = ckpt.model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -34,12 +34,20 @@ print(json.dumps({"meta": runtime.meta, "kind": getattr(runtime, "kind", None)})
 """
 
 
-def fresh_process_run(fmt: str, artifact: Path, checkpoint: Path, tmp_path: Path, n: int = N_IMAGES) -> tuple[np.ndarray, dict]:
+def fresh_process_run(
+    fmt: str, artifact: Path, checkpoint: Path, tmp_path: Path, n: int = N_IMAGES
+) -> tuple[np.ndarray, dict]:
     """Load ``artifact`` in a new Python process, run it on ``n`` test images; return logits and its metadata."""
     out = tmp_path / f"{fmt}-logits.npy"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", _FRESH, fmt, str(artifact), str(checkpoint), str(n), str(out)],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FRESH, fmt, str(artifact), str(checkpoint), str(n), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(out), json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -70,4 +78,3 @@ def check_round_trip(fmt: str, checkpoint: Path, out_dir: Path, tmp_path: Path, 
     assert "quantized" in meta["quantization"]
     info["agreement"] = agreement
     return info
-

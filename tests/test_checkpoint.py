@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fishopt.errors import CheckpointError
 from fishopt.checkpoint import check_compatible, load_checkpoint
+from fishopt.errors import CheckpointError
 
 
 def test_roundtrip_weights_only(tiny_checkpoint: Path) -> None:
@@ -67,6 +67,7 @@ def test_split_images_is_a_seeded_stratified_sample_of_one_part(fish_checkpoint)
 
 # -- issue 12, items 8, 13 and 15 -----------------------------------------------------------------------------------
 
+
 def test_random_bytes_empty_and_pickled_code_say_what_the_file_is(tmp_path: Path) -> None:
     import os
     import pickle
@@ -91,14 +92,17 @@ def test_random_bytes_empty_and_pickled_code_say_what_the_file_is(tmp_path: Path
     assert "never loads those (they could run code)" in messages["evil.pt"]
 
 
-@pytest.mark.parametrize(("edit", "match"), [
-    (lambda m: m.pop("model"), "lacks metadata key\\(s\\) model;"),
-    (lambda m: m.pop("class_names"), "lacks metadata key\\(s\\) class_names"),
-    (lambda m: m.update(model={"name": "baseline"}), "lacks metadata key\\(s\\) model.name, model.cfg"),
-    (lambda m: m.update(split={"file": "split.json"}), "lacks metadata key\\(s\\) split.file, split.hash"),
-    (lambda m: m["model"]["cfg"].update(colour="red"), "does not fit model 'baseline'"),
-    (lambda m: m.update(class_names=m["class_names"][:2]), "its model has 3 outputs but 2 class names"),
-])
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda m: m.pop("model"), "lacks metadata key\\(s\\) model;"),
+        (lambda m: m.pop("class_names"), "lacks metadata key\\(s\\) class_names"),
+        (lambda m: m.update(model={"name": "baseline"}), "lacks metadata key\\(s\\) model.name, model.cfg"),
+        (lambda m: m.update(split={"file": "split.json"}), "lacks metadata key\\(s\\) split.file, split.hash"),
+        (lambda m: m["model"]["cfg"].update(colour="red"), "does not fit model 'baseline'"),
+        (lambda m: m.update(class_names=m["class_names"][:2]), "its model has 3 outputs but 2 class names"),
+    ],
+)
 def test_altered_metadata_is_a_checkpoint_error(tiny_checkpoint: Path, edit, match) -> None:
     blob = torch.load(tiny_checkpoint, weights_only=True)
     edit(blob["meta"])
@@ -108,8 +112,8 @@ def test_altered_metadata_is_a_checkpoint_error(tiny_checkpoint: Path, edit, mat
 
 
 def test_fewer_classes_than_the_split_is_named(tiny_checkpoint: Path) -> None:
-    from fishopt.models import create_model
     from fishopt.checkpoint import save_checkpoint
+    from fishopt.models import create_model
 
     ckpt = load_checkpoint(tiny_checkpoint)
     meta = dict(ckpt.meta, class_names=ckpt.class_names[:2])

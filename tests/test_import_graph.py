@@ -43,7 +43,9 @@ def _imports(path: Path, known: set[str]) -> list[tuple[str, bool]]:
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names]
+            targets = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            ]
         for target in targets:
             if target.split(".")[0] != "fishopt":
                 continue
@@ -115,14 +117,37 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 #: In-function imports of fishopt modules that are there by design (module -> imported module, why).
 #: Third-party packages whose import is expensive (or starts thread pools): importing them lazily is a choice.
-HEAVY = ("torch", "onnxruntime", "openvino", "nncf", "neural_compressor", "torchao", "tensorrt", "kornia",
-         "pytorch_lightning", "lightning", "scipy", "cv2", "skimage", "corrupt_tta", "matplotlib", "fastapi",
-         "uvicorn", "starlette", "prometheus_client", "aiohttp", "onnx", "polygraphy", "hydra", "pydantic")
+HEAVY = (
+    "torch",
+    "onnxruntime",
+    "openvino",
+    "nncf",
+    "neural_compressor",
+    "torchao",
+    "tensorrt",
+    "kornia",
+    "pytorch_lightning",
+    "lightning",
+    "scipy",
+    "cv2",
+    "skimage",
+    "corrupt_tta",
+    "matplotlib",
+    "fastapi",
+    "uvicorn",
+    "starlette",
+    "prometheus_client",
+    "aiohttp",
+    "onnx",
+    "polygraphy",
+    "hydra",
+    "pydantic",
+)
 
 #: In-function imports of light fishopt modules that are there by design (module -> imported module, why).
 LATE_BY_DESIGN = {
     ("fishopt.artifacts.registry", "fishopt.backends"): "plugin discovery: the backends register themselves in the "
-                                                        "registry, so the registry finds them at first use",
+    "registry, so the registry finds them at first use",
 }
 
 
@@ -163,9 +188,15 @@ def test_light_modules_are_imported_at_module_level() -> None:
     known = set(modules)
     heavy = _heavy_modules()
     packages = {p for p in known if any(m.startswith(p + ".") for m in known)}  # their leaves are what is imported
-    late = sorted({f"{name} -> {target}" for name, path in modules.items() if not name.startswith("fishopt.cli")
-                   for target, inside in _imports(path, known)
-                   if inside and target not in heavy and target not in packages and (name, target) not in LATE_BY_DESIGN})
+    late = sorted(
+        {
+            f"{name} -> {target}"
+            for name, path in modules.items()
+            if not name.startswith("fishopt.cli")
+            for target, inside in _imports(path, known)
+            if inside and target not in heavy and target not in packages and (name, target) not in LATE_BY_DESIGN
+        }
+    )
     assert not late, f"light fishopt modules imported inside functions outside the CLI: {late}"
 
 

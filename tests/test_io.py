@@ -47,6 +47,7 @@ def test_deflate_zip_keeps_records_and_mode(tmp_path):
 
 # -- file modes follow the umask (issue 12, item 2) -----------------------------------------------------------------
 
+
 @pytest.fixture
 def umask_022():
     old = os.umask(0o022)
@@ -74,6 +75,7 @@ def test_staged_folder_follows_the_umask(tmp_path, umask_022):
 
 
 # -- staged builds leave nothing behind (items 11 and 19) ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(143)])
 def test_staging_dir_removes_the_build_on_any_exception(tmp_path, exc):
@@ -152,5 +154,7 @@ def test_file_sha256_names_an_unreadable_file(tmp_path, monkeypatch):
             return real_open(file, *args, **kwargs)
 
         monkeypatch.setattr(builtins, "open", refusing_open)
-    with pytest.raises(DataError, match=r"cannot read .*locked.jpg.*Permission denied; make it readable \(chmod a\+r\)"):
+    with pytest.raises(
+        DataError, match=r"cannot read .*locked.jpg.*Permission denied; make it readable \(chmod a\+r\)"
+    ):
         file_sha256(locked)

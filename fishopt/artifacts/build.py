@@ -79,8 +79,15 @@ def _parity_raw_images(ckpt: LoadedCheckpoint, runtime: Any, images: SplitImages
     return None
 
 
-def verify_artifact(fmt: Format, ckpt: LoadedCheckpoint, artifact: Path, images: SplitImages, reference: Any,
-           threads: int | None = None, data_root: Any = None) -> tuple[ParityReport, dict[str, Any], dict[str, Any]]:
+def verify_artifact(
+    fmt: Format,
+    ckpt: LoadedCheckpoint,
+    artifact: Path,
+    images: SplitImages,
+    reference: Any,
+    threads: int | None = None,
+    data_root: Any = None,
+) -> tuple[ParityReport, dict[str, Any], dict[str, Any]]:
     """Load ``artifact`` through its runtime and run the parity gate against precomputed reference logits.
 
     Returns:
@@ -93,20 +100,39 @@ def verify_artifact(fmt: Format, ckpt: LoadedCheckpoint, artifact: Path, images:
     """
     runtime = fmt.load_runtime().load(artifact, threads=threads)
     try:
-        check_compatible(ckpt.meta, runtime.meta.get("class_names"), runtime.meta.get("input_size"), what="the artifact")
+        check_compatible(
+            ckpt.meta, runtime.meta.get("class_names"), runtime.meta.get("input_size"), what="the artifact"
+        )
         raw = _parity_raw_images(ckpt, runtime, images, data_root)
-        report = check_parity(ckpt, runtime, images.images, images.labels, precision=fmt.precision, atol=fmt.atol,
-                              raw_images=raw, reference=reference)
+        report = check_parity(
+            ckpt,
+            runtime,
+            images.images,
+            images.labels,
+            precision=fmt.precision,
+            atol=fmt.atol,
+            raw_images=raw,
+            reference=reference,
+        )
         info = {k: getattr(runtime, k) for k in ("load_seconds", "inference_precision") if hasattr(runtime, k)}
         return report, runtime.meta, info
     finally:
         runtime.close()
 
 
-def build(format_name: str, checkpoint: LoadedCheckpoint | str | Path, out_dir: str | Path, *,
-          options: dict[str, Any] | Any | None = None, verify: bool = True, overwrite: bool = False,
-          parity_images: int = DEFAULT_IMAGES, threads: int | None = None, data_root: str | Path | None = None,
-          parity_set: SplitImages | None = None) -> BuildResult:
+def build(
+    format_name: str,
+    checkpoint: LoadedCheckpoint | str | Path,
+    out_dir: str | Path,
+    *,
+    options: dict[str, Any] | Any | None = None,
+    verify: bool = True,
+    overwrite: bool = False,
+    parity_images: int = DEFAULT_IMAGES,
+    threads: int | None = None,
+    data_root: str | Path | None = None,
+    parity_set: SplitImages | None = None,
+) -> BuildResult:
     """Build, verify and write one artifact.
 
     Args:
@@ -148,14 +174,29 @@ def build(format_name: str, checkpoint: LoadedCheckpoint | str | Path, out_dir: 
     check_new_dir(out, overwrite=overwrite)
     with staging_dir(out) as tmp:  # removed on any failure, Ctrl-C or SIGTERM; moved to out when verified
         start = time.perf_counter()
-        meta = artifact_metadata(ckpt, fmt.name, fmt.precision, recipe=recipe(config, format=fmt.name, precision=fmt.precision))
+        meta = artifact_metadata(
+            ckpt, fmt.name, fmt.precision, recipe=recipe(config, format=fmt.name, precision=fmt.precision)
+        )
         output = fmt.load_builder()(ckpt, tmp, meta, config)
         build_seconds = time.perf_counter() - start
-        report, info, metadata = None, {}, {**meta, **output.facts}
+        report: ParityReport | None = None
+        info: dict[str, Any] = {}
+        metadata = {**meta, **output.facts}
         if verify:
+            if images is None:  # loaded above whenever verify is set
+                raise RuntimeError("the parity images were not loaded")
             report, metadata, info = verify_artifact(fmt, ckpt, output.path, images, reference, threads, data_root)
-        manifest = write_manifest(tmp, fmt=fmt, artifact=output.path, checkpoint=ckpt.path, metadata=metadata,
-                                  config=config, parity=report.to_dict() if report else None, verified=verify,
-                                  build_seconds=build_seconds, runtime_info=info)
+        manifest = write_manifest(
+            tmp,
+            fmt=fmt,
+            artifact=output.path,
+            checkpoint=ckpt.path,
+            metadata=metadata,
+            config=config,
+            parity=report.to_dict() if report else None,
+            verified=verify,
+            build_seconds=build_seconds,
+            runtime_info=info,
+        )
     log.info("wrote %s (%s)%s", out, fmt.name, "" if verify else " without the parity check (--no-verify)")
     return BuildResult(out_dir=out, artifact=out / output.path.relative_to(tmp), manifest=manifest, parity=report)

@@ -17,8 +17,13 @@ from fishopt.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def calibration_images(ckpt: LoadedCheckpoint, size: int | None = DEFAULT_CALIB_SIZE, seed: int = 0,
-                       data: str | None = None, part: str = "train") -> SplitImages:
+def calibration_images(
+    ckpt: LoadedCheckpoint,
+    size: int | None = DEFAULT_CALIB_SIZE,
+    seed: int = 0,
+    data: str | None = None,
+    part: str = "train",
+) -> SplitImages:
     """``size`` images of one part of the split (``train`` for calibration), stratified per class.
 
     Args:
@@ -37,16 +42,25 @@ def calibration_images(ckpt: LoadedCheckpoint, size: int | None = DEFAULT_CALIB_
     classes = len(ckpt.class_names)
     available = len(ckpt.split.paths(part))
     if available == 0:
-        raise DataError(f"no {part} images for calibration in the checkpoint's split; "
-                        "check --data / FISHOPT_DATA points at the data the checkpoint was trained on")
+        raise DataError(
+            f"no {part} images for calibration in the checkpoint's split; "
+            "check --data / FISHOPT_DATA points at the data the checkpoint was trained on"
+        )
     wanted = available if size is None else size
     if wanted < classes or available < classes:
-        raise DataError(f"calibration needs at least one image per class ({classes} classes) but got "
-                        f"{min(wanted, available)}; raise --calib-size to {classes} or more (default {DEFAULT_CALIB_SIZE})")
+        raise DataError(
+            f"calibration needs at least one image per class ({classes} classes) but got "
+            f"{min(wanted, available)}; raise --calib-size to {classes} or more (default {DEFAULT_CALIB_SIZE})"
+        )
     images = ckpt.split_images(part, limit=size, seed=seed, data=data)
     seen = {ckpt.split.labels[p] for p in images.paths}
     missing = [c for c in ckpt.class_names if c not in seen]
     if missing:
-        log.warning("%s images cover %d of %d classes (missing: %s); raise --calib-size",
-                    part, len(seen), classes, ", ".join(missing))
+        log.warning(
+            "%s images cover %d of %d classes (missing: %s); raise --calib-size",
+            part,
+            len(seen),
+            classes,
+            ", ".join(missing),
+        )
     return images

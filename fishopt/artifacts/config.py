@@ -86,7 +86,9 @@ class GraphConfig(BuildConfig):
                 raise ConfigError(f"raw_size must be two positive integers (height, width), got {self.raw_size!r}")
             object.__setattr__(self, "raw_size", size)
             if not self.with_preprocessing:
-                raise ConfigError("raw_size applies to with_preprocessing graphs (--with-preprocessing); add it or drop raw_size")
+                raise ConfigError(
+                    "raw_size applies to with_preprocessing graphs (--with-preprocessing); add it or drop raw_size"
+                )
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,11 @@ if TYPE_CHECKING:
     from fishopt.artifacts.registry import Format
 
 MANIFEST = "manifest.json"
-_DIST_OF = {"onnx_graphsurgeon": "onnx-graphsurgeon", "neural_compressor": "neural-compressor-pt",
-            "torch_tensorrt": "torch-tensorrt"}
+_DIST_OF = {
+    "onnx_graphsurgeon": "onnx-graphsurgeon",
+    "neural_compressor": "neural-compressor-pt",
+    "torch_tensorrt": "torch-tensorrt",
+}
 
 
 def dist_versions(dists: tuple[str, ...] | list[str]) -> dict[str, str | None]:
@@ -41,12 +44,24 @@ def package_versions(modules: tuple[str, ...] | list[str] = ()) -> dict[str, str
 def describe_files(folder: Path) -> list[dict[str, Any]]:
     """Every file under ``folder`` (except the manifest): relative path, size in bytes, SHA-256."""
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name != MANIFEST)
-    return [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in files]
+    return [
+        {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in files
+    ]
 
 
-def write_manifest(folder: Path, *, fmt: Format, artifact: Path, checkpoint: Path, metadata: dict[str, Any],
-                   config: Any, parity: dict[str, Any] | None, verified: bool, build_seconds: float,
-                   runtime_info: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_manifest(
+    folder: Path,
+    *,
+    fmt: Format,
+    artifact: Path,
+    checkpoint: Path,
+    metadata: dict[str, Any],
+    config: Any,
+    parity: dict[str, Any] | None,
+    verified: bool,
+    build_seconds: float,
+    runtime_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write ``folder/manifest.json`` and return its content.
 
     Args:

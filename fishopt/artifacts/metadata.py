@@ -96,7 +96,7 @@ def _decode(props: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def write_onnx_metadata(model, meta: dict[str, Any]) -> None:
+def write_onnx_metadata(model: Any, meta: dict[str, Any]) -> None:
     """Store ``meta`` in an ``onnx.ModelProto``'s ``metadata_props`` (replacing keys of the same name)."""
     encoded = _encode(meta)
     kept = [p for p in model.metadata_props if p.key not in encoded]
@@ -116,18 +116,18 @@ def read_onnx_metadata(source: Any) -> dict[str, Any]:
     return _decode({p.key: p.value for p in source.metadata_props})
 
 
-def read_onnxruntime_metadata(session) -> dict[str, Any]:
+def read_onnxruntime_metadata(session: Any) -> dict[str, Any]:
     """Read fishopt metadata from an ``onnxruntime.InferenceSession`` without loading the file twice."""
     return _decode(dict(session.get_modelmeta().custom_metadata_map))
 
 
-def set_openvino_metadata(model, meta: dict[str, Any]) -> None:
+def set_openvino_metadata(model: Any, meta: dict[str, Any]) -> None:
     """Store ``meta`` in an ``openvino.Model``'s ``rt_info`` under ``fishopt``."""
     for key, value in _encode(meta).items():
         model.set_rt_info(value, [OV_SECTION, key])
 
 
-def get_openvino_metadata(model) -> dict[str, Any]:
+def get_openvino_metadata(model: Any) -> dict[str, Any]:
     """Read fishopt metadata from an ``openvino.Model``'s ``rt_info`` (values decoded)."""
     if not model.has_rt_info([OV_SECTION]):
         return {}

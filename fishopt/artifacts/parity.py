@@ -82,8 +82,9 @@ class ParityReport:
         )
 
 
-def runtime_logits(runtime: Any, images: torch.Tensor, meta: dict[str, Any],
-                   raw_images: torch.Tensor | None = None) -> np.ndarray:
+def runtime_logits(
+    runtime: Any, images: torch.Tensor, meta: dict[str, Any], raw_images: torch.Tensor | None = None
+) -> np.ndarray:
     """Logits of a :class:`fishopt.artifacts.runtime.Runtime` on uint8 images at the load size.
 
     Raw-input artifacts get NHWC uint8 images (``raw_images`` if their ``raw_size`` differs from the
@@ -96,7 +97,9 @@ def runtime_logits(runtime: Any, images: torch.Tensor, meta: dict[str, Any],
         raw_size = list(runtime.meta.get("raw_size") or meta["load_size"])
         source = images if raw_size == list(meta["load_size"]) else raw_images
         if source is None or list(source.shape[-2:]) != raw_size:
-            raise ConfigError(f"this artifact takes raw {raw_size[0]}x{raw_size[1]} images; pass raw_images at that size")
+            raise ConfigError(
+                f"this artifact takes raw {raw_size[0]}x{raw_size[1]} images; pass raw_images at that size"
+            )
         inputs = source.permute(0, 2, 3, 1).contiguous().numpy()
     else:
         inputs = eval_transform(images, meta["input_size"], meta["mean"], meta["std"]).numpy()
@@ -107,16 +110,33 @@ def rule_text(precision: str) -> str:
     """The parity rule of a precision in words (for help texts, messages and reports)."""
     if precision == "fp32":
         return f"max |logit diff| <= the format's atol (default {DEFAULT_ATOL:g}) and 100 % top-1 agreement"
-    return f"top-1 agreement >= {MIN_AGREEMENT:.0%} and accuracy within {MAX_ACCURACY_DROP * 100:g} point of the reference"
+    return (
+        f"top-1 agreement >= {MIN_AGREEMENT:.0%} and accuracy within {MAX_ACCURACY_DROP * 100:g} point of the reference"
+    )
 
 
 def _resizes(runtime: Any, meta: dict[str, Any]) -> bool:
-    return bool(runtime.raw_input) and list(runtime.meta.get("raw_size") or meta["load_size"]) != list(meta["load_size"])
+    return bool(runtime.raw_input) and list(runtime.meta.get("raw_size") or meta["load_size"]) != list(
+        meta["load_size"]
+    )
 
 
-def compare(ref: np.ndarray, out: np.ndarray, labels: np.ndarray, *, precision: str, rule: str,
-            atol: float | None, fmt: str | None = None) -> ParityReport:
-    """Judge artifact logits ``out`` against reference logits ``ref`` (see the module docstring)."""
+def compare(
+    ref: np.ndarray,
+    out: np.ndarray,
+    labels: np.ndarray,
+    *,
+    precision: str,
+    rule: str,
+    atol: float | None,
+    fmt: str | None = None,
+) -> ParityReport:
+    """Judge artifact logits ``out`` against reference logits ``ref`` (see the module docstring).
+
+    Raises:
+        ParityError: If the shapes differ.
+        ConfigError: If ``rule`` is ``exact`` and ``atol`` is ``None``.
+    """
     if ref.shape != out.shape:
         raise ParityError(f"{fmt or 'artifact'} returned logits of shape {out.shape}, the reference {ref.shape}")
     diff = np.abs(ref.astype(np.float64) - out.astype(np.float64))
@@ -129,18 +149,38 @@ def compare(ref: np.ndarray, out: np.ndarray, labels: np.ndarray, *, precision: 
     if not np.isfinite(out).all():
         max_diff = float("inf")
     if rule == "exact":
+        if atol is None:
+            raise ConfigError("the exact parity rule needs an atol (max |logit diff|); pass atol")
         passed = max_diff <= float(atol) and agreement == 1.0
     else:
         passed = agreement >= MIN_AGREEMENT and acc >= ref_acc - MAX_ACCURACY_DROP and np.isfinite(max_diff)
-    return ParityReport(format=fmt, precision=precision, rule=rule, n=n, max_abs_diff=max_diff,
-                        mean_abs_diff=float(diff.mean()) if diff.size else 0.0, top1_agreement=agreement,
-                        reference_accuracy=ref_acc, accuracy=acc, atol=atol if rule == "exact" else None,
-                        passed=bool(passed))
+    return ParityReport(
+        format=fmt,
+        precision=precision,
+        rule=rule,
+        n=n,
+        max_abs_diff=max_diff,
+        mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
+        top1_agreement=agreement,
+        reference_accuracy=ref_acc,
+        accuracy=acc,
+        atol=atol if rule == "exact" else None,
+        passed=bool(passed),
+    )
 
 
-def check_parity(reference_checkpoint: LoadedCheckpoint | str | Path, runtime: Any, images_uint8: torch.Tensor,
-                 labels: Any, *, precision: str, atol: float | None = None, raw_images: torch.Tensor | None = None,
-                 reference: np.ndarray | None = None, raise_on_fail: bool = True) -> ParityReport:
+def check_parity(
+    reference_checkpoint: LoadedCheckpoint | str | Path,
+    runtime: Any,
+    images_uint8: torch.Tensor,
+    labels: Any,
+    *,
+    precision: str,
+    atol: float | None = None,
+    raw_images: torch.Tensor | None = None,
+    reference: np.ndarray | None = None,
+    raise_on_fail: bool = True,
+) -> ParityReport:
     """Run the reference checkpoint and an artifact on the same images and judge the difference.
 
     Args:
@@ -163,12 +203,22 @@ def check_parity(reference_checkpoint: LoadedCheckpoint | str | Path, runtime: A
     ref = reference if reference is not None else ckpt.logits(images_uint8, BATCH)
     out = runtime_logits(runtime, images_uint8, meta, raw_images)
     labels = np.asarray(labels, dtype=np.int64)
-    report = compare(ref, out, labels, precision=precision, rule=rule, atol=atol if atol is not None else DEFAULT_ATOL,
-                     fmt=runtime.meta.get("format"))
+    report = compare(
+        ref,
+        out,
+        labels,
+        precision=precision,
+        rule=rule,
+        atol=atol if atol is not None else DEFAULT_ATOL,
+        fmt=runtime.meta.get("format"),
+    )
     log.info("parity: %s -> %s", report.summary(), "pass" if report.passed else "FAIL")
     if raise_on_fail and not report.passed:
-        need = (f"max |logit diff| <= {report.atol:g} and 100 % top-1 agreement" if rule == "exact"
-                else rule_text("int8"))
-        raise ParityError(f"parity check failed: {report.summary()}; needed {need}. Nothing was written; "
-                          "check the export options, or pass --no-verify to keep an unverified artifact")
+        need = (
+            f"max |logit diff| <= {report.atol:g} and 100 % top-1 agreement" if rule == "exact" else rule_text("int8")
+        )
+        raise ParityError(
+            f"parity check failed: {report.summary()}; needed {need}. Nothing was written; "
+            "check the export options, or pass --no-verify to keep an unverified artifact"
+        )
     return report

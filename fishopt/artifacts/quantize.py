@@ -18,9 +18,18 @@ from fishopt.artifacts.registry import quantize_format
 from fishopt.checkpoint import LoadedCheckpoint
 
 
-def quantize(checkpoint: LoadedCheckpoint | str | Path, out_dir: str | Path, *, backend: str = "onnxruntime",
-             method: str = "static", options: dict[str, Any] | None = None, verify: bool = True,
-             overwrite: bool = False, threads: int | None = None, data_root: str | Path | None = None) -> BuildResult:
+def quantize(
+    checkpoint: LoadedCheckpoint | str | Path,
+    out_dir: str | Path,
+    *,
+    backend: str = "onnxruntime",
+    method: str = "static",
+    options: dict[str, Any] | None = None,
+    verify: bool = True,
+    overwrite: bool = False,
+    threads: int | None = None,
+    data_root: str | Path | None = None,
+) -> BuildResult:
     """Quantize a checkpoint to INT8 and write the verified artifact to ``out_dir``.
 
     Args:
@@ -45,5 +54,13 @@ def quantize(checkpoint: LoadedCheckpoint | str | Path, out_dir: str | Path, *, 
         model disagrees too much with the checkpoint.
     """
     fmt = quantize_format(method, backend)
-    return build(fmt.name, checkpoint, out_dir, options=options, verify=verify, overwrite=overwrite, threads=threads,
-                 data_root=data_root)
+    return build(
+        fmt.name,
+        checkpoint,
+        out_dir,
+        options=options,
+        verify=verify,
+        overwrite=overwrite,
+        threads=threads,
+        data_root=data_root,
+    )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fishopt.errors import unknown_choice
 
 
 class Runtime(abc.ABC):
@@ -18,6 +21,8 @@ class Runtime(abc.ABC):
 
     Runtime settings (an execution provider, a precision hint, CUDA, ...) are keyword arguments of
     :meth:`load`; a registry :class:`fishopt.artifacts.registry.Variant` names a format plus such settings.
+    A subclass names the settings it takes as keyword arguments and passes any others it is given to
+    :func:`reject_settings`.
 
     Attributes:
         path: The artifact's main file.
@@ -30,8 +35,14 @@ class Runtime(abc.ABC):
     raw_input: bool = False
     device: str = "cpu"
 
-    def __init__(self, path: str | Path, meta: dict[str, Any], *, threads: int | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        meta: dict[str, Any],
+        *,
+        threads: int | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.meta = meta
         self.threads = threads
@@ -53,8 +64,23 @@ class Runtime(abc.ABC):
             return int(self.meta.get("batch_size") or 1)
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op unless a runtime holds resources
         """Free resources (optional)."""
+
+
+def reject_settings(runtime: str, settings: Mapping[str, Any], valid: Iterable[str]) -> None:
+    """Raise for runtime settings a :meth:`Runtime.load` does not take (the ones left in its ``**settings``).
+
+    Args:
+        runtime: The runtime, for the message (``ONNX Runtime``, ``OpenVINO``, ...).
+        settings: The unknown settings (nothing is raised when empty).
+        valid: The settings that runtime takes.
+
+    Raises:
+        ConfigError: If ``settings`` is not empty (names the first unknown one and lists the valid ones).
+    """
+    for name in settings:
+        raise unknown_choice(f"{runtime} setting", name, valid)
 
 
 def run_batches(runtime: Any, inputs: np.ndarray, batch_size: int = 32, num_classes: int | None = None) -> np.ndarray:

@@ -17,7 +17,9 @@ def data() -> None:
 
 @data.command()
 @click.argument("dest", type=click.Path(path_type=Path))
-@click.option("--url", default=None, help="A zip in the Kaggle layout (default: the Kaggle API download; needs credentials).")
+@click.option(
+    "--url", default=None, help="A zip in the Kaggle layout (default: the Kaggle API download; needs credentials)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing DEST.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Socket timeout (s).")
 def download(dest: Path, url: str | None, overwrite: bool, timeout: float) -> None:
@@ -39,15 +41,24 @@ def download(dest: Path, url: str | None, overwrite: bool, timeout: float) -> No
 
 @data.command()
 @click.argument("data_root", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the groups file (default: DATA_ROOT/groups.csv).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the groups file (default: DATA_ROOT/groups.csv).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing groups file.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: CPU count).")
-@click.option("--reference", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="A reference groups.csv to compare with (prints precision, recall, cluster leaks).")
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A reference groups.csv to compare with (prints precision, recall, cluster leaks).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def groups(data_root: Path, out: Path | None, overwrite: bool, workers: int | None, reference: Path | None,
-           quiet: bool) -> None:
+def groups(
+    data_root: Path, out: Path | None, overwrite: bool, workers: int | None, reference: Path | None, quiet: bool
+) -> None:
     """Find which images are copies of one photo, by image content, and write groups.csv.
 
     \b
@@ -92,10 +103,20 @@ def _check_out(out: Path, overwrite: bool) -> Path:
 
 @data.command()
 @click.argument("data_root", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--groups", "groups_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Groups file (default: DATA_ROOT/groups.csv).")
-@click.option("--split", "split_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="A split file to check for leaks (default: compare file, group and cluster splits).")
+@click.option(
+    "--groups",
+    "groups_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Groups file (default: DATA_ROOT/groups.csv).",
+)
+@click.option(
+    "--split",
+    "split_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A split file to check for leaks (default: compare file, group and cluster splits).",
+)
 def audit(data_root: Path, groups_file: Path | None, split_file: Path | None) -> None:
     """Count photos and copies per photo, and how many test images have a copy in train.
 
@@ -148,6 +169,10 @@ def _print_report(report: dict, leaks: dict[str, dict]) -> None:
             leak_table.add_row(name, "-", "-", f"[yellow]cannot split: {row['error']}[/yellow]")
             continue
         style = "red" if row["leak_fraction"] > 0 else "green"
-        leak_table.add_row(name, str(row["test_images"]), str(row["test_with_copy_in_train"]),
-                           f"[{style}]{row['leak_fraction']:.1%}[/{style}]")
+        leak_table.add_row(
+            name,
+            str(row["test_images"]),
+            str(row["test_with_copy_in_train"]),
+            f"[{style}]{row['leak_fraction']:.1%}[/{style}]",
+        )
     console.print(leak_table)

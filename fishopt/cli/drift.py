@@ -12,22 +12,55 @@ from fishopt.cli.options import data_option, setup_logging
 @click.command()
 @click.argument("artifact_dir", type=click.Path(path_type=str))
 @click.argument("folder", required=False, type=click.Path(path_type=str))
-@click.option("--window", type=click.IntRange(min=20), default=500, show_default=True,
-              help="Most images tested (a seeded sample when the folder holds more).")
-@click.option("--alpha", type=click.FloatRange(0.001, 0.5), default=0.05, show_default=True,
-              help="Target false-alarm rate on clean windows.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
-              help="Write the report as JSON (and the plot beside it, as .png, unless --plot is given).")
+@click.option(
+    "--window",
+    type=click.IntRange(min=20),
+    default=500,
+    show_default=True,
+    help="Most images tested (a seeded sample when the folder holds more).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0.001, 0.5),
+    default=0.05,
+    show_default=True,
+    help="Target false-alarm rate on clean windows.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report as JSON (and the plot beside it, as .png, unless --plot is given).",
+)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write the plot of the statistics here.")
-@click.option("--make-profile", is_flag=True,
-              help="First make the artifact's reference profile (its outputs on the test split of its checkpoint).")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="With --make-profile: the checkpoint the artifact was built from (default: its manifest's).")
+@click.option(
+    "--make-profile",
+    is_flag=True,
+    help="First make the artifact's reference profile (its outputs on the test split of its checkpoint).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --make-profile: the checkpoint the artifact was built from (default: its manifest's).",
+)
 @data_option
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Runtime threads.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample and the calibration.")
-def drift(artifact_dir: str, folder: str | None, window: int, alpha: float, json_out: str | None, plot: str | None,
-          make_profile: bool, checkpoint: str | None, data: str | None, threads: int | None, seed: int) -> None:
+def drift(
+    artifact_dir: str,
+    folder: str | None,
+    window: int,
+    alpha: float,
+    json_out: str | None,
+    plot: str | None,
+    make_profile: bool,
+    checkpoint: str | None,
+    data: str | None,
+    threads: int | None,
+    seed: int,
+) -> None:
     """Compare a folder of new images with an artifact's reference profile.
 
     Exit status (like diff): 0 no drift detected, 1 drift detected, 2 bad input (no images, no profile, ...).
@@ -54,8 +87,10 @@ def drift(artifact_dir: str, folder: str | None, window: int, alpha: float, json
     if make_profile:
         profile = make_artifact_profile(artifact_dir, checkpoint, data=data, threads=threads)
         mmd = "with embeddings (MMD enabled)" if profile.has_embeddings else "without embeddings (MMD skipped)"
-        click.echo(f"drift profile: {profile.n} test images, {len(profile.class_names)} classes, {mmd} "
-                   f"-> {Path(artifact_dir) / 'drift_profile.json'}")
+        click.echo(
+            f"drift profile: {profile.n} test images, {len(profile.class_names)} classes, {mmd} "
+            f"-> {Path(artifact_dir) / 'drift_profile.json'}"
+        )
         if folder is None:
             return
     result = check_folder(artifact_dir, folder, window=window, alpha=alpha, seed=seed, threads=threads)

@@ -26,13 +26,30 @@ def common_options(func):
     decorators = [
         click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (created)."),
         click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder."),
-        click.option("--no-verify", is_flag=True, help="Skip the parity check against the checkpoint (recorded in manifest.json)."),
-        click.option("--parity-images", type=click.IntRange(min=1), default=256, show_default=True,
-                     help="Test-split images for the parity check."),
-        click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
-                     help="Dynamic batch dimension, or a fixed one of --batch-size."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size with --static-batch (default 1)."),
-        click.option("--threads", type=click.IntRange(min=1), default=None, help="Runtime threads for the parity check."),
+        click.option(
+            "--no-verify",
+            is_flag=True,
+            help="Skip the parity check against the checkpoint (recorded in manifest.json).",
+        ),
+        click.option(
+            "--parity-images",
+            type=click.IntRange(min=1),
+            default=256,
+            show_default=True,
+            help="Test-split images for the parity check.",
+        ),
+        click.option(
+            "--dynamic-batch/--static-batch",
+            default=True,
+            show_default=True,
+            help="Dynamic batch dimension, or a fixed one of --batch-size.",
+        ),
+        click.option(
+            "--batch-size", type=click.IntRange(min=1), default=None, help="Batch size with --static-batch (default 1)."
+        ),
+        click.option(
+            "--threads", type=click.IntRange(min=1), default=None, help="Runtime threads for the parity check."
+        ),
         data_option,
     ]
     for decorator in reversed(decorators):
@@ -63,7 +80,9 @@ def resolve_format(backend: str | None, precision: str, format_name: str | None)
 
     if format_name:
         if backend or precision != "fp32":
-            raise ConfigError("--format names the format completely; drop --onnx/--openvino/--tensorrt/--fp16/--bf16/--int8")
+            raise ConfigError(
+                "--format names the format completely; drop --onnx/--openvino/--tensorrt/--fp16/--bf16/--int8"
+            )
         return get_format(format_name).name
     if backend is None:
         raise ConfigError("choose a backend: --onnx, --openvino, --tensorrt or --torch (or --format NAME)")
@@ -84,8 +103,10 @@ def _flag(name: str) -> str:
 def report(result) -> None:
     """Print where the artifact went, its size and the parity figures."""
     m = result.manifest
-    click.echo(f"wrote {result.out_dir} ({m['format']}): {m['artifact']}, {m['total_bytes'] / 1e6:.2f} MB in "
-               f"{len(m['files'])} file(s), built in {m['build_seconds']:.1f} s")
+    click.echo(
+        f"wrote {result.out_dir} ({m['format']}): {m['artifact']}, {m['total_bytes'] / 1e6:.2f} MB in "
+        f"{len(m['files'])} file(s), built in {m['build_seconds']:.1f} s"
+    )
     if result.parity is not None:
         click.echo(f"parity: {result.parity.summary()} -> pass")
     else:
@@ -102,20 +123,46 @@ def report(result) -> None:
 @click.option("--torch", "torch_", is_flag=True, help="The eager reference (model.pt + metadata).")
 @click.option("--fp16", "fp16", is_flag=True, help="FP16 variant.")
 @click.option("--bf16", "bf16", is_flag=True, help="BF16 variant (OpenVINO).")
-@click.option("--int8", "int8", is_flag=True, help="Static INT8 variant calibrated on train images: with --openvino "
-              "(NNCF) or --tensorrt. More INT8 recipes and options (ONNX Runtime, torch, INC): fishopt quantize.")
+@click.option(
+    "--int8",
+    "int8",
+    is_flag=True,
+    help="Static INT8 variant calibrated on train images: with --openvino "
+    "(NNCF) or --tensorrt. More INT8 recipes and options (ONNX Runtime, torch, INC): fishopt quantize.",
+)
 @click.option("--format", "format_name", default=None, help="Any registered format by name, e.g. openvino-bf16.")
-@click.option("--with-preprocessing", is_flag=True,
-              help="Graph takes raw uint8 RGB images (N, H, W, 3) and preprocesses inside (ONNX, OpenVINO).")
-@click.option("--raw-size", callback=parse_size, default=None,
-              help="HxW of the raw images with --with-preprocessing (default: the checkpoint's load size; "
-                   "another size adds an antialiased resize).")
+@click.option(
+    "--with-preprocessing",
+    is_flag=True,
+    help="Graph takes raw uint8 RGB images (N, H, W, 3) and preprocesses inside (ONNX, OpenVINO).",
+)
+@click.option(
+    "--raw-size",
+    callback=parse_size,
+    default=None,
+    help="HxW of the raw images with --with-preprocessing (default: the checkpoint's load size; "
+    "another size adds an antialiased resize).",
+)
 @click.option("--opset", type=click.IntRange(min=18), default=None, help="ONNX opset (default: the exporter's).")
 @click.option("--sanitize", is_flag=True, help="Constant-fold and clean the ONNX graph (polygraphy; TensorRT-ready).")
 @common_options
-def export(checkpoint: str, format_name: str | None, with_preprocessing: bool, raw_size: list[int] | None,
-           opset: int | None, sanitize: bool, out: str, overwrite: bool, no_verify: bool, parity_images: int,
-           dynamic_batch: bool, batch_size: int | None, threads: int | None, data: str | None, **flags: bool) -> None:
+def export(
+    checkpoint: str,
+    format_name: str | None,
+    with_preprocessing: bool,
+    raw_size: list[int] | None,
+    opset: int | None,
+    sanitize: bool,
+    out: str,
+    overwrite: bool,
+    no_verify: bool,
+    parity_images: int,
+    dynamic_batch: bool,
+    batch_size: int | None,
+    threads: int | None,
+    data: str | None,
+    **flags: bool,
+) -> None:
     """Export a checkpoint to a deployable artifact, check it against the checkpoint, write manifest.json.
 
     The artifact is built in a temporary folder and moved to --out only after it passes the parity
@@ -141,10 +188,25 @@ def export(checkpoint: str, format_name: str | None, with_preprocessing: bool, r
     backend = pick_one("backend", {k.rstrip("_"): flags[k] for k in ("onnx", "openvino", "tensorrt", "torch_")})
     precision = pick_one("precision", {k: flags[k] for k in ("fp16", "bf16", "int8")})
     name = resolve_format(backend, precision or "fp32", format_name)
-    options = {"with_preprocessing": with_preprocessing, "raw_size": raw_size, "opset": opset, "sanitize": sanitize,
-               "static_batch": not dynamic_batch, "batch_size": batch_size}
+    options = {
+        "with_preprocessing": with_preprocessing,
+        "raw_size": raw_size,
+        "opset": opset,
+        "sanitize": sanitize,
+        "static_batch": not dynamic_batch,
+        "batch_size": batch_size,
+    }
     if raw_size is not None and not with_preprocessing:
         raise ConfigError("--raw-size applies to --with-preprocessing graphs; add --with-preprocessing")
-    result = build(name, load_checkpoint(checkpoint), out, options=options, verify=not no_verify, overwrite=overwrite,
-                   parity_images=parity_images, threads=threads, data_root=data)
+    result = build(
+        name,
+        load_checkpoint(checkpoint),
+        out,
+        options=options,
+        verify=not no_verify,
+        overwrite=overwrite,
+        parity_images=parity_images,
+        threads=threads,
+        data_root=data,
+    )
     report(result)

@@ -20,7 +20,8 @@ _TOOLKITS = list(dict.fromkeys(t for _, t in _TABLE))  # registry order: torch f
 _COMBOS = "\n".join(f"  --method {m:7s} --backend {t:11s} -> {f.name}" for (m, t), f in _TABLE.items())
 
 
-@click.command(help=f"""INT8 quantization of a checkpoint, verified against it on test images.
+@click.command(
+    help=f"""INT8 quantization of a checkpoint, verified against it on test images.
 
 \b
 Valid combinations (registry format):
@@ -30,28 +31,62 @@ Valid combinations (registry format):
 Examples:
   fishopt quantize runs/exp/model.pt --backend openvino --out artifacts/ov-int8
   fishopt quantize runs/exp/model.pt --backend inc --max-drop 0.5 --out artifacts/inc-int8
-""")
+"""
+)
 @checkpoint_argument
-@click.option("--method", type=click.Choice(_METHODS), default="static", show_default=True,
-              help="static: weights and activations, calibrated on train images; dynamic: Linear/MatMul weights only.")
-@click.option("--backend", type=click.Choice(_TOOLKITS), default="onnxruntime", show_default=True,
-              help="The toolkit that quantizes (see the combinations above).")
-@click.option("--calib-size", type=click.IntRange(min=1), default=None,
-              help=f"Calibration images from the TRAIN split, stratified per class (static; default {DEFAULT_CALIB_SIZE}).")
-@click.option("--max-drop", type=click.FloatRange(0, 100), default=None,
-              help="inc: accepted top-1 drop in points, tuned on the VALIDATION split (default 1). The parity gate "
-                   "on test images applies to every backend.")
+@click.option(
+    "--method",
+    type=click.Choice(_METHODS),
+    default="static",
+    show_default=True,
+    help="static: weights and activations, calibrated on train images; dynamic: Linear/MatMul weights only.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(_TOOLKITS),
+    default="onnxruntime",
+    show_default=True,
+    help="The toolkit that quantizes (see the combinations above).",
+)
+@click.option(
+    "--calib-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Calibration images from the TRAIN split, stratified per class (static; default {DEFAULT_CALIB_SIZE}).",
+)
+@click.option(
+    "--max-drop",
+    type=click.FloatRange(0, 100),
+    default=None,
+    help="inc: accepted top-1 drop in points, tuned on the VALIDATION split (default 1). The parity gate "
+    "on test images applies to every backend.",
+)
 @click.option("--seed", type=int, default=None, help="Seed of the calibration draw (static; default 0).")
 @click.option("--per-tensor", is_flag=True, help="onnxruntime static: per-tensor weight scales instead of per-channel.")
-@click.option("--package", type=click.Choice(PACKAGES), default=None,
-              help="torch/inc: save an AOTInductor package (default; compiled) or a torch.export program.")
+@click.option(
+    "--package",
+    type=click.Choice(PACKAGES),
+    default=None,
+    help="torch/inc: save an AOTInductor package (default; compiled) or a torch.export program.",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 @click.option("--no-verify", is_flag=True, help="Skip the parity gate (the manifest records it).")
 @data_option
-def quantize(checkpoint: str, method: str, backend: str, calib_size: int | None, max_drop: float | None,
-             seed: int | None, per_tensor: bool, package: str | None, out_dir: str, overwrite: bool, no_verify: bool,
-             data: str | None) -> None:
+def quantize(
+    checkpoint: str,
+    method: str,
+    backend: str,
+    calib_size: int | None,
+    max_drop: float | None,
+    seed: int | None,
+    per_tensor: bool,
+    package: str | None,
+    out_dir: str,
+    overwrite: bool,
+    no_verify: bool,
+    data: str | None,
+) -> None:
     setup_logging()
     from fishopt.artifacts.quantize import quantize as run_quantize
     from fishopt.artifacts.registry import quantize_format
@@ -59,15 +94,30 @@ def quantize(checkpoint: str, method: str, backend: str, calib_size: int | None,
     from fishopt.errors import ConfigError
 
     fmt = quantize_format(method, backend)
-    options = {"calib_size": calib_size, "max_drop": max_drop, "seed": seed, "package": package,
-               "per_channel": False if per_tensor else None}
+    options = {
+        "calib_size": calib_size,
+        "max_drop": max_drop,
+        "seed": seed,
+        "package": package,
+        "per_channel": False if per_tensor else None,
+    }
     given = {k: v for k, v in options.items() if v is not None}
     for option in sorted(set(given) - set(fmt.options())):
-        raise ConfigError(f"{_flag(option)} applies to {_applies_to(option)} only ({fmt.name} takes "
-                          f"{', '.join(_flag(o) for o in fmt.options()) or 'no options'}); drop it")
+        raise ConfigError(
+            f"{_flag(option)} applies to {_applies_to(option)} only ({fmt.name} takes "
+            f"{', '.join(_flag(o) for o in fmt.options()) or 'no options'}); drop it"
+        )
     ckpt = load_checkpoint(checkpoint)
-    result = run_quantize(ckpt, out_dir, backend=backend, method=method, options=given, verify=not no_verify,
-                          overwrite=overwrite, data_root=data)
+    result = run_quantize(
+        ckpt,
+        out_dir,
+        backend=backend,
+        method=method,
+        options=given,
+        verify=not no_verify,
+        overwrite=overwrite,
+        data_root=data,
+    )
     print_result(result, ckpt)
 
 
@@ -110,13 +160,20 @@ def print_result(result: Any, ckpt: Any) -> None:
         click.echo(f"  calibration: {c['images']} {c['split']} images (seed {c['seed']})")
     if "tuning" in facts:
         t = facts["tuning"]
-        click.echo(f"  INC tuning on {t['val_images']} val images: FP32 {t['val_top1_fp32']}% -> INT8 "
-                   f"{t['val_top1_int8']}% after {t['trials']} trial(s)")
+        click.echo(
+            f"  INC tuning on {t['val_images']} val images: FP32 {t['val_top1_fp32']}% -> INT8 "
+            f"{t['val_top1_int8']}% after {t['trials']} trial(s)"
+        )
         if t.get("val_in_training"):
-            click.secho("  note: the checkpoint was refit on train + val, so the val scores above are on trained-on "
-                        "images; the test parity figures below are the ones to trust", fg="yellow")
-    click.echo(f"  size: {_mb(manifest['total_bytes'])} on disk vs FP32 weights {_mb(fp32_bytes)} "
-               f"({_ratio(fp32_bytes, manifest['total_bytes'], facts.get('saved_as'))})")
+            click.secho(
+                "  note: the checkpoint was refit on train + val, so the val scores above are on trained-on "
+                "images; the test parity figures below are the ones to trust",
+                fg="yellow",
+            )
+    click.echo(
+        f"  size: {_mb(manifest['total_bytes'])} on disk vs FP32 weights {_mb(fp32_bytes)} "
+        f"({_ratio(fp32_bytes, manifest['total_bytes'], facts.get('saved_as'))})"
+    )
     click.echo(f"  quantize time: {facts.get('quantize_seconds', manifest['build_seconds'])} s")
     if result.parity is None:
         click.secho("  parity: NOT checked (--no-verify)", fg="yellow")

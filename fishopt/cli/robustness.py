@@ -14,23 +14,47 @@ def _split(value: str | None) -> list[str] | None:
 @click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=str), metavar="CHECKPOINT_OR_ARTIFACT")
 @data_option
-@click.option("--reference", type=click.Path(dir_okay=False), default=None,
-              help="FP32 checkpoint to compare with (default: the artifact's source checkpoint).")
-@click.option("--corruptions", default="all", show_default=True,
-              help="Comma list of corruptions or groups: all (the 15 ImageNet-C), quick, extra, noise, blur, "
-                   "weather, digital, or names such as gaussian_noise.")
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="FP32 checkpoint to compare with (default: the artifact's source checkpoint).",
+)
+@click.option(
+    "--corruptions",
+    default="all",
+    show_default=True,
+    help="Comma list of corruptions or groups: all (the 15 ImageNet-C), quick, extra, noise, blur, "
+    "weather, digital, or names such as gaussian_noise.",
+)
 @click.option("--severities", default="1,2,3,4,5", show_default=True, help="Comma list of severities 1-5.")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="At most this many test images (stratified per class).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
-              help="Write the result as JSON (and the heat map beside it, as .png, unless --plot is given).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="At most this many test images (stratified per class)."
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the result as JSON (and the heat map beside it, as .png, unless --plot is given).",
+)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write the heat map here.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Corruption processes (default: CPU count).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Runtime threads.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the corruptions.")
-def robustness(target: str, data: str | None, reference: str | None, corruptions: str, severities: str,
-               limit: int | None, json_out: str | None, plot: str | None, workers: int | None, threads: int | None,
-               seed: int) -> None:
+def robustness(
+    target: str,
+    data: str | None,
+    reference: str | None,
+    corruptions: str,
+    severities: str,
+    limit: int | None,
+    json_out: str | None,
+    plot: str | None,
+    workers: int | None,
+    threads: int | None,
+    seed: int,
+) -> None:
     """Accuracy under ImageNet-C corruptions (noise, blur, weather, digital; severities 1-5).
 
     Tests a checkpoint or an artifact folder on the test split of its checkpoint (or, with --data, on every
@@ -55,8 +79,18 @@ def robustness(target: str, data: str | None, reference: str | None, corruptions
         sev = [int(s) for s in _split(severities) or []]
     except ValueError as exc:
         raise ConfigError(f"--severities must be a comma list of integers 1-5, got {severities!r}") from exc
-    result = run_robustness(target, reference=reference, data=data, corruptions=_split(corruptions), severities=sev,
-                            limit=limit, seed=seed, workers=workers, threads=threads, progress=True)
+    result = run_robustness(
+        target,
+        reference=reference,
+        data=data,
+        corruptions=_split(corruptions),
+        severities=sev,
+        limit=limit,
+        seed=seed,
+        workers=workers,
+        threads=threads,
+        progress=True,
+    )
     print_robustness(result)
     if json_out:
         atomic_write_json(json_out, result)

@@ -10,7 +10,9 @@ from fishopt.cli.options import data_option, setup_logging
 @click.command(context_settings={"ignore_unknown_options": False})
 @click.argument("overrides", nargs=-1)
 @data_option
-@click.option("--resume", type=click.Path(dir_okay=False, exists=True), default=None, help="Resume from a Lightning last.ckpt.")
+@click.option(
+    "--resume", type=click.Path(dir_okay=False, exists=True), default=None, help="Resume from a Lightning last.ckpt."
+)
 @click.option("--print-config", is_flag=True, help="Print the composed config and exit.")
 def train(overrides: tuple[str, ...], data: str | None, resume: str | None, print_config: bool) -> None:
     """Train the fish classifier; takes Hydra overrides.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -82,8 +82,10 @@ def bad_images_error(reasons: Sequence[str], total: int) -> DataError:
     """One error naming every image that cannot be used (up to :data:`MAX_LISTED`, then a count)."""
     listed = "; ".join(reasons[:MAX_LISTED])
     more = f"; and {len(reasons) - MAX_LISTED} more" if len(reasons) > MAX_LISTED else ""
-    return DataError(f"{len(reasons)} of {total} image(s) cannot be used: {listed}{more}. Replace or remove "
-                     "them (all are listed), then run again")
+    return DataError(
+        f"{len(reasons)} of {total} image(s) cannot be used: {listed}{more}. Replace or remove "
+        "them (all are listed), then run again"
+    )
 
 
 def load_images(
@@ -127,6 +129,8 @@ def load_images(
         raise bad_images_error(bad, len(entries))
     out = torch.empty((len(entries), 3, *size), dtype=torch.uint8)
     for i, (path, entry) in enumerate(zip(paths, entries, strict=True)):
+        if entry is None:  # an unreadable image, reported above
+            raise RuntimeError(f"no cache entry for {str(path)!r}")
         out[i] = torch.from_numpy(_load_entry(path, entry, size))
     return out
 
@@ -136,8 +140,9 @@ def _load_entry(path: str | Path, entry: Path, size: tuple[int, int]) -> np.ndar
     try:
         return _read_entry(entry, size)
     except (ValueError, OSError, EOFError) as exc:
-        log.warning("decode cache entry %s (of %s) is corrupt (%s): dropped, decoding the image again",
-                    entry, path, exc)
+        log.warning(
+            "decode cache entry %s (of %s) is corrupt (%s): dropped, decoding the image again", entry, path, exc
+        )
         entry.unlink(missing_ok=True)
     reason = _decode_to_cache((str(path), str(entry), size))
     if reason is not None:
@@ -154,7 +159,7 @@ def _decode_all(todo: list[tuple[str, str, tuple[int, int]]], workers: int | Non
         return _drain(pool.map(_decode_to_cache, todo, chunksize=32), len(todo), progress)
 
 
-def _drain(results, total: int, progress: bool) -> list[str | None]:
+def _drain(results: Iterable[str | None], total: int, progress: bool) -> list[str | None]:
     if not progress:
         return list(results)
     from tqdm import tqdm

@@ -39,14 +39,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-try:  # inside fishopt decode errors are DataErrors; inside a deploy bundle (no fishopt) plain ValueErrors
+if TYPE_CHECKING:
     from fishopt.errors import DataError as _ErrorBase
-except ImportError:  # pragma: no cover - exercised by the bundle tests in a clean venv
-    _ErrorBase = ValueError
+else:
+    try:  # inside fishopt decode errors are DataErrors; inside a deploy bundle (no fishopt) plain ValueErrors
+        from fishopt.errors import DataError as _ErrorBase
+    except ImportError:  # pragma: no cover - exercised by the bundle tests in a clean venv
+        _ErrorBase = ValueError
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike]  # noqa: UP007 - runs on Python 3.8 in bundles
 
@@ -91,8 +94,9 @@ def _read(source: Source) -> bytes:
     try:
         return Path(source).read_bytes()
     except OSError as exc:
-        raise ImageDecodeError(f"cannot read image {str(source)!r} ({exc}); check the path and its permissions") \
-            from exc
+        raise ImageDecodeError(
+            f"cannot read image {str(source)!r} ({exc}); check the path and its permissions"
+        ) from exc
 
 
 def _name(source: Source) -> str:
@@ -110,8 +114,9 @@ def cover_size(height: int, width: int, size: Sequence[int]) -> tuple[int, int]:
     return max(th, round(height * scale)), max(tw, round(width * scale))
 
 
-def dct_scale(height: int, width: int, target: Sequence[int], powers_of_two: bool = False,
-              oversample: float = OVERSAMPLE) -> int:
+def dct_scale(
+    height: int, width: int, target: Sequence[int], powers_of_two: bool = False, oversample: float = OVERSAMPLE
+) -> int:
     """The DCT scale numerator k (of k/8) to decode a ``height`` x ``width`` JPEG at for a resize to ``target``.
 
     The smallest k whose decoded size (libjpeg rounds up: ``ceil(dim * k / 8)``) still covers ``oversample`` x
@@ -147,7 +152,8 @@ def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def _simplejpeg():
+def _simplejpeg() -> Any:
+    """The ``simplejpeg`` module, or ``None`` where it is not installed."""
     try:
         import simplejpeg
     except ImportError:
@@ -157,8 +163,10 @@ def _simplejpeg():
 
 def _check_pixels(height: int, width: int, name: str) -> None:
     if height * width > MAX_PIXELS:
-        raise ImageDecodeError(f"{name} has {height}x{width} pixels, more than the {MAX_PIXELS:,} a decoder accepts "
-                               "(a decompression bomb?); resize it before classifying")
+        raise ImageDecodeError(
+            f"{name} has {height}x{width} pixels, more than the {MAX_PIXELS:,} a decoder accepts "
+            "(a decompression bomb?); resize it before classifying"
+        )
 
 
 def decode_rgb(source: Source, target: Sequence[int] | None = None, *, fast: bool = True) -> Decoded:
@@ -222,14 +230,17 @@ def _decode_pillow(data: bytes, target: Sequence[int] | None, fast: bool, name: 
     except ImageDecodeError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError(f"cannot decode {name} ({exc}); the file is corrupt, truncated or not an image: "
-                               "replace or remove it") from exc
+        raise ImageDecodeError(
+            f"cannot decode {name} ({exc}); the file is corrupt, truncated or not an image: replace or remove it"
+        ) from exc
     if rgb.shape[:2] == (h, w):
         k = 8
     elif rgb.shape[:2] != (-(-h * k // 8), -(-w * k // 8)):
-        raise ImageDecodeError(f"{name}: Pillow decoded {rgb.shape[1]}x{rgb.shape[0]}, expected the {k}/8 scale of "
-                               f"{w}x{h}; "
-                               "report this as a bug")
+        raise ImageDecodeError(
+            f"{name}: Pillow decoded {rgb.shape[1]}x{rgb.shape[0]}, expected the {k}/8 scale of "
+            f"{w}x{h}; "
+            "report this as a bug"
+        )
     return Decoded(rgb, (h, w), k, "pillow-draft" if k < 8 else "pillow")
 
 
@@ -291,10 +302,13 @@ def fit_array(rgb: np.ndarray, size: Sequence[int], exact: bool = True) -> np.nd
 
         sx, sy = w / nw, h / nh
         box = (left * sx, top * sy, (left + tw) * sx, (top + th) * sy)
+        # Image.BILINEAR, not Image.Resampling.BILINEAR (Pillow >= 9.1): bundles allow Pillow 9.0. Pillow's
+        # stubs lack the module-level alias it still defines
+        bilinear = Image.BILINEAR  # type: ignore[attr-defined]
         out = np.empty((th, tw, 3), np.float32)
         for c in range(3):
             plane = Image.fromarray(np.ascontiguousarray(rgb[:, :, c], dtype=np.float32), mode="F")
-            out[:, :, c] = np.asarray(plane.resize((tw, th), Image.BILINEAR, box=box, reducing_gap=None))
+            out[:, :, c] = np.asarray(plane.resize((tw, th), bilinear, box=box, reducing_gap=None))
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     x = np.ascontiguousarray(rgb.transpose(1, 0, 2), dtype=np.float32)  # (W, H, 3): each pass gathers whole rows
     if nw != w:  # width first, as torch does

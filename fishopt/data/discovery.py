@@ -10,8 +10,17 @@ from fishopt.errors import DataError
 
 ENV_VAR = "FISHOPT_DATA"
 #: The nine species of Kaggle's "A Large Scale Fish Dataset".
-FISH_SPECIES = ("Black Sea Sprat", "Gilt-Head Bream", "Hourse Mackerel", "Red Mullet", "Red Sea Bream", "Sea Bass",
-                "Shrimp", "Striped Red Mullet", "Trout")
+FISH_SPECIES = (
+    "Black Sea Sprat",
+    "Gilt-Head Bream",
+    "Hourse Mackerel",
+    "Red Mullet",
+    "Red Sea Bream",
+    "Sea Bass",
+    "Shrimp",
+    "Striped Red Mullet",
+    "Trout",
+)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 MASK_SUFFIX = " GT"
 
@@ -139,8 +148,11 @@ def find_dataset(
                 f"class folder(s) missing under {str(layout)!r}: {', '.join(missing)}; "
                 f"expected: {', '.join(expected_classes)}"
             )
-        ignored = {name: sum(1 for p in folder.iterdir() if _is_image(p))
-                   for name, folder in dirs.items() if name not in expected_classes}
+        ignored = {
+            name: sum(1 for p in folder.iterdir() if _is_image(p))
+            for name, folder in dirs.items()
+            if name not in expected_classes
+        }
         dirs = {name: dirs[name] for name in expected_classes}
     else:
         ignored = {}
@@ -154,8 +166,9 @@ def find_dataset(
             )
         samples.extend(Sample(p.relative_to(base).as_posix(), name) for p in images)
     class_names = tuple(sorted(dirs))
-    return FishDataset(root=base, class_names=class_names, samples=tuple(sorted(samples, key=lambda s: s.path)),
-                       ignored=ignored)
+    return FishDataset(
+        root=base, class_names=class_names, samples=tuple(sorted(samples, key=lambda s: s.path)), ignored=ignored
+    )
 
 
 def missing_species(class_names: tuple[str, ...] | list[str]) -> list[str]:

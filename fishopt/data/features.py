@@ -115,7 +115,6 @@ def load_features(entry: str | os.PathLike[str]) -> Features:
 
 
 def _save(entry: Path, feats: Features) -> None:
-
     def write(tmp: Path) -> None:
         with tmp.open("wb") as handle:
             np.savez(handle, xy=feats.xy, desc=feats.desc)

@@ -59,16 +59,16 @@ def read_groups(path: str | Path, dataset: FishDataset) -> dict[str, GroupEntry]
 
 def _check_row(path: Path, line: int, row: dict[str, str], known: dict[str, str], classes: tuple[str, ...]) -> None:
     if row["class"] not in classes:
-        raise DataError(
-            f"{path}:{line}: unknown class {row['class']!r}; classes found on disk: {', '.join(classes)}"
-        )
+        raise DataError(f"{path}:{line}: unknown class {row['class']!r}; classes found on disk: {', '.join(classes)}")
     if row["path"] not in known:
         raise DataError(
             f"{path}:{line}: names {row['path']!r}, which is not an image under the data root; "
             "fix the path or regenerate the file with 'fishopt data groups'"
         )
     if known[row["path"]] != row["class"]:
-        raise DataError(f"{path}:{line}: {row['path']!r} is in folder {known[row['path']]!r} but listed as {row['class']!r}")
+        raise DataError(
+            f"{path}:{line}: {row['path']!r} is in folder {known[row['path']]!r} but listed as {row['class']!r}"
+        )
     if not row["group"] or not row["cluster"]:
         raise DataError(f"{path}:{line}: empty group or cluster for {row['path']!r}")
 

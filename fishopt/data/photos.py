@@ -266,8 +266,10 @@ def verify_pairs(
     chunks = [pairs[s : s + 400] for s in range(0, len(pairs), 400)]
     jobs = [({k: entries[k] for ij in chunk for k in ij}, chunk, config) for chunk in chunks]
     scores: dict[tuple[int, int], int] = {}
-    for chunk, result in zip(chunks, run_parallel(_verify_chunk, jobs, workers, progress, "verifying pairs", "chunk")):
-        scores.update(zip(chunk, result))
+    for chunk, result in zip(
+        chunks, run_parallel(_verify_chunk, jobs, workers, progress, "verifying pairs", "chunk"), strict=True
+    ):
+        scores.update(zip(chunk, result, strict=True))
     return scores
 
 
@@ -311,16 +313,17 @@ def group_and_cluster(
 def _numbered(label: str, kind: str, paths: list[str], comp: list[int]) -> list[str]:
     """Name components ``<label>/<kind>000``..., numbered in the order of their first path."""
     first: dict[int, str] = {}
-    for path, c in zip(paths, comp):
+    for path, c in zip(paths, comp, strict=True):
         if c not in first or path < first[c]:
             first[c] = path
     number = {c: n for n, c in enumerate(sorted(first, key=first.__getitem__))}
     return [f"{label}/{kind}{number[c]:03d}" for c in comp]
 
 
-def _name_components(index: _ClassIndex, paths: list[str], scores: dict[tuple[int, int], int],
-                     config: MatchConfig) -> dict[str, GroupEntry]:
+def _name_components(
+    index: _ClassIndex, paths: list[str], scores: dict[tuple[int, int], int], config: MatchConfig
+) -> dict[str, GroupEntry]:
     """Return the named group and cluster of each image of one class."""
     groups, clusters = group_and_cluster(len(index.ids), index.local_edges(scores), config)
-    names = zip(_numbered(index.label, "g", paths, groups), _numbered(index.label, "c", paths, clusters))
-    return {p: GroupEntry(group=g, cluster=c) for p, (g, c) in zip(paths, names)}
+    names = zip(_numbered(index.label, "g", paths, groups), _numbered(index.label, "c", paths, clusters), strict=True)
+    return {p: GroupEntry(group=g, cluster=c) for p, (g, c) in zip(paths, names, strict=True)}

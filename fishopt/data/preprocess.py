@@ -40,7 +40,6 @@ def max_image_pixels() -> int | None:
     except ValueError:
         limit = -1
     if limit < 0:
-
         raise ConfigError(f"{MAX_PIXELS_ENV}={value!r} is not a pixel count; set a whole number (0: no limit)")
     return limit or None
 
@@ -94,8 +93,10 @@ def decode_image(path: str | Path) -> torch.Tensor:
     finally:
         Image.MAX_IMAGE_PIXELS = saved
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or 0 in array.shape:
-        raise ImageDecodeError(f"cannot decode image {str(path)!r}: it decodes to an array of shape {array.shape}; "
-                               "replace or remove it", f"{str(path)!r} (decodes to shape {array.shape})")
+        raise ImageDecodeError(
+            f"cannot decode image {str(path)!r}: it decodes to an array of shape {array.shape}; replace or remove it",
+            f"{str(path)!r} (decodes to shape {array.shape})",
+        )
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -157,6 +158,9 @@ class Preprocess(nn.Module):
         std: Per-channel std on the [0, 1] scale.
         channels_last_input: Accept NHWC input (as image libraries give it) instead of NCHW.
     """
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(
         self,

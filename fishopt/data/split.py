@@ -93,7 +93,9 @@ class Split:
 
 def _check_fractions(fractions: tuple[float, float, float]) -> None:
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise SplitError(f"split fractions must be three positive numbers summing to 1 (train, val, test); got {fractions}")
+        raise SplitError(
+            f"split fractions must be three positive numbers summing to 1 (train, val, test); got {fractions}"
+        )
 
 
 def _assign_class(units: dict[str, int], fractions: tuple[float, float, float], rng: random.Random) -> dict[str, str]:
@@ -168,7 +170,7 @@ def make_split(
         class_names=dataset.class_names,
         group_by=group_by,
         seed=seed,
-        fractions=tuple(fractions),
+        fractions=(fractions[0], fractions[1], fractions[2]),
         units={s.path: units[s.path] for s in dataset.samples},
     )
 
@@ -198,7 +200,9 @@ def load_split(path: str | Path, expected_hash: str | None = None) -> Split:
             "files together), and a training's data.split_file=PATH must name an existing split.json"
         ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SplitError(f"split file {str(path)!r} is not valid JSON ({exc}); regenerate it with 'fishopt train'") from exc
+        raise SplitError(
+            f"split file {str(path)!r} is not valid JSON ({exc}); regenerate it with 'fishopt train'"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SplitError(f"{str(path)!r} is not a fishopt split file (no 'format': '{FORMAT}')")
     items = data["items"]

@@ -96,10 +96,20 @@ def check_destination(out: Path, overwrite: bool, archive: bool) -> None:
         raise OutputError(f"archive {str(archive_path(out))!r} exists; choose another --out or pass --overwrite")
 
 
-def build_bundle(checkpoint: LoadedCheckpoint | str | os.PathLike[str], out: str | os.PathLike[str], *, target: str = "cpu",
-                 precision: str | None = None, archive: bool = False, overwrite: bool = False,
-                 data: str | None = None, max_drop: float = 1.0, calib_images: int = 128,
-                 keep_opset: bool = False, golden_per_class: int = 1) -> BundleResult:
+def build_bundle(
+    checkpoint: LoadedCheckpoint | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    target: str = "cpu",
+    precision: str | None = None,
+    archive: bool = False,
+    overwrite: bool = False,
+    data: str | None = None,
+    max_drop: float = 1.0,
+    calib_images: int = 128,
+    keep_opset: bool = False,
+    golden_per_class: int = 1,
+) -> BundleResult:
     """Build, self-check and write a deployment bundle.
 
     Args:
@@ -131,8 +141,12 @@ def build_bundle(checkpoint: LoadedCheckpoint | str | os.PathLike[str], out: str
     with staging_dir(out) as tmp:  # fails here on a read-only place, before any work; removed on any failure
         ckpt = as_checkpoint(checkpoint)
         test = load_test_set(ckpt, data)
-        settings = {"max_drop": max_drop, "calib_images": calib_images, "keep_opset": keep_opset,
-                    "golden_per_class": golden_per_class}
+        settings = {
+            "max_drop": max_drop,
+            "calib_images": calib_images,
+            "keep_opset": keep_opset,
+            "golden_per_class": golden_per_class,
+        }
         bundle = _assemble(tmp, ckpt, test, tgt, precision, settings)
         verify = self_check(tmp)
         publish_modes(tmp, executable_suffixes=(".py", ".sh"))
@@ -142,7 +156,9 @@ def build_bundle(checkpoint: LoadedCheckpoint | str | os.PathLike[str], out: str
     return BundleResult(out_dir=out, archive=tar, bundle=bundle, verify=verify, size_bytes=size)
 
 
-def _assemble(folder: Path, ckpt, test, target: Target, precision: str, settings: dict[str, Any]) -> dict[str, Any]:
+def _assemble(
+    folder: Path, ckpt: LoadedCheckpoint, test: SplitImages, target: Target, precision: str, settings: dict[str, Any]
+) -> dict[str, Any]:
     """Write every file of the bundle into ``folder``; return ``bundle.json``'s content."""
 
     model_info = make_model(folder, ckpt, test, target, precision, settings)
@@ -165,15 +181,22 @@ def _assemble(folder: Path, ckpt, test, target: Target, precision: str, settings
     return bundle
 
 
-def make_model(folder: Path, ckpt: LoadedCheckpoint, test: SplitImages, target: Target, precision: str,
-               settings: dict[str, Any]) -> dict[str, Any]:
+def make_model(
+    folder: Path, ckpt: LoadedCheckpoint, test: SplitImages, target: Target, precision: str, settings: dict[str, Any]
+) -> dict[str, Any]:
     """Export, lower, quantize and finish ``folder/model.onnx``; return its ``bundle.json`` description."""
     import onnx
 
     work = folder / ".export"
     sanitize = target.tensorrt and _can_sanitize()
-    result = build(EXPORT_FORMAT, ckpt, work / "onnx", options={"with_preprocessing": True, "sanitize": sanitize},
-                   verify=True, parity_set=test)
+    result = build(
+        EXPORT_FORMAT,
+        ckpt,
+        work / "onnx",
+        options={"with_preprocessing": True, "sanitize": sanitize},
+        verify=True,
+        parity_set=test,
+    )
     logits = result.manifest["metadata"].get("output_name", "logits")
     graph = onnx.load(str(result.artifact))
     if not settings["keep_opset"]:
@@ -183,16 +206,30 @@ def make_model(folder: Path, ckpt: LoadedCheckpoint, test: SplitImages, target: 
     if precision == "int8":
         graph = _quantize(fp32, work, ckpt, target, settings["calib_images"])
     probs = bm.add_probabilities(graph, logits)
-    bm.set_metadata(graph, {"opset": bm.opset_of(graph), "precision": precision,
-                            "format": f"bundle-{target.name}-{precision}", "probs_name": probs})
+    bm.set_metadata(
+        graph,
+        {
+            "opset": bm.opset_of(graph),
+            "precision": precision,
+            "format": f"bundle-{target.name}-{precision}",
+            "probs_name": probs,
+        },
+    )
     onnx.checker.check_model(graph, full_check=True)
     path = folder / MODEL_FILE
     onnx.save(graph, str(path))
     if precision != "int8":
         bm.same_outputs(result.artifact, path, test.nhwc()[:8], logits)
     info = bm.describe(graph, logits, probs)
-    info.update(sanitized=sanitize, file=MODEL_FILE, precision="int8" if precision == "int8" else "fp32", sha256=file_sha256(path), bytes=path.stat().st_size, source_format=EXPORT_FORMAT,
-                exporter_parity=result.parity.to_dict() if result.parity is not None else None)
+    info.update(
+        sanitized=sanitize,
+        file=MODEL_FILE,
+        precision="int8" if precision == "int8" else "fp32",
+        sha256=file_sha256(path),
+        bytes=path.stat().st_size,
+        source_format=EXPORT_FORMAT,
+        exporter_parity=result.parity.to_dict() if result.parity is not None else None,
+    )
     shutil.rmtree(work)
     return info
 
@@ -203,8 +240,10 @@ def _can_sanitize() -> bool:
 
     ok = all(importlib.util.find_spec(m) is not None for m in ("polygraphy", "onnx_graphsurgeon"))
     if not ok:
-        log.warning("polygraphy/onnx-graphsurgeon not installed: the Jetson model is not constant-folded "
-                    "(TensorRT folds it itself); install them for a sanitized graph")
+        log.warning(
+            "polygraphy/onnx-graphsurgeon not installed: the Jetson model is not constant-folded "
+            "(TensorRT folds it itself); install them for a sanitized graph"
+        )
     return ok
 
 
@@ -220,8 +259,14 @@ def _quantize(fp32: Path, work: Path, ckpt: LoadedCheckpoint, target: Target, ca
     return graph
 
 
-def measure(artifact: np.ndarray, reference: np.ndarray, labels: np.ndarray, class_names: list[str],
-            precision: str, max_drop: float) -> dict[str, Any]:
+def measure(
+    artifact: np.ndarray,
+    reference: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    precision: str,
+    max_drop: float,
+) -> dict[str, Any]:
     """Accuracy of the bundled model and the checkpoint on the test split, and their top-1 agreement.
 
     Raises:
@@ -237,37 +282,64 @@ def measure(artifact: np.ndarray, reference: np.ndarray, labels: np.ndarray, cla
     agreement = float((preds == ref_preds).mean())
     drop = (ref_top1 - report["top1"]) * 100
     if precision != "int8" and agreement < 1.0:
-        raise ParityError(f"the bundled model disagrees with the checkpoint on {1 - agreement:.2%} of the test split; "
-                          "report this as a bug (the exporter's parity gate passed)")
+        raise ParityError(
+            f"the bundled model disagrees with the checkpoint on {1 - agreement:.2%} of the test split; "
+            "report this as a bug (the exporter's parity gate passed)"
+        )
     if precision == "int8" and drop > max_drop:
-        raise ParityError(f"INT8 loses {drop:.2f} points of top-1 on the test split (allowed {max_drop}); use more "
-                          "--calib-images, a larger --max-drop, or deploy fp16/fp32")
+        raise ParityError(
+            f"INT8 loses {drop:.2f} points of top-1 on the test split (allowed {max_drop}); use more "
+            "--calib-images, a larger --max-drop, or deploy fp16/fp32"
+        )
     return {
-        "split": "test", "n": int(len(labels)), "top1": round(float(report["top1"]), 6),
-        "macro_f1": round(float(report["macro_f1"]), 6), "checkpoint_top1": round(ref_top1, 6),
+        "split": "test",
+        "n": int(len(labels)),
+        "top1": round(float(report["top1"]), 6),
+        "macro_f1": round(float(report["macro_f1"]), 6),
+        "checkpoint_top1": round(ref_top1, 6),
         "top1_agreement_with_checkpoint": round(agreement, 6),
         "max_logit_diff_vs_checkpoint": round(float(np.abs(artifact - reference).max()), 6),
         "measured_with": f"onnxruntime {ort.__version__} (CPU)",
     }
 
 
-def bundle_json(ckpt, target: Target, precision: str, model_info: dict[str, Any], accuracy: dict[str, Any]) -> dict[str, Any]:
+def bundle_json(
+    ckpt: LoadedCheckpoint, target: Target, precision: str, model_info: dict[str, Any], accuracy: dict[str, Any]
+) -> dict[str, Any]:
     """The content of ``bundle.json``."""
 
     meta = ckpt.meta
-    requirements = {"python": ">=3.8", "numpy": ">=1.21", "pillow": ">=9.0",
-                    "onnxruntime": onnxruntime_requirement(model_info["opset"])}
+    requirements = {
+        "python": ">=3.8",
+        "numpy": ">=1.21",
+        "pillow": ">=9.0",
+        "onnxruntime": onnxruntime_requirement(model_info["opset"]),
+    }
     bundle: dict[str, Any] = {
-        "format": "fishopt-bundle", "version": 1, "target": target.name, "precision": precision,
-        "fishopt_version": __version__, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "class_names": list(meta["class_names"]), "labels_file": "labels.json",
-        "input_size": list(meta["input_size"]), "load_size": list(meta["load_size"]),
-        "mean": list(meta["mean"]), "std": list(meta["std"]), "recipe": meta.get("recipe"),
+        "format": "fishopt-bundle",
+        "version": 1,
+        "target": target.name,
+        "precision": precision,
+        "fishopt_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "class_names": list(meta["class_names"]),
+        "labels_file": "labels.json",
+        "input_size": list(meta["input_size"]),
+        "load_size": list(meta["load_size"]),
+        "mean": list(meta["mean"]),
+        "std": list(meta["std"]),
+        "recipe": meta.get("recipe"),
         "checkpoint": {"file": ckpt.path.name, "sha256": file_sha256(ckpt.path), "model": meta["model"]["name"]},
-        "model": model_info, "accuracy": accuracy, "requirements": requirements,
-        "verify": {"golden": "golden.json", "tolerance": dict(TOLERANCE), "compare_with": dict(COMPARE_WITH),
-                   "rule": "per runtime precision: top-1 agreement 100 % and max |logit diff| <= "
-                           "tolerance * max(1, max |expected logit|)"},
+        "model": model_info,
+        "accuracy": accuracy,
+        "requirements": requirements,
+        "verify": {
+            "golden": "golden.json",
+            "tolerance": dict(TOLERANCE),
+            "compare_with": dict(COMPARE_WITH),
+            "rule": "per runtime precision: top-1 agreement 100 % and max |logit diff| <= "
+            "tolerance * max(1, max |expected logit|)",
+        },
     }
     if target.tensorrt:
         requirements.update(jetson_requirements(model_info["opset"]))
@@ -282,8 +354,15 @@ def self_check(folder: Path) -> dict[str, Any]:
         ParityError: If it does not pass.
     """
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # no __pycache__ in the bundle
-    proc = subprocess.run([sys.executable, "verify.py", "--runtime", "onnxruntime", "--json"], cwd=folder,
-                          capture_output=True, text=True, timeout=600, check=False, env=env)
+    proc = subprocess.run(
+        [sys.executable, "verify.py", "--runtime", "onnxruntime", "--json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
     try:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):

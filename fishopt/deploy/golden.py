@@ -56,8 +56,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "class"
 
 
-def write_golden(folder: Path, test: SplitImages, picks: list[int], reference: np.ndarray, artifact: np.ndarray,
-                 class_names: list[str]) -> dict[str, Any]:
+def write_golden(
+    folder: Path,
+    test: SplitImages,
+    picks: list[int],
+    reference: np.ndarray,
+    artifact: np.ndarray,
+    class_names: list[str],
+) -> dict[str, Any]:
     """Copy the golden image files into ``folder/golden`` and return the content of ``golden.json``.
 
     Args:
@@ -75,15 +81,17 @@ def write_golden(folder: Path, test: SplitImages, picks: list[int], reference: n
         source = test.root / test.paths[i]
         dest = folder / GOLDEN_DIR / f"{n:02d}_{_slug(class_names[int(test.labels[i])])}{source.suffix.lower()}"
         shutil.copyfile(source, dest)
-        items.append({
-            "file": dest.relative_to(folder).as_posix(),
-            "sha256": file_sha256(dest),
-            "source": test.paths[i],
-            "label": class_names[int(test.labels[i])],
-            "reference_label": class_names[int(reference[i].argmax())],
-            "reference_logits": [float(v) for v in reference[i]],
-            "artifact_logits": [float(v) for v in artifact[i]],
-        })
+        items.append(
+            {
+                "file": dest.relative_to(folder).as_posix(),
+                "sha256": file_sha256(dest),
+                "source": test.paths[i],
+                "label": class_names[int(test.labels[i])],
+                "reference_label": class_names[int(reference[i].argmax())],
+                "reference_logits": [float(v) for v in reference[i]],
+                "artifact_logits": [float(v) for v in artifact[i]],
+            }
+        )
     return {
         "about": "reference_logits: the fishopt checkpoint (PyTorch, FP32) on these files; artifact_logits: this "
         "bundle's model on onnxruntime (CPU) on the build machine",

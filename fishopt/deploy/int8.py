@@ -36,6 +36,7 @@ def quantize_raw(fp32: Path, out: Path, images: np.ndarray, *, tensorrt: bool) -
     Returns:
         ``out``.
     """
-    quantize_onnx_static(fp32, out, images, per_channel=True, symmetric=tensorrt, op_types=QUANTIZED_OPS,
-                         pre_process=False)
+    quantize_onnx_static(
+        fp32, out, images, per_channel=True, symmetric=tensorrt, op_types=QUANTIZED_OPS, pre_process=False
+    )
     return out

@@ -26,7 +26,7 @@ LOWEST_OPSET = 17
 IR_FOR_OPSET_17 = 8  # the IR version onnx 1.12/1.13 wrote with opset 17 (TensorRT 8.5's parser, onnxruntime 1.14)
 
 
-def add_probabilities(model, logits: str) -> str:
+def add_probabilities(model: Any, logits: str) -> str:
     """Append ``Softmax(logits)`` as a second graph output unless the graph has one already.
 
     Returns:
@@ -44,7 +44,7 @@ def add_probabilities(model, logits: str) -> str:
     return PROBS_NAME
 
 
-def lower_opset(model, target: int = LOWEST_OPSET):
+def lower_opset(model: Any, target: int = LOWEST_OPSET) -> Any:
     """Return the model converted to opset ``target``, or unchanged when the converter cannot do it.
 
     Only the default domain is converted; models with other domains (e.g. ``com.microsoft`` fused ops) are
@@ -74,7 +74,7 @@ def lower_opset(model, target: int = LOWEST_OPSET):
     return lowered
 
 
-def _drop_default_noop(model) -> None:
+def _drop_default_noop(model: Any) -> None:
     """Remove ``noop_with_empty_axes=0`` left on Reduce* nodes by the 18 -> 17 converter.
 
     Opset 18 moved ``axes`` of ReduceMean & co. from an attribute to an input and added
@@ -91,13 +91,13 @@ def _drop_default_noop(model) -> None:
             node.attribute.extend(keep)
 
 
-def set_metadata(model, values: dict[str, Any]) -> None:
+def set_metadata(model: Any, values: dict[str, Any]) -> None:
     """Update fishopt metadata keys in ``metadata_props`` (JSON-encoded, as the exporter writes them)."""
 
     write_onnx_metadata(model, values)
 
 
-def describe(model, logits: str, probs: str) -> dict[str, Any]:
+def describe(model: Any, logits: str, probs: str) -> dict[str, Any]:
     """Input name/shape/dtype and output names for ``bundle.json`` (a dynamic dimension is ``-1``).
 
     Raises:

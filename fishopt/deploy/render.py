@@ -58,8 +58,12 @@ def write_programs(folder: Path) -> None:
 def write_requirements(folder: Path, bundle: dict[str, Any]) -> None:
     """``requirements.txt``: what pip installs on the device."""
     req = bundle["requirements"]
-    lines = [f"numpy{req['numpy']}", f"pillow{req['pillow']}", f"onnxruntime{req['onnxruntime']}",
-             f"simplejpeg{req.get('simplejpeg', SIMPLEJPEG)}  # fast JPEG decoding; without it infer.py uses Pillow"]
+    lines = [
+        f"numpy{req['numpy']}",
+        f"pillow{req['pillow']}",
+        f"onnxruntime{req['onnxruntime']}",
+        f"simplejpeg{req.get('simplejpeg', SIMPLEJPEG)}  # fast JPEG decoding; without it infer.py uses Pillow",
+    ]
     _write(folder / "requirements.txt", "\n".join(lines) + "\n")
 
 
@@ -89,7 +93,9 @@ def engine_values(bundle: dict[str, Any], target: Target) -> dict[str, Any]:
 
 def write_build_engine(folder: Path, bundle: dict[str, Any], target: Target) -> None:
     """``build_engine.sh`` with this bundle's model, input shape, precision flags and TensorRT range."""
-    _write(folder / "build_engine.sh", render(template("build_engine.sh"), engine_values(bundle, target)), executable=True)
+    _write(
+        folder / "build_engine.sh", render(template("build_engine.sh"), engine_values(bundle, target)), executable=True
+    )
 
 
 def write_dockerfile(folder: Path, bundle: dict[str, Any], target: Target) -> None:
@@ -126,12 +132,16 @@ def _device_steps(bundle: dict[str, Any], target: Target) -> str:
 def _docker_steps(bundle: dict[str, Any], target: Target) -> str:
     image = _image_name(bundle)
     if not target.tensorrt:
-        return (f"docker build -t {image} .\ndocker run --rm {image}                       # verify.py\n"
-                f"docker run --rm -v /path/to/photos:/data:ro {image} python infer.py /data --json")
-    run = f"docker run --rm --runtime nvidia -v \"$PWD\":/bundle {image}"
-    return (f"docker build -t {image} .\n{run} ./build_engine.sh\n{run} python3 verify.py\n"
-            f"docker run --rm --runtime nvidia -v \"$PWD\":/bundle -v /path/to/photos:/data:ro {image} "
-            "python3 infer.py /data --json")
+        return (
+            f"docker build -t {image} .\ndocker run --rm {image}                       # verify.py\n"
+            f"docker run --rm -v /path/to/photos:/data:ro {image} python infer.py /data --json"
+        )
+    run = f'docker run --rm --runtime nvidia -v "$PWD":/bundle {image}'
+    return (
+        f"docker build -t {image} .\n{run} ./build_engine.sh\n{run} python3 verify.py\n"
+        f'docker run --rm --runtime nvidia -v "$PWD":/bundle -v /path/to/photos:/data:ro {image} '
+        "python3 infer.py /data --json"
+    )
 
 
 def write_readme(folder: Path, bundle: dict[str, Any], target: Target) -> None:
@@ -140,16 +150,30 @@ def write_readme(folder: Path, bundle: dict[str, Any], target: Target) -> None:
     req = ", ".join(f"{k} {v}" for k, v in bundle["requirements"].items())
     engine_row = ""
     if target.tensorrt:
-        engine_row = ("| `build_engine.sh` | builds the TensorRT engine on the device with trtexec "
-                      f"(`{bundle['engine']['file']}` + `engine.json`) |\n")
+        engine_row = (
+            "| `build_engine.sh` | builds the TensorRT engine on the device with trtexec "
+            f"(`{bundle['engine']['file']}` + `engine.json`) |\n"
+        )
     values = {
-        "TARGET": bundle["target"], "PRECISION": bundle["precision"], "FISHOPT_VERSION": bundle["fishopt_version"],
-        "CREATED": bundle["created"], "CHECKPOINT_NAME": bundle["checkpoint"]["file"],
-        "CHECKPOINT_SHA256": bundle["checkpoint"]["sha256"], "NUM_CLASSES": len(bundle["class_names"]),
-        "CLASSES": ", ".join(bundle["class_names"]), "ACCURACY_N": acc["n"], "ACCURACY_RUNTIME": acc["measured_with"],
+        "TARGET": bundle["target"],
+        "PRECISION": bundle["precision"],
+        "FISHOPT_VERSION": bundle["fishopt_version"],
+        "CREATED": bundle["created"],
+        "CHECKPOINT_NAME": bundle["checkpoint"]["file"],
+        "CHECKPOINT_SHA256": bundle["checkpoint"]["sha256"],
+        "NUM_CLASSES": len(bundle["class_names"]),
+        "CLASSES": ", ".join(bundle["class_names"]),
+        "ACCURACY_N": acc["n"],
+        "ACCURACY_RUNTIME": acc["measured_with"],
         "ACCURACY_TOP1": f"{acc['top1']:.4f} (checkpoint {acc['checkpoint_top1']:.4f})",
-        "MODEL_FILE": model["file"], "HEIGHT": model["input"]["shape"][1], "WIDTH": model["input"]["shape"][2],
-        "LOGITS": model["outputs"]["logits"], "PROBS": model["outputs"]["probs"], "ENGINE_ROW": engine_row,
-        "REQUIREMENTS": req, "DEVICE_STEPS": _device_steps(bundle, target), "DOCKER_STEPS": _docker_steps(bundle, target),
+        "MODEL_FILE": model["file"],
+        "HEIGHT": model["input"]["shape"][1],
+        "WIDTH": model["input"]["shape"][2],
+        "LOGITS": model["outputs"]["logits"],
+        "PROBS": model["outputs"]["probs"],
+        "ENGINE_ROW": engine_row,
+        "REQUIREMENTS": req,
+        "DEVICE_STEPS": _device_steps(bundle, target),
+        "DOCKER_STEPS": _docker_steps(bundle, target),
     }
     _write(folder / "README.md", render(template("README.md"), values))

@@ -7,5 +7,13 @@ from fishopt.models import efficientnet as _efficientnet  # noqa: F401 - registe
 from fishopt.models.profile import count_macs, count_params
 from fishopt.models.registry import ModelInfo, create_model, list_models, model_config, model_info, register_model
 
-__all__ = ["ModelInfo", "count_macs", "count_params", "create_model", "list_models", "model_config", "model_info",
-           "register_model"]
+__all__ = [
+    "ModelInfo",
+    "count_macs",
+    "count_params",
+    "create_model",
+    "list_models",
+    "model_config",
+    "model_info",
+    "register_model",
+]

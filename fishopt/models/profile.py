@@ -25,11 +25,11 @@ def count_macs(model: nn.Module, input_size: Sequence[int]) -> dict[str, int]:
     """
     counts = {"conv": 0, "linear": 0}
 
-    def conv_hook(mod: nn.Conv2d, _inp, out: torch.Tensor) -> None:
+    def conv_hook(mod: nn.Conv2d, _inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
         counts["conv"] += out.numel() // out.shape[0] * k
 
-    def linear_hook(mod: nn.Linear, _inp, out: torch.Tensor) -> None:
+    def linear_hook(mod: nn.Linear, _inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         counts["linear"] += mod.in_features * mod.out_features
 
     handles = []

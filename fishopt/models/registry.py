@@ -65,10 +65,19 @@ class ModelInfo:
 _MODELS: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, config: type, *, input_size: tuple[int, int], load_size: tuple[int, int],
-                   mean: tuple[float, float, float] | None = None, std: tuple[float, float, float] | None = None,
-                   tiny: dict[str, Any] | None = None, requires: tuple[str, ...] = (), extra: str | None = None,
-                   description: str = "") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_model(
+    name: str,
+    config: type,
+    *,
+    input_size: tuple[int, int],
+    load_size: tuple[int, int],
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    tiny: dict[str, Any] | None = None,
+    requires: tuple[str, ...] = (),
+    extra: str | None = None,
+    description: str = "",
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a model factory under ``name`` (see :class:`ModelInfo` for the arguments).
 
     Raises:
@@ -78,8 +87,19 @@ def register_model(name: str, config: type, *, input_size: tuple[int, int], load
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = ModelInfo(name, factory, config, tuple(input_size), tuple(load_size), mean, std,
-                                  dict(tiny or {}), tuple(requires), extra, description)
+        _MODELS[name] = ModelInfo(
+            name,
+            factory,
+            config,
+            (int(input_size[0]), int(input_size[1])),
+            (int(load_size[0]), int(load_size[1])),
+            mean,
+            std,
+            dict(tiny or {}),
+            tuple(requires),
+            extra,
+            description,
+        )
         return factory
 
     return wrap
@@ -111,7 +131,9 @@ def model_config(name: str, **cfg: Any) -> Any:
     fields = {f.name for f in dataclasses.fields(config_cls)}
     bad = sorted(set(cfg) - fields)
     if bad:
-        raise ConfigError(f"unknown config key(s) {', '.join(bad)} for model {name!r}; valid keys: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(bad)} for model {name!r}; valid keys: {', '.join(sorted(fields))}"
+        )
     return config_cls(**cfg)
 
 

@@ -37,11 +37,15 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / MANIFEST
     if not folder.is_dir():
-        raise CheckpointError(f"artifact folder {str(folder)!r} not found; pass a folder written by 'fishopt export', "
-                              "'fishopt quantize' or 'fishopt compile'")
+        raise CheckpointError(
+            f"artifact folder {str(folder)!r} not found; pass a folder written by 'fishopt export', "
+            "'fishopt quantize' or 'fishopt compile'"
+        )
     if not path.is_file():
-        raise CheckpointError(f"{str(folder)!r} has no {MANIFEST}: it is not an artifact folder; pass a folder written "
-                              "by 'fishopt export', 'fishopt quantize' or 'fishopt compile'")
+        raise CheckpointError(
+            f"{str(folder)!r} has no {MANIFEST}: it is not an artifact folder; pass a folder written "
+            "by 'fishopt export', 'fishopt quantize' or 'fishopt compile'"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -204,10 +208,14 @@ def source_checkpoint(model: ArtifactModel, checkpoint: str | Path | None = None
 
     path = Path(checkpoint or model.manifest.get("source_checkpoint") or "")
     if not path.is_file():
-        raise CheckpointError(f"the checkpoint artifact {str(model.folder)!r} was built from ({str(path)!r}) is not "
-                              "here; pass --checkpoint model.pt (the checkpoint it was built from)")
+        raise CheckpointError(
+            f"the checkpoint artifact {str(model.folder)!r} was built from ({str(path)!r}) is not "
+            "here; pass --checkpoint model.pt (the checkpoint it was built from)"
+        )
     expected = model.meta.get("source_checkpoint_sha256")
     if expected and file_sha256(path) != expected:
-        raise CheckpointError(f"checkpoint {str(path)!r} is not the one artifact {str(model.folder)!r} was built from "
-                              "(SHA-256 differs); pass the checkpoint it was built from")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not the one artifact {str(model.folder)!r} was built from "
+            "(SHA-256 differs); pass the checkpoint it was built from"
+        )
     return path

@@ -37,8 +37,10 @@ EXTRA: tuple[str, ...] = ("speckle_noise", "gaussian_blur", "spatter", "saturate
 #: One or two per family, cheap to compute: the quick check of the benchmark.
 QUICK: tuple[str, ...] = ("gaussian_noise", "defocus_blur", "fog", "contrast", "jpeg_compression")
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
-INSTALL_HINT = ("pip install 'fishopt[monitor]' && pip install --no-deps corrupt-tta==0.1.7 "
-                "(without its dependencies: its opencv-python clashes with opencv-python-headless)")
+INSTALL_HINT = (
+    "pip install 'fishopt[monitor]' && pip install --no-deps corrupt-tta==0.1.7 "
+    "(without its dependencies: its opencv-python clashes with opencv-python-headless)"
+)
 
 
 def family_of(name: str) -> str:
@@ -93,7 +95,8 @@ def _require() -> None:
 
     if importlib.util.find_spec("corrupt_tta") is None or importlib.util.find_spec("skimage") is None:
         raise MissingDependencyError(
-            f"the corruptions need corrupt-tta and scikit-image; install them with: {INSTALL_HINT}")
+            f"the corruptions need corrupt-tta and scikit-image; install them with: {INSTALL_HINT}"
+        )
 
 
 def image_seed(seed: int, name: str, severity: int, index: int) -> int:
@@ -189,17 +192,18 @@ class Corruptor:
                 np.random.set_state(state)
         else:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_init_worker,
-                                                 initargs=(self.images,))
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers, initializer=_init_worker, initargs=(self.images,)
+                )
             step = -(-n // (4 * self.workers))
             tasks = [(name, int(severity), self.seed, s, min(n, s + step)) for s in range(0, n, step)]
             out = np.concatenate(list(self._pool.map(_worker_task, tasks)))
         return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
-def corrupt_images(images: torch.Tensor | np.ndarray, name: str, severity: int, *, seed: int = 0,
-                   workers: int | None = 1) -> torch.Tensor:
+def corrupt_images(
+    images: torch.Tensor | np.ndarray, name: str, severity: int, *, seed: int = 0, workers: int | None = 1
+) -> torch.Tensor:
     """One corruption of a batch of uint8 images (N, 3, H, W) (see :class:`Corruptor` for many)."""
     with Corruptor(images, seed=seed, workers=workers) as corruptor:
         return corruptor(name, severity)
-

@@ -91,8 +91,14 @@ class TestResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (infinite thresholds as ``None``)."""
         thr = self.threshold if math.isfinite(self.threshold) else None
-        return {"statistic": self.statistic, "p_value": self.p_value, "p_calibrated": self.p_calibrated,
-                "threshold": thr, "drift": self.drift, **self.details}
+        return {
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "p_calibrated": self.p_calibrated,
+            "threshold": thr,
+            "drift": self.drift,
+            **self.details,
+        }
 
 
 @dataclass
@@ -125,9 +131,17 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"drift", "n", "window", "ready", "alpha", "level", "tests": {name: {...}}, "skipped", "seconds"}``."""
-        return {"drift": self.drift, "n": self.n, "window": self.window, "ready": self.ready, "alpha": self.alpha,
-                "level": self.level, "tests": {k: v.to_dict() for k, v in self.tests.items()},
-                "skipped": dict(self.skipped), "seconds": round(self.seconds, 4)}
+        return {
+            "drift": self.drift,
+            "n": self.n,
+            "window": self.window,
+            "ready": self.ready,
+            "alpha": self.alpha,
+            "level": self.level,
+            "tests": {k: v.to_dict() for k, v in self.tests.items()},
+            "skipped": dict(self.skipped),
+            "seconds": round(self.seconds, 4),
+        }
 
 
 class DriftDetector:
@@ -150,16 +164,26 @@ class DriftDetector:
         ConfigError: Bad settings.
     """
 
-    def __init__(self, profile: DriftProfile, window: int = 500, *, alpha: float = 0.05, n_bootstrap: int = 500,
-                 n_permutations: int = 200, reference_fraction: float = 0.5, max_reference: int = 1000,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        profile: DriftProfile,
+        window: int = 500,
+        *,
+        alpha: float = 0.05,
+        n_bootstrap: int = 500,
+        n_permutations: int = 200,
+        reference_fraction: float = 0.5,
+        max_reference: int = 1000,
+        seed: int = 0,
+    ) -> None:
         if int(window) < MIN_WINDOW:
             raise ConfigError(f"window must be at least {MIN_WINDOW} images, got {window}")
         if not 0.0 < alpha < 1.0:
             raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
         if n_bootstrap < math.ceil(len(TESTS) / alpha):
-            raise ConfigError(f"n_bootstrap must be at least {math.ceil(len(TESTS) / alpha)} for alpha={alpha}, "
-                              f"got {n_bootstrap}")
+            raise ConfigError(
+                f"n_bootstrap must be at least {math.ceil(len(TESTS) / alpha)} for alpha={alpha}, got {n_bootstrap}"
+            )
         if n_permutations < 1 or not 0.0 < reference_fraction < 1.0:
             raise ConfigError("n_permutations must be >= 1 and reference_fraction in (0, 1)")
         self.profile = profile
@@ -235,8 +259,9 @@ class DriftDetector:
                 raise DataError(f"embeddings must be finite (B, D) with B = {len(probs)} rows, got shape {emb.shape}")
             if self._emb is not None:
                 if emb.shape[1] != self.profile.embedding_dim:
-                    raise DataError(f"embeddings have {emb.shape[1]} dimensions, "
-                                    f"the profile's {self.profile.embedding_dim}")
+                    raise DataError(
+                        f"embeddings have {emb.shape[1]} dimensions, the profile's {self.profile.embedding_dim}"
+                    )
                 reduced = self.profile.reduce(emb)
         if len(probs) > self.window:
             probs = probs[-self.window :]
@@ -274,8 +299,9 @@ class DriftDetector:
                 w, r = self._cal_pos[win], self._cal_pos[ref]
                 w, r = w[w >= 0], r[r >= 0]
                 if len(w) >= 2 and len(r) >= 2:
-                    out[b, 3] = stats.mmd2_unbiased(self._k_cal[np.ix_(w, w)], self._k_cal[np.ix_(r, r)],
-                                                    self._k_cal[np.ix_(w, r)])
+                    out[b, 3] = stats.mmd2_unbiased(
+                        self._k_cal[np.ix_(w, w)], self._k_cal[np.ix_(r, r)], self._k_cal[np.ix_(w, r)]
+                    )
         return out
 
     def null(self) -> dict[str, np.ndarray]:
@@ -291,13 +317,21 @@ class DriftDetector:
         """
         if self._count < self.window:
             filled = f"window {self._count}/{self.window} filled"
-            return DriftReport(drift=False, n=self._count, window=self.window, ready=False, alpha=self.alpha,
-                               level=float("nan"), skipped=dict.fromkeys(TESTS, filled))
+            return DriftReport(
+                drift=False,
+                n=self._count,
+                window=self.window,
+                ready=False,
+                alpha=self.alpha,
+                level=float("nan"),
+                skipped=dict.fromkeys(TESTS, filled),
+            )
         probs, emb = self.window_outputs()
         return self.check_outputs(probs, emb)
 
-    def check_outputs(self, probs: np.ndarray, reduced: np.ndarray | None = None,
-                      rng: np.random.Generator | None = None) -> DriftReport:
+    def check_outputs(
+        self, probs: np.ndarray, reduced: np.ndarray | None = None, rng: np.random.Generator | None = None
+    ) -> DriftReport:
         """Test a full window of outputs given explicitly; the sliding window is not touched.
 
         With its own ``rng`` this is safe to run in another thread while :meth:`update` goes on (the
@@ -317,25 +351,36 @@ class DriftDetector:
         start = time.perf_counter()
         probs = np.asarray(probs, dtype=np.float64)
         check_probs(probs, self._ref_probs.shape[1], "probs")
-        if reduced is not None and (reduced.ndim != 2 or len(reduced) != len(probs)
-                                    or (self._ref_red is not None and reduced.shape[1] != self._ref_red.shape[1])):
-            raise DataError(f"reduced embeddings must have shape ({len(probs)}, k) in the profile's PCA space, "
-                            f"got {reduced.shape}")
+        if reduced is not None and (
+            reduced.ndim != 2
+            or len(reduced) != len(probs)
+            or (self._ref_red is not None and reduced.shape[1] != self._ref_red.shape[1])
+        ):
+            raise DataError(
+                f"reduced embeddings must have shape ({len(probs)}, k) in the profile's PCA space, got {reduced.shape}"
+            )
         results: dict[str, tuple[float, float, dict[str, Any]]] = {}
         skipped: dict[str, str] = {}
 
         d, p = stats.ks_columns(self._ref_probs, probs)
         worst = int(d.argmax())
-        per_class = {name: {"statistic": float(d[i]), "p_value": float(p[i])}
-                     for i, name in enumerate(self.profile.class_names)}
-        results["ks_softmax"] = (float(d.max()), stats.bonferroni(p),
-                                 {"worst_class": self.profile.class_names[worst], "classes": per_class})
+        per_class = {
+            name: {"statistic": float(d[i]), "p_value": float(p[i])} for i, name in enumerate(self.profile.class_names)
+        }
+        results["ks_softmax"] = (
+            float(d.max()),
+            stats.bonferroni(p),
+            {"worst_class": self.profile.class_names[worst], "classes": per_class},
+        )
         ent = stats.entropy(probs)
         d_e, p_e = stats.ks_columns(self._ref_entropy[:, None], ent[:, None])
         results["ks_entropy"] = (float(d_e[0]), float(p_e[0]), {})
         means = {"window_mean": float(ent.mean()), "reference_mean": float(self._ref_entropy.mean())}
-        results["mean_entropy"] = (abs(means["window_mean"] - means["reference_mean"]),
-                                   stats.welch_p(self._ref_entropy, ent), means)
+        results["mean_entropy"] = (
+            abs(means["window_mean"] - means["reference_mean"]),
+            stats.welch_p(self._ref_entropy, ent),
+            means,
+        )
         emb = reduced
         if self._k_ref is None:
             skipped["mmd"] = "the reference profile has no embeddings (the artifact gives none)"
@@ -358,9 +403,23 @@ class DriftDetector:
             statistic, p_value, details = results[name]
             null = self._null[:, TESTS.index(name)]
             p_cal = stats.calibrated_p(null, statistic)
-            tests[name] = TestResult(statistic=statistic, p_value=p_value, p_calibrated=p_cal,
-                                     threshold=stats.threshold_for(null, level), drift=bool(p_cal <= level),
-                                     details=details)
-        return DriftReport(drift=any(t.drift for t in tests.values()), n=len(probs), window=self.window, ready=True,
-                           alpha=self.alpha, level=level, tests=tests, skipped=skipped,
-                           seconds=time.perf_counter() - start, null=self.null())
+            tests[name] = TestResult(
+                statistic=statistic,
+                p_value=p_value,
+                p_calibrated=p_cal,
+                threshold=stats.threshold_for(null, level),
+                drift=bool(p_cal <= level),
+                details=details,
+            )
+        return DriftReport(
+            drift=any(t.drift for t in tests.values()),
+            n=len(probs),
+            window=self.window,
+            ready=True,
+            alpha=self.alpha,
+            level=level,
+            tests=tests,
+            skipped=skipped,
+            seconds=time.perf_counter() - start,
+            null=self.null(),
+        )

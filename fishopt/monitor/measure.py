@@ -65,8 +65,13 @@ def _cost(profile: Any, probs: np.ndarray, emb: np.ndarray, window: int, repeats
         for i in range(0, window, 8):
             det.update(probs[i : i + 8], emb[i : i + 8])
         update = (time.perf_counter() - start) / (window / 8)
-    return {"check_wall_s_median": float(np.median(walls)), "check_cpu_s_median": float(np.median(cpus)),
-            "check_wall_s_max": float(np.max(walls)), "update_batch8_s": update, **calib}
+    return {
+        "check_wall_s_median": float(np.median(walls)),
+        "check_cpu_s_median": float(np.median(cpus)),
+        "check_wall_s_max": float(np.max(walls)),
+        "update_batch8_s": update,
+        **calib,
+    }
 
 
 def _load_outputs(path: str | None, checkpoint: str, seed: int) -> dict[str, np.ndarray]:
@@ -81,7 +86,6 @@ def _load_outputs(path: str | None, checkpoint: str, seed: int) -> dict[str, np.
 
 
 def _save_outputs(path: str, checkpoint: str, seed: int, stored: dict[str, np.ndarray]) -> None:
-
     def write(tmp: Path) -> None:
         with tmp.open("wb") as handle:
             np.savez(handle, checkpoint_sha256=file_sha256(checkpoint), seed=seed, **stored)
@@ -98,20 +102,37 @@ def _load_avg() -> list[float]:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSON with every number.")
 @click.option("--data", default=None, type=click.Path(file_okay=False))
 @click.option("--window", default=500, show_default=True)
-@click.option("--reference", "ref_fraction", default=0.45, show_default=True,
-              help="Share of the test units in the profile.")
+@click.option(
+    "--reference", "ref_fraction", default=0.45, show_default=True, help="Share of the test units in the profile."
+)
 @click.option("--reps", default=100, show_default=True, help="Clean windows (one split each).")
 @click.option("--power-reps", default=10, show_default=True, help="Splits on which every corrupted window is tested.")
 @click.option("--shift-reps", default=30, show_default=True, help="Class-blind splits (the label-shift rate).")
 @click.option("--corruptions", default="all", show_default=True)
 @click.option("--severities", default="3,4,5", show_default=True)
 @click.option("--workers", default=None, type=int, help="Corruption processes.")
-@click.option("--outputs", default=None, type=click.Path(dir_okay=False),
-              help="Keep the corrupted outputs in this .npz and reuse them on the next run (same checkpoint, seed).")
+@click.option(
+    "--outputs",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Keep the corrupted outputs in this .npz and reuse them on the next run (same checkpoint, seed).",
+)
 @click.option("--seed", default=0, show_default=True)
-def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction: float, reps: int, power_reps: int,
-         shift_reps: int, corruptions: str, severities: str, workers: int | None, outputs: str | None,
-         seed: int) -> None:
+def main(
+    checkpoint: str,
+    out: str,
+    data: str | None,
+    window: int,
+    ref_fraction: float,
+    reps: int,
+    power_reps: int,
+    shift_reps: int,
+    corruptions: str,
+    severities: str,
+    workers: int | None,
+    outputs: str | None,
+    seed: int,
+) -> None:
     """Measure false alarms, power and check cost of the drift detector (see the module doc)."""
     import torch
 
@@ -128,8 +149,10 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
     units = np.array([split.units[p] for p in side.paths])
     labels = side.labels.numpy()
     probs, emb = _outputs(ckpt.model, side.images, ckpt.meta)
-    click.echo(f"{len(probs)} test images in {len(set(units))} units, top-1 {np.mean(probs.argmax(1) == labels):.4f}; "
-               f"load {_load_avg()}")
+    click.echo(
+        f"{len(probs)} test images in {len(set(units))} units, top-1 {np.mean(probs.argmax(1) == labels):.4f}; "
+        f"load {_load_avg()}"
+    )
     corrupted: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, float]] = {}
     t1 = time.perf_counter()
     stored = _load_outputs(outputs, checkpoint, seed)
@@ -183,41 +206,56 @@ def main(checkpoint: str, out: str, data: str | None, window: int, ref_fraction:
                 det.update(probs[win], emb[win] if key == "embeddings" else None)
                 shifted[key].append(_flags(det.check()))
         if (r + 1) % 10 == 0:
-            click.echo(f"  repetition {r + 1}: false alarms so far " + ", ".join(
-                f"{k} {np.mean([f['any'] for f in v]):.3f}" for k, v in clean.items() if v) + f"; load {_load_avg()}")
+            click.echo(
+                f"  repetition {r + 1}: false alarms so far "
+                + ", ".join(f"{k} {np.mean([f['any'] for f in v]):.3f}" for k, v in clean.items() if v)
+                + f"; load {_load_avg()}"
+            )
 
     def rate(flags: list[dict[str, bool]], key: str) -> float | None:
         vals = [f[key] for f in flags if key in f]
         return float(np.mean(vals)) if vals else None
 
     result: dict[str, Any] = {
-        "checkpoint": str(Path(checkpoint).resolve()), "n_test": len(probs), "units": len(set(units)),
-        "window": window, "reference_fraction": ref_fraction,
-        "mean_sizes": dict(zip(("reference", "window", "distinct_in_window"),
-                               np.mean(sizes, axis=0).round(1).tolist(), strict=True)),
-        "reps": reps, "power_reps": power_reps, "clean_top1": float(np.mean(probs.argmax(1) == labels)),
-        "false_alarm_rate": {k: {t: rate(v, t) for t in ("any", *TESTS)}
-                             for k, v in clean.items()},
-        "label_shift_rate": {k: {t: rate(v, t) for t in ("any", *TESTS)}
-                             for k, v in shifted.items()},
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "n_test": len(probs),
+        "units": len(set(units)),
+        "window": window,
+        "reference_fraction": ref_fraction,
+        "mean_sizes": dict(
+            zip(("reference", "window", "distinct_in_window"), np.mean(sizes, axis=0).round(1).tolist(), strict=True)
+        ),
+        "reps": reps,
+        "power_reps": power_reps,
+        "clean_top1": float(np.mean(probs.argmax(1) == labels)),
+        "false_alarm_rate": {k: {t: rate(v, t) for t in ("any", *TESTS)} for k, v in clean.items()},
+        "label_shift_rate": {k: {t: rate(v, t) for t in ("any", *TESTS)} for k, v in shifted.items()},
         "shift_reps": shift_reps,
-        "power": {}, "corrupted_top1": {f"{c}/{s}": v[2] for (c, s), v in corrupted.items()},
+        "power": {},
+        "corrupted_top1": {f"{c}/{s}": v[2] for (c, s), v in corrupted.items()},
     }
     for key, cells in power.items():
         per_cell = {cell: float(np.mean(v)) for cell, v in cells.items()}
         by_sev = {str(s): float(np.mean([per_cell[f"{c}/{s}"] for c in names])) for s in sevs}
-        result["power"][key] = {"overall": float(np.mean(list(per_cell.values()))), "by_severity": by_sev,
-                                "by_cell": per_cell}
+        result["power"][key] = {
+            "overall": float(np.mean(list(per_cell.values()))),
+            "by_severity": by_sev,
+            "by_cell": per_cell,
+        }
     full_profile = DriftProfile.build(probs, ckpt.class_names, emb, units=units, labels=labels)
     some_probs, some_emb, _ = corrupted[(names[0], sevs[0])]
     result["cost"] = _cost(full_profile, some_probs, some_emb, window=min(window, len(probs)), repeats=20)
     result["cost"]["load_avg"] = _load_avg()
     result["seconds"] = {"total": round(time.perf_counter() - t0, 1), "corruptions": round(corrupt_seconds, 1)}
     atomic_write_json(out, result)
-    click.echo(json.dumps({k: result[k] for k in ("false_alarm_rate", "label_shift_rate", "mean_sizes", "cost",
-                                                  "seconds")}, indent=1))
-    click.echo(json.dumps({k: {"overall": v["overall"], "by_severity": v["by_severity"]}
-                           for k, v in result["power"].items()}))
+    click.echo(
+        json.dumps(
+            {k: result[k] for k in ("false_alarm_rate", "label_shift_rate", "mean_sizes", "cost", "seconds")}, indent=1
+        )
+    )
+    click.echo(
+        json.dumps({k: {"overall": v["overall"], "by_severity": v["by_severity"]} for k, v in result["power"].items()})
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ def find_images(folder: str | Path) -> list[Path]:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 found.append(Path(dirpath) / name)
     if not found:
-        raise DataError(f"no images (.jpg, .jpeg, .png) found under {str(root)!r}; "
-                        "pass the folder that holds the new images")
+        raise DataError(
+            f"no images (.jpg, .jpeg, .png) found under {str(root)!r}; pass the folder that holds the new images"
+        )
     return sorted(found)
 
 
@@ -61,9 +62,17 @@ class FolderCheck:
     artifact: str
 
 
-def check_folder(artifact_dir: str | Path, folder: str | Path, *, window: int = 500, alpha: float = 0.05,
-                 seed: int = 0, threads: int | None = None, cache: str | Path | None = None,
-                 progress: bool = False) -> FolderCheck:
+def check_folder(
+    artifact_dir: str | Path,
+    folder: str | Path,
+    *,
+    window: int = 500,
+    alpha: float = 0.05,
+    seed: int = 0,
+    threads: int | None = None,
+    cache: str | Path | None = None,
+    progress: bool = False,
+) -> FolderCheck:
     """Compare a folder of new images with the reference profile stored in an artifact folder.
 
     At most ``window`` images are tested (a seeded random sample when the folder holds more), in one window

@@ -9,8 +9,12 @@ import numpy as np
 
 from fishopt.io import atomic_write
 
-_TITLES = {"ks_softmax": "KS on softmax (max over classes)", "ks_entropy": "KS on prediction entropy",
-           "mean_entropy": "change of mean entropy (nats)", "mmd": "MMD² on reduced embeddings"}
+_TITLES = {
+    "ks_softmax": "KS on softmax (max over classes)",
+    "ks_entropy": "KS on prediction entropy",
+    "mean_entropy": "change of mean entropy (nats)",
+    "mmd": "MMD² on reduced embeddings",
+}
 
 
 def save_drift_plot(report: Any, path: str | Path) -> Path:
@@ -41,8 +45,12 @@ def save_drift_plot(report: Any, path: str | Path) -> Path:
             ax.hist(null[np.isfinite(null)], bins=30, color="tab:gray", alpha=0.7, label="clean bootstrap windows")
         if np.isfinite(test.threshold):
             ax.axvline(test.threshold, color="k", ls="--", lw=1, label="threshold")
-        ax.axvline(test.statistic, color="tab:red" if test.drift else "tab:green", lw=2,
-                   label=f"this window (p_cal {test.p_calibrated:.3g})")
+        ax.axvline(
+            test.statistic,
+            color="tab:red" if test.drift else "tab:green",
+            lw=2,
+            label=f"this window (p_cal {test.p_calibrated:.3g})",
+        )
         ax.set_title(_TITLES.get(name, name), fontsize=9)
         ax.set_xlabel("statistic")
         ax.legend(fontsize=7)
@@ -82,8 +90,9 @@ def save_robustness_heatmap(result: dict[str, Any], path: str | Path) -> Path:
     acc = grid(result["corruptions"])
     fp32 = result.get("fp32")
     panels = 2 if fp32 else 1
-    fig, axes = plt.subplots(1, panels, figsize=(3.2 + 1.0 * len(sevs) * panels, 1.2 + 0.38 * len(names)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, panels, figsize=(3.2 + 1.0 * len(sevs) * panels, 1.2 + 0.38 * len(names)), squeeze=False
+    )
     ax = axes[0][0]
     im = ax.imshow(acc, cmap="viridis", vmin=0, vmax=100, aspect="auto")
     _annotate(ax, acc, "{:.0f}", dark=lambda v: v < 60)
@@ -104,8 +113,11 @@ def save_robustness_heatmap(result: dict[str, Any], path: str | Path) -> Path:
     mce = result.get("mce")
     rel = result.get("relative_mce")
     extra = f", mCE {mce:.3f}, relative mCE {rel:.3f}" if fp32 and mce is not None and rel is not None else ""
-    fig.suptitle(f"clean top-1 {100 * (result['clean'] or 0):.1f} %, mean corrupted "
-                 f"{100 * (result['mean_corrupted_top1'] or 0):.1f} %{extra} (n={result['n']})", fontsize=9)
+    fig.suptitle(
+        f"clean top-1 {100 * (result['clean'] or 0):.1f} %, mean corrupted "
+        f"{100 * (result['mean_corrupted_top1'] or 0):.1f} %{extra} (n={result['n']})",
+        fontsize=9,
+    )
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

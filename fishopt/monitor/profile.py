@@ -38,8 +38,10 @@ N_COMPONENTS = 32
 
 def make_profile_hint(folder: str | Path) -> str:
     """How to make a profile for an artifact folder (for error messages)."""
-    return (f"make one with: fishopt drift {folder} --make-profile (add --checkpoint model.pt if the checkpoint "
-            "it was built from has moved), or from Python: fishopt.monitor.make_artifact_profile(folder)")
+    return (
+        f"make one with: fishopt drift {folder} --make-profile (add --checkpoint model.pt if the checkpoint "
+        "it was built from has moved), or from Python: fishopt.monitor.make_artifact_profile(folder)"
+    )
 
 
 @dataclass
@@ -75,9 +77,17 @@ class DriftProfile:
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, probs: np.ndarray, class_names: list[str], embeddings: np.ndarray | None = None,
-              units: Any = None, labels: Any = None, n_components: int = N_COMPONENTS,
-              info: dict[str, Any] | None = None, seed: int = 0) -> DriftProfile:
+    def build(
+        cls,
+        probs: np.ndarray,
+        class_names: list[str],
+        embeddings: np.ndarray | None = None,
+        units: Any = None,
+        labels: Any = None,
+        n_components: int = N_COMPONENTS,
+        info: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> DriftProfile:
         """Make a profile: check the arrays, fit the PCA and the kernel bandwidth.
 
         The PCA is fitted on half of the reference units (stratified by class), the bandwidth on the other
@@ -104,9 +114,13 @@ class DriftProfile:
         for name, arr in (("units", units), ("labels", labels)):
             if arr is not None and len(arr) != n:
                 raise DataError(f"{name} has {len(arr)} entries for {n} reference images")
-        profile = cls(probs=probs, class_names=list(class_names), info=dict(info or {}),
-                      units=None if units is None else np.asarray(units).astype(str),
-                      labels=None if labels is None else np.asarray(labels).astype(np.int64))
+        profile = cls(
+            probs=probs,
+            class_names=list(class_names),
+            info=dict(info or {}),
+            units=None if units is None else np.asarray(units).astype(str),
+            labels=None if labels is None else np.asarray(labels).astype(np.int64),
+        )
         if embeddings is not None:
             emb = np.asarray(embeddings, dtype=np.float32)
             if emb.ndim != 2 or len(emb) != n or not np.isfinite(emb).all():
@@ -116,7 +130,10 @@ class DriftProfile:
             profile.embeddings = emb
             profile.pca_fit = np.isin(np.arange(n), fit)
             profile.pca_mean, profile.pca_components, profile.pca_explained = (
-                mean.astype(np.float32), comps.astype(np.float32), ratio.astype(np.float32))
+                mean.astype(np.float32),
+                comps.astype(np.float32),
+                ratio.astype(np.float32),
+            )
             profile.bandwidth = stats.median_bandwidth(profile.reduce(emb[rest]))
         return profile
 
@@ -166,8 +183,10 @@ def check_probs(probs: np.ndarray, n_classes: int, what: str = "outputs") -> Non
     if not np.isfinite(probs).all():
         raise DataError(f"{what} hold NaN or infinite values")
     if len(probs) and (np.abs(probs.sum(axis=1) - 1.0).max() > 1e-2 or probs.min() < -1e-6):
-        raise DataError(f"{what} are not softmax probabilities (rows must be >= 0 and sum to 1); "
-                        "convert logits with fishopt.monitor.stats.softmax(logits)")
+        raise DataError(
+            f"{what} are not softmax probabilities (rows must be >= 0 and sum to 1); "
+            "convert logits with fishopt.monitor.stats.softmax(logits)"
+        )
 
 
 def profile_exists(folder: str | Path) -> bool:
@@ -227,30 +246,47 @@ def load_profile(folder: str | Path, artifact_sha256: str | None = None) -> Drif
         header = json.loads(head_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(
-            f"drift profile {str(head_path)!r} is unreadable ({exc}); {make_profile_hint(folder)}") from exc
+            f"drift profile {str(head_path)!r} is unreadable ({exc}); {make_profile_hint(folder)}"
+        ) from exc
     if header.get("format") != PROFILE_FORMAT or header.get("version") != PROFILE_VERSION:
-        raise CheckpointError(f"{str(head_path)!r} is not a version-{PROFILE_VERSION} fishopt drift profile; "
-                              f"{make_profile_hint(folder)}")
+        raise CheckpointError(
+            f"{str(head_path)!r} is not a version-{PROFILE_VERSION} fishopt drift profile; {make_profile_hint(folder)}"
+        )
     if not npz_path.is_file() or file_sha256(npz_path) != header.get("sha256"):
-        raise CheckpointError(f"drift profile data {str(npz_path)!r} is missing or does not match its header; "
-                              f"{make_profile_hint(folder)}")
+        raise CheckpointError(
+            f"drift profile data {str(npz_path)!r} is missing or does not match its header; {make_profile_hint(folder)}"
+        )
     if artifact_sha256 and header.get("artifact_sha256") and header["artifact_sha256"] != artifact_sha256:
-        raise CheckpointError(f"the drift profile in {str(folder)!r} was made for another artifact file; "
-                              f"{make_profile_hint(folder)}")
+        raise CheckpointError(
+            f"the drift profile in {str(folder)!r} was made for another artifact file; {make_profile_hint(folder)}"
+        )
     with np.load(npz_path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    profile = DriftProfile(probs=arrays["probs"], class_names=list(header["class_names"]),
-                           embeddings=arrays.get("embeddings"), units=arrays.get("units"), labels=arrays.get("labels"),
-                           pca_mean=arrays.get("pca_mean"), pca_components=arrays.get("pca_components"),
-                           pca_explained=arrays.get("pca_explained"), pca_fit=arrays.get("pca_fit"),
-                           bandwidth=header.get("bandwidth"),
-                           info=dict(header.get("info") or {}))
+    profile = DriftProfile(
+        probs=arrays["probs"],
+        class_names=list(header["class_names"]),
+        embeddings=arrays.get("embeddings"),
+        units=arrays.get("units"),
+        labels=arrays.get("labels"),
+        pca_mean=arrays.get("pca_mean"),
+        pca_components=arrays.get("pca_components"),
+        pca_explained=arrays.get("pca_explained"),
+        pca_fit=arrays.get("pca_fit"),
+        bandwidth=header.get("bandwidth"),
+        info=dict(header.get("info") or {}),
+    )
     return profile
 
 
-def make_artifact_profile(folder: str | Path, checkpoint: str | Path | None = None, *, data: str | Path | None = None,
-                          cache: str | Path | None = None, threads: int | None = None,
-                          n_components: int = N_COMPONENTS) -> DriftProfile:
+def make_artifact_profile(
+    folder: str | Path,
+    checkpoint: str | Path | None = None,
+    *,
+    data: str | Path | None = None,
+    cache: str | Path | None = None,
+    threads: int | None = None,
+    n_components: int = N_COMPONENTS,
+) -> DriftProfile:
     """Make and save the drift profile of an artifact (the call ``fishopt export`` can run after a build).
 
     Runs the artifact itself on the test side of its checkpoint's split (its softmax outputs, and its
@@ -283,14 +319,30 @@ def make_artifact_profile(folder: str | Path, checkpoint: str | Path | None = No
         side = ckpt.split_images("test", size=model.image_size, data=data, cache=cache)
         logits, emb = model.outputs(side.images)
         if emb is None:
-            log.warning("artifact %s gives no embeddings: its profile holds softmax outputs only and drift checks "
-                        "skip the MMD test", model.name)
-        info = {"artifact_format": model.name, "precision": model.precision, "checkpoint": str(ckpt.path),
-                "checkpoint_sha256": file_sha256(ckpt.path), "split_hash": split.hash, "side": "test",
-                "data_root": str(side.root), "image_size": list(model.image_size)}
-        profile = DriftProfile.build(stats.softmax(logits), list(model.meta["class_names"]), emb,
-                                     units=[split.units[p] for p in side.paths], labels=side.labels.numpy(),
-                                     n_components=n_components, info=info)
+            log.warning(
+                "artifact %s gives no embeddings: its profile holds softmax outputs only and drift checks "
+                "skip the MMD test",
+                model.name,
+            )
+        info = {
+            "artifact_format": model.name,
+            "precision": model.precision,
+            "checkpoint": str(ckpt.path),
+            "checkpoint_sha256": file_sha256(ckpt.path),
+            "split_hash": split.hash,
+            "side": "test",
+            "data_root": str(side.root),
+            "image_size": list(model.image_size),
+        }
+        profile = DriftProfile.build(
+            stats.softmax(logits),
+            list(model.meta["class_names"]),
+            emb,
+            units=[split.units[p] for p in side.paths],
+            labels=side.labels.numpy(),
+            n_components=n_components,
+            info=info,
+        )
         save_profile(profile, folder, artifact_sha256=file_sha256(artifact_file(folder, model.manifest)))
     finally:
         model.close()

@@ -20,16 +20,26 @@ def print_drift_report(report: Any, header: str = "") -> None:
     for col in ("test", "statistic", "threshold", "p-value (test)", "p-value (calibrated)", "drift"):
         table.add_column(col, justify="left" if col == "test" else "right")
     for name, test in report.tests.items():
-        table.add_row(name, f"{test.statistic:.4g}", f"{test.threshold:.4g}", f"{test.p_value:.3g}",
-                      f"{test.p_calibrated:.3g}", "[red]yes[/red]" if test.drift else "no")
+        table.add_row(
+            name,
+            f"{test.statistic:.4g}",
+            f"{test.threshold:.4g}",
+            f"{test.p_value:.3g}",
+            f"{test.p_calibrated:.3g}",
+            "[red]yes[/red]" if test.drift else "no",
+        )
     console.print(table)
     if "ks_softmax" in report.tests:
         _say(console, f"largest per-class shift: {report.tests['ks_softmax'].details['worst_class']}")
     for name, reason in report.skipped.items():
         _say(console, f"{name}: skipped, {reason}")
     console.print("[red]DRIFT DETECTED[/red]" if report.drift else "[green]no drift detected[/green]", soft_wrap=True)
-    _say(console, "p-value (test) assumes independent images; the decision uses the calibrated p-value: the rank of "
-         "the statistic among clean bootstrap windows of the reference.", style="dim")
+    _say(
+        console,
+        "p-value (test) assumes independent images; the decision uses the calibrated p-value: the rank of "
+        "the statistic among clean bootstrap windows of the reference.",
+        style="dim",
+    )
 
 
 def print_robustness(result: dict[str, Any]) -> None:
@@ -41,8 +51,10 @@ def print_robustness(result: dict[str, Any]) -> None:
     console = Console()
     sevs = [str(s) for s in result["severities"]]
     fp32 = result.get("fp32")
-    table = Table(title=f"{result['format']} ({result['precision']}) on {result['data']}, n={result['n']}: top-1 %"
-                        + (" (change vs FP32)" if fp32 else ""))
+    table = Table(
+        title=f"{result['format']} ({result['precision']}) on {result['data']}, n={result['n']}: top-1 %"
+        + (" (change vs FP32)" if fp32 else "")
+    )
     table.add_column("corruption")
     for s in sevs:
         table.add_column(f"s{s}", justify="right")
@@ -61,11 +73,17 @@ def print_robustness(result: dict[str, Any]) -> None:
         extra = [("-" if ce is None else f"{ce:.3f}")] if fp32 else []
         table.add_row(c, *(cell(c, s) for s in sevs), *extra)
     console.print(table)
-    _say(console, f"clean top-1 {100 * result['clean']:.2f} %, mean corrupted top-1 "
-         f"{100 * result['mean_corrupted_top1']:.2f} % (mean error {result['mean_error']:.4f})")
+    _say(
+        console,
+        f"clean top-1 {100 * result['clean']:.2f} %, mean corrupted top-1 "
+        f"{100 * result['mean_corrupted_top1']:.2f} % (mean error {result['mean_error']:.4f})",
+    )
     if fp32:
-        _say(console, f"FP32 reference: clean {100 * fp32['clean']:.2f} %, mean corrupted "
-             f"{100 * fp32['mean_corrupted_top1']:.2f} %")
+        _say(
+            console,
+            f"FP32 reference: clean {100 * fp32['clean']:.2f} %, mean corrupted "
+            f"{100 * fp32['mean_corrupted_top1']:.2f} %",
+        )
         mce, rel = result["mce"], result["relative_mce"]
         lo, hi = result["ci95"]["relative_mce"]
         rel_text = "undefined" if rel is None else f"{rel:.3f}"

@@ -55,9 +55,17 @@ class Grid:
         return float(self.corrupted[(corruption, severity)].mean())
 
 
-def evaluate_grid(predictors: Mapping[str, Predictor], images: torch.Tensor, labels: Any,
-                  corruptions: Sequence[str], severities: Sequence[int], *, seed: int = 0,
-                  workers: int | None = None, progress: bool = False) -> dict[str, Grid]:
+def evaluate_grid(
+    predictors: Mapping[str, Predictor],
+    images: torch.Tensor,
+    labels: Any,
+    corruptions: Sequence[str],
+    severities: Sequence[int],
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = False,
+) -> dict[str, Grid]:
     """Run every model on the clean images and on each corruption and severity of them.
 
     Args:
@@ -141,8 +149,16 @@ def bootstrap_weights(n: int, units: Sequence[str] | None, n_bootstrap: int, see
     return np.divide(w, total, out=np.full_like(w, 1.0 / n), where=total > 0)
 
 
-def summarize(grid: Grid, corruptions: Sequence[str], severities: Sequence[int], reference: Grid | None = None,
-              *, units: Sequence[str] | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+def summarize(
+    grid: Grid,
+    corruptions: Sequence[str],
+    severities: Sequence[int],
+    reference: Grid | None = None,
+    *,
+    units: Sequence[str] | None = None,
+    n_bootstrap: int = N_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Accuracy per corruption and severity, and the scores against the reference (see the module doc).
 
     Args:
@@ -247,25 +263,46 @@ def load_target(target: str | Path, reference: str | Path | None = None, threads
             ref = load_checkpoint(source_checkpoint(model, reference))
             check_compatible(ref.meta, model.meta.get("class_names"), model.meta.get("input_size"), what="the artifact")
             if list(model.image_size) != list(ref.meta["load_size"]):
-                raise ConfigError(f"artifact {str(path)!r} takes raw images at {model.image_size}, not the load size "
-                                  f"{ref.meta['load_size']} the corruptions are applied at; test an artifact without "
-                                  "--raw-size (or with --raw-size equal to the load size)")
+                raise ConfigError(
+                    f"artifact {str(path)!r} takes raw images at {model.image_size}, not the load size "
+                    f"{ref.meta['load_size']} the corruptions are applied at; test an artifact without "
+                    "--raw-size (or with --raw-size equal to the load size)"
+                )
         except Exception:
             model.close()
             raise
-        return Target(name=model.name, precision=model.precision, path=path, predict=model.predictor(),
-                      reference=ref, is_reference=False, close=model.close)
+        return Target(
+            name=model.name,
+            precision=model.precision,
+            path=path,
+            predict=model.predictor(),
+            reference=ref,
+            is_reference=False,
+            close=model.close,
+        )
     ckpt = load_checkpoint(path)
     ref = load_checkpoint(reference) if reference else ckpt
     if reference:
         check_compatible(ref.meta, ckpt.meta["class_names"], ckpt.meta["input_size"], what="the checkpoint")
-    return Target(name="checkpoint", precision="fp32", path=path, predict=checkpoint_predictor(ckpt), reference=ref,
-                  is_reference=reference is None or Path(reference).resolve() == path.resolve(), close=lambda: None)
+    return Target(
+        name="checkpoint",
+        precision="fp32",
+        path=path,
+        predict=checkpoint_predictor(ckpt),
+        reference=ref,
+        is_reference=reference is None or Path(reference).resolve() == path.resolve(),
+        close=lambda: None,
+    )
 
 
-def evaluation_images(ckpt: Any, data: str | Path | None = None, limit: int | None = None, seed: int = 0,
-                      cache: str | Path | None = None,
-                      progress: bool = False) -> tuple[torch.Tensor, np.ndarray, list[str] | None, str]:
+def evaluation_images(
+    ckpt: Any,
+    data: str | Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    cache: str | Path | None = None,
+    progress: bool = False,
+) -> tuple[torch.Tensor, np.ndarray, list[str] | None, str]:
     """uint8 images and labels to test on: the checkpoint's test split, or with ``data`` every image of that folder.
 
     Args:
@@ -297,10 +334,20 @@ def evaluation_images(ckpt: Any, data: str | Path | None = None, limit: int | No
     return images, ids, None, f"all images of {dataset.root}"
 
 
-def run_robustness(target: str | Path, *, reference: str | Path | None = None, data: str | Path | None = None,
-                   corruptions: Sequence[str] | None = None, severities: Sequence[int] | None = None,
-                   limit: int | None = None, seed: int = 0, workers: int | None = None, threads: int | None = None,
-                   cache: str | Path | None = None, progress: bool = False) -> dict[str, Any]:
+def run_robustness(
+    target: str | Path,
+    *,
+    reference: str | Path | None = None,
+    data: str | Path | None = None,
+    corruptions: Sequence[str] | None = None,
+    severities: Sequence[int] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+    threads: int | None = None,
+    cache: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Accuracy of a checkpoint or artifact under ImageNet-C corruptions, and its scores against FP32.
 
     Args:
@@ -332,14 +379,22 @@ def run_robustness(target: str | Path, *, reference: str | Path | None = None, d
         predictors = {"target": tgt.predict}
         if not tgt.is_reference:
             predictors["fp32"] = checkpoint_predictor(tgt.reference)
-        grids = evaluate_grid(predictors, images, labels, corruptions, severities, seed=seed, workers=workers,
-                              progress=progress)
+        grids = evaluate_grid(
+            predictors, images, labels, corruptions, severities, seed=seed, workers=workers, progress=progress
+        )
     finally:
         tgt.close()
     ref_grid = grids.get("fp32")
-    out = {"model": str(tgt.path), "format": tgt.name, "precision": tgt.precision,
-           "reference": str(tgt.reference.path), "data": where, "corruption_list": list(corruptions),
-           "severities": list(severities), "seed": seed}
+    out = {
+        "model": str(tgt.path),
+        "format": tgt.name,
+        "precision": tgt.precision,
+        "reference": str(tgt.reference.path),
+        "data": where,
+        "corruption_list": list(corruptions),
+        "severities": list(severities),
+        "seed": seed,
+    }
     out.update(summarize(grids["target"], corruptions, severities, ref_grid, units=units, seed=seed))
     if ref_grid is not None:
         fp32 = summarize(ref_grid, corruptions, severities, units=units, seed=seed)
@@ -348,10 +403,19 @@ def run_robustness(target: str | Path, *, reference: str | Path | None = None, d
     return out
 
 
-def quick_robustness(checkpoint: str | Path, variants: Mapping[str, Predictor | str | Path] | None = None, *,
-                     corruptions: Sequence[str] = QUICK, severity: int = 3, limit: int | None = 300, seed: int = 0,
-                     data: str | Path | None = None, workers: int | None = None, threads: int | None = None,
-                     cache: str | Path | None = None) -> dict[str, Any]:
+def quick_robustness(
+    checkpoint: str | Path,
+    variants: Mapping[str, Predictor | str | Path] | None = None,
+    *,
+    corruptions: Sequence[str] = QUICK,
+    severity: int = 3,
+    limit: int | None = 300,
+    seed: int = 0,
+    data: str | Path | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    cache: str | Path | None = None,
+) -> dict[str, Any]:
     """The benchmark's quick robustness check: a few corruptions at one severity, for several variants at once.
 
     Every variant and the FP32 checkpoint see the same corrupted test images.
@@ -391,8 +455,9 @@ def quick_robustness(checkpoint: str | Path, variants: Mapping[str, Predictor | 
         split = ckpt.split
         side = ckpt.split_images("test", limit=limit, seed=seed, data=data, cache=cache)
         units = [split.units[p] for p in side.paths]
-        grids = evaluate_grid(predictors, side.images, side.labels.numpy(), corruptions, severities, seed=seed,
-                              workers=workers)
+        grids = evaluate_grid(
+            predictors, side.images, side.labels.numpy(), corruptions, severities, seed=seed, workers=workers
+        )
     finally:
         for close in closers:
             close()
@@ -400,6 +465,7 @@ def quick_robustness(checkpoint: str | Path, variants: Mapping[str, Predictor | 
     return {
         "settings": {"corruptions": list(corruptions), "severity": int(severity), "n": len(side.labels), "seed": seed},
         "fp32": summarize(ref, corruptions, severities, units=units, seed=seed),
-        "variants": {name: summarize(g, corruptions, severities, ref, units=units, seed=seed)
-                     for name, g in grids.items()},
+        "variants": {
+            name: summarize(g, corruptions, severities, ref, units=units, seed=seed) for name, g in grids.items()
+        },
     }

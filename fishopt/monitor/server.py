@@ -45,8 +45,15 @@ class ServerMonitor:
         seed: Seed of the calibration and permutations.
     """
 
-    def __init__(self, profile: DriftProfile | str | Path, *, window: int = 500, alpha: float = 0.05,
-                 min_interval_s: float = 10.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        profile: DriftProfile | str | Path,
+        *,
+        window: int = 500,
+        alpha: float = 0.05,
+        min_interval_s: float = 10.0,
+        seed: int = 0,
+    ) -> None:
         if not isinstance(profile, DriftProfile):
             profile = load_profile(profile)
         self.detector = DriftDetector(profile, window=window, alpha=alpha, seed=seed)
@@ -86,15 +93,21 @@ class ServerMonitor:
                 self._last_check = time.monotonic()
                 self._checks += 1
             if report.drift:
-                log.warning("drift detected on the last %d images: %s", report.n,
-                            ", ".join(f"{k} p_cal={v.p_calibrated:.3g}" for k, v in report.tests.items() if v.drift))
+                log.warning(
+                    "drift detected on the last %d images: %s",
+                    report.n,
+                    ", ".join(f"{k} p_cal={v.p_calibrated:.3g}" for k, v in report.tests.items() if v.drift),
+                )
             return report
 
     def snapshot(self) -> dict[str, float]:
         """The gauges (see the class doc); runs a check first when due."""
         with self._lock:
-            due = (self._observed > self._observed_at_check and self.detector.n >= self.detector.window
-                   and time.monotonic() - self._last_check >= self.min_interval_s)
+            due = (
+                self._observed > self._observed_at_check
+                and self.detector.n >= self.detector.window
+                and time.monotonic() - self._last_check >= self.min_interval_s
+            )
         if due:
             try:
                 self.check()

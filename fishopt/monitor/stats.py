@@ -160,8 +160,9 @@ def mmd2_unbiased(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
     return float(sxx + syy - 2.0 * kxy.mean())
 
 
-def mmd_permutation_test(kernel: np.ndarray, m: int, n_permutations: int = 200,
-                         rng: np.random.Generator | None = None) -> tuple[float, float]:
+def mmd_permutation_test(
+    kernel: np.ndarray, m: int, n_permutations: int = 200, rng: np.random.Generator | None = None
+) -> tuple[float, float]:
     """Unbiased squared MMD and its permutation p-value.
 
     All permutations are evaluated with one matrix product: for a 0/1 assignment vector ``a`` of the first
@@ -253,14 +254,16 @@ class ReferenceSplitter:
         return ref, win
 
 
-def split_reference(units: Sequence[str] | None, labels: Sequence[int] | None, n: int, fraction: float,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def split_reference(
+    units: Sequence[str] | None, labels: Sequence[int] | None, n: int, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """One split of :class:`ReferenceSplitter` (for repeated splits, build the splitter once)."""
     return ReferenceSplitter(units, labels, n)(fraction, rng)
 
 
-def draw_window(pool: np.ndarray, labels: np.ndarray | None, freq: np.ndarray | None, size: int,
-                rng: np.random.Generator) -> np.ndarray:
+def draw_window(
+    pool: np.ndarray, labels: np.ndarray | None, freq: np.ndarray | None, size: int, rng: np.random.Generator
+) -> np.ndarray:
     """Draw a clean bootstrap window of ``size`` images from ``pool`` (indices).
 
     Without labels: ``min(size, len(pool))`` images without replacement. With labels: the class counts are

@@ -54,16 +54,24 @@ PROBS = "probs"
 OUTPUTS = (LOGITS, PROBS)
 SERVER_NAME = "fishopt"
 EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
-_STATUS_REASON = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-                  503: "not_ready", 504: "timeout", 500: "internal"}
+_STATUS_REASON = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    503: "not_ready",
+    504: "timeout",
+    500: "internal",
+}
 _TRITON_TYPES = {"BOOL": "TYPE_BOOL", "UINT8": "TYPE_UINT8", "FP32": "TYPE_FP32", "BYTES": "TYPE_STRING"}
 
 
 class ServeError(Exception):
     """An error answered as ``{"error": message}`` with ``status``; ``reason`` labels the failure metric."""
 
-    def __init__(self, status: int, message: str, reason: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, reason: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason or _STATUS_REASON.get(status, "internal")
@@ -108,13 +116,11 @@ class ServerState:
         self._load_task = asyncio.get_running_loop().create_task(self._load(), name="fishopt-load")
 
     async def _load(self) -> None:
-
         cfg = self.config
         served = None
         try:
             # its own thread, not the preprocessing pool: /metrics and health keep answering while it loads
-            served = await asyncio.to_thread(load_served_model, cfg.artifact, threads=cfg.threads,
-                                             name=cfg.model_name)
+            served = await asyncio.to_thread(load_served_model, cfg.artifact, threads=cfg.threads, name=cfg.model_name)
             if served.info.runtime != "torch":
                 import torch
 
@@ -126,7 +132,6 @@ class ServerState:
             await asyncio.to_thread(served.warmup, cfg.max_batch)
             await asyncio.to_thread(lambda: served.to_input(warm_up_decoder(served.image_size)))
             if cfg.monitor is not None and isinstance(self.monitor, NullMonitor):
-
                 self.monitor = load_monitor(cfg.monitor, dict(served.meta))
                 self.metrics.add_monitor(self.monitor)
         except Exception as exc:  # reported by the runner: the CLI exits 2 with the message
@@ -138,19 +143,36 @@ class ServerState:
                 self.on_fatal()
             return
         self.served = served
-        self.metrics.set_model(model=served.name, version=served.version, format=served.info.format,
-                               precision=served.info.precision, runtime=served.info.runtime,
-                               class_names=served.class_names)
+        self.metrics.set_model(
+            model=served.name,
+            version=served.version,
+            format=served.info.format,
+            precision=served.info.precision,
+            runtime=served.info.runtime,
+            class_names=served.class_names,
+        )
         self.worker = MonitorWorker(self.monitor, self.metrics)
         self.worker.start()
-        self.batcher = Batcher(self._run_batch, max_batch=cfg.max_batch, max_delay_s=cfg.max_delay_s,
-                               max_queue=cfg.max_queue, on_batch=self._on_batch)
+        self.batcher = Batcher(
+            self._run_batch,
+            max_batch=cfg.max_batch,
+            max_delay_s=cfg.max_delay_s,
+            max_queue=cfg.max_queue,
+            on_batch=self._on_batch,
+        )
         self.batcher.start()
         self.ready = not self.draining
         self.metrics.ready.set(1 if self.ready else 0)
-        log.info("model %s version %s ready (%s, %s input %s, batch <= %d, delay <= %.3g ms)", served.name,
-                 served.version, served.info.format, served.input_datatype, list(served.input_shape), cfg.max_batch,
-                 cfg.max_delay_ms)
+        log.info(
+            "model %s version %s ready (%s, %s input %s, batch <= %d, delay <= %.3g ms)",
+            served.name,
+            served.version,
+            served.info.format,
+            served.input_datatype,
+            list(served.input_shape),
+            cfg.max_batch,
+            cfg.max_delay_ms,
+        )
 
     def begin_drain(self) -> None:
         """Turn readiness off at once (SIGTERM); requests keep being served until the runner closes the server."""
@@ -201,13 +223,15 @@ class ServerState:
         """
         served = self.served
         if served is None:
-            raise ServeError(503, "the model is still loading; retry when /v2/health/ready answers 200",
-                             headers={"Retry-After": "1"})
+            raise ServeError(
+                503, "the model is still loading; retry when /v2/health/ready answers 200", headers={"Retry-After": "1"}
+            )
         if name != served.name:
             raise ServeError(404, f"unknown model {name!r}; this server serves {served.name!r}")
         if version is not None and version != served.version:
-            raise ServeError(404, f"unknown version {version!r} of model {name!r}; it serves version "
-                                  f"{served.version!r}")
+            raise ServeError(
+                404, f"unknown version {version!r} of model {name!r}; it serves version {served.version!r}"
+            )
         return served
 
     def check_ready(self) -> None:
@@ -238,13 +262,17 @@ async def read_body(request: Any, limit: int) -> bytes:
         except ValueError:
             raise ServeError(400, f"Content-Length {length!r} is not an integer") from None
         if declared > limit:
-            raise ServeError(413, f"the body is {declared:,} bytes, more than the {limit:,} accepted "
-                                  "(fishopt serve --max-body-bytes)")
+            raise ServeError(
+                413,
+                f"the body is {declared:,} bytes, more than the {limit:,} accepted (fishopt serve --max-body-bytes)",
+            )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ServeError(413, f"the body is more than the {limit:,} bytes accepted (fishopt serve --max-body-bytes)")
+            raise ServeError(
+                413, f"the body is more than the {limit:,} bytes accepted (fishopt serve --max-body-bytes)"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -271,8 +299,9 @@ def prepare_images(served: Any, images: list[bytes] | np.ndarray) -> np.ndarray:
     return np.stack(rows)
 
 
-def prepare_infer(served: Any, body: bytes, header_length: str | None,
-                  max_rows: int) -> tuple[P.InferRequest, np.ndarray]:
+def prepare_infer(
+    served: Any, body: bytes, header_length: str | None, max_rows: int
+) -> tuple[P.InferRequest, np.ndarray]:
     """Parse a v2 inference request and turn its one input into model input rows.
 
     Returns:
@@ -283,27 +312,35 @@ def prepare_infer(served: Any, body: bytes, header_length: str | None,
         ImageError: An image that cannot be decoded (or is too large).
     """
     request = P.parse_infer_request(body, header_length, base64_inputs=frozenset({served.image_input_name}))
-    valid = f"{served.input_name!r} ({served.input_datatype} {[-1, *served.input_shape]}) or " \
-            f"{served.image_input_name!r} (BYTES [-1], encoded JPEG/PNG images)"
+    valid = (
+        f"{served.input_name!r} ({served.input_datatype} {[-1, *served.input_shape]}) or "
+        f"{served.image_input_name!r} (BYTES [-1], encoded JPEG/PNG images)"
+    )
     if len(request.inputs) != 1:
         raise P.ProtocolError(f"send exactly one input, {valid}; got {[t.name for t in request.inputs]}")
     tensor = request.inputs[0]
     n = tensor.shape[0] if tensor.shape else 0
     if tensor.name == served.image_input_name:
-        if tensor.datatype != "BYTES" or len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2
-                                                                             and tensor.shape[1] != 1):
-            raise P.ProtocolError(f"input {tensor.name!r} must be BYTES of shape [N] or [N, 1] (one encoded image "
-                                  f"per element), got {tensor.datatype} {tensor.shape}")
+        if (
+            tensor.datatype != "BYTES"
+            or len(tensor.shape) not in (1, 2)
+            or (len(tensor.shape) == 2 and tensor.shape[1] != 1)
+        ):
+            raise P.ProtocolError(
+                f"input {tensor.name!r} must be BYTES of shape [N] or [N, 1] (one encoded image "
+                f"per element), got {tensor.datatype} {tensor.shape}"
+            )
     elif tensor.name == served.input_name:
         expected = [n, *served.input_shape]
         if tensor.datatype != served.input_datatype or list(tensor.shape) != expected:
-            raise P.ProtocolError(f"input {tensor.name!r} must be {served.input_datatype} {[-1, *served.input_shape]}, "
-                                  f"got {tensor.datatype} {tensor.shape}")
+            raise P.ProtocolError(
+                f"input {tensor.name!r} must be {served.input_datatype} {[-1, *served.input_shape]}, "
+                f"got {tensor.datatype} {tensor.shape}"
+            )
     else:
         raise P.ProtocolError(f"unknown input {tensor.name!r}; this model takes {valid}")
     if not 1 <= n <= max_rows:
-        raise P.ProtocolError(f"a request carries 1 to {max_rows} images (fishopt serve --max-request-batch), "
-                              f"got {n}")
+        raise P.ProtocolError(f"a request carries 1 to {max_rows} images (fishopt serve --max-request-batch), got {n}")
     if request.outputs is not None:
         for out in request.outputs:
             if out.name not in OUTPUTS:
@@ -334,8 +371,9 @@ def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None):
 
     from starlette.responses import Response
 
-    return Response(json.dumps(doc, separators=(",", ":")), status_code=status, headers=headers,
-                    media_type="application/json")
+    return Response(
+        json.dumps(doc, separators=(",", ":")), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None):
@@ -405,8 +443,12 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
 
         return wrap
 
-    async def run_inference(request: Request, start: float, served: Any,
-                            prepare: Callable[[bytes], tuple[P.InferRequest | None, np.ndarray]]):
+    async def run_inference(
+        request: Request,
+        start: float,
+        served: Any,
+        prepare: Callable[[bytes], tuple[P.InferRequest | None, np.ndarray]],
+    ):
         """Admission, body, preprocessing and batching shared by both inference routes."""
         batcher = state.batcher
         if batcher is None:  # still loading; after SIGTERM (readiness off) requests are still served
@@ -422,7 +464,9 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
                     try:
                         parsed, rows = await asyncio.wait_for(state.in_pool(prepare, body), remaining(start, cfg))
                     except TimeoutError:
-                        raise ServeError(504, f"preprocessing took longer than the {cfg.timeout_s:g} s timeout") from None
+                        raise ServeError(
+                            504, f"preprocessing took longer than the {cfg.timeout_s:g} s timeout"
+                        ) from None
                     except P.ProtocolError as exc:
                         raise ServeError(exc.status, str(exc)) from None
                     except ImageError as exc:
@@ -461,22 +505,33 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
 
     @endpoint("metadata")
     async def server_metadata(request: Request, start: float):
-
         return _json({"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS})
 
     @endpoint("metadata")
     async def model_metadata(request: Request, start: float, model_name: str, model_version: str | None = None):
         served = state.model_for(model_name, model_version)
-        return _json({
-            "name": served.name, "versions": [served.version], "platform": served.platform,
-            "inputs": [P.tensor_metadata(served.input_name, served.input_datatype, [-1, *served.input_shape]),
-                       P.tensor_metadata(served.image_input_name, "BYTES", [-1])],
-            "outputs": [P.tensor_metadata(LOGITS, "FP32", [-1, served.num_classes]),
-                        P.tensor_metadata(PROBS, "FP32", [-1, served.num_classes])],
-            "parameters": {"class_names": served.class_names, "format": served.info.format,
-                           "precision": served.info.precision, "raw_input": served.raw_input,
-                           "image_size": list(served.image_size)},
-        })
+        return _json(
+            {
+                "name": served.name,
+                "versions": [served.version],
+                "platform": served.platform,
+                "inputs": [
+                    P.tensor_metadata(served.input_name, served.input_datatype, [-1, *served.input_shape]),
+                    P.tensor_metadata(served.image_input_name, "BYTES", [-1]),
+                ],
+                "outputs": [
+                    P.tensor_metadata(LOGITS, "FP32", [-1, served.num_classes]),
+                    P.tensor_metadata(PROBS, "FP32", [-1, served.num_classes]),
+                ],
+                "parameters": {
+                    "class_names": served.class_names,
+                    "format": served.info.format,
+                    "precision": served.info.precision,
+                    "raw_input": served.raw_input,
+                    "image_size": list(served.image_size),
+                },
+            }
+        )
 
     @endpoint("health")
     async def model_ready(request: Request, start: float, model_name: str, model_version: str | None = None):
@@ -489,30 +544,41 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
         served = state.model_for(model_name, model_version)
         cfg = state.config
         dims = [-1 if d < 0 else d for d in served.input_shape]
-        return _json({
-            "name": served.name, "platform": served.platform, "max_batch_size": cfg.max_request_batch,
-            "input": [
-                {"name": served.input_name, "data_type": _TRITON_TYPES[served.input_datatype], "dims": dims,
-                 "format": "FORMAT_NHWC" if served.raw_input else "FORMAT_NCHW"},
-                {"name": served.image_input_name, "data_type": "TYPE_STRING", "dims": [1]},
-            ],
-            "output": [{"name": name, "data_type": "TYPE_FP32", "dims": [served.num_classes]} for name in OUTPUTS],
-            "dynamic_batching": {
-                "preferred_batch_size": [cfg.max_batch],
-                "max_queue_delay_microseconds": int(cfg.max_delay_ms * 1000),
-                "default_queue_policy": {"max_queue_size": cfg.max_queue,
-                                         "default_timeout_microseconds": int(cfg.timeout_s * 1e6)},
-            },
-            "parameters": {"class_names": {"string_value": ",".join(served.class_names)}},
-        })
+        return _json(
+            {
+                "name": served.name,
+                "platform": served.platform,
+                "max_batch_size": cfg.max_request_batch,
+                "input": [
+                    {
+                        "name": served.input_name,
+                        "data_type": _TRITON_TYPES[served.input_datatype],
+                        "dims": dims,
+                        "format": "FORMAT_NHWC" if served.raw_input else "FORMAT_NCHW",
+                    },
+                    {"name": served.image_input_name, "data_type": "TYPE_STRING", "dims": [1]},
+                ],
+                "output": [{"name": name, "data_type": "TYPE_FP32", "dims": [served.num_classes]} for name in OUTPUTS],
+                "dynamic_batching": {
+                    "preferred_batch_size": [cfg.max_batch],
+                    "max_queue_delay_microseconds": int(cfg.max_delay_ms * 1000),
+                    "default_queue_policy": {
+                        "max_queue_size": cfg.max_queue,
+                        "default_timeout_microseconds": int(cfg.timeout_s * 1e6),
+                    },
+                },
+                "parameters": {"class_names": {"string_value": ",".join(served.class_names)}},
+            }
+        )
 
     @endpoint("metadata")
     async def repository_index(request: Request, start: float):
         served = state.served
         if served is None:
             return _json([])
-        return _json([{"name": served.name, "version": served.version,
-                       "state": "READY" if state.ready else "UNAVAILABLE"}])
+        return _json(
+            [{"name": served.name, "version": served.version, "state": "READY" if state.ready else "UNAVAILABLE"}]
+        )
 
     @endpoint("metrics")
     async def prometheus(request: Request, start: float):
@@ -526,10 +592,12 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
         header_length = request.headers.get(P.HEADER_LENGTH)
         max_rows = state.config.max_request_batch
         parsed, result, _ = await run_inference(
-            request, start, served, lambda body: prepare_infer(served, body, header_length, max_rows))
+            request, start, served, lambda body: prepare_infer(served, body, header_length, max_rows)
+        )
         logits, probs, _ = result.outputs
-        body, headers = P.encode_infer_response(served.name, served.version,
-                                                _infer_outputs(served, parsed, logits, probs), request_id=parsed.id)
+        body, headers = P.encode_infer_response(
+            served.name, served.version, _infer_outputs(served, parsed, logits, probs), request_id=parsed.id
+        )
         return Response(body, headers=headers)
 
     @endpoint("classify", inference=True)
@@ -538,21 +606,34 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
         if served is None:
             state.check_ready()
         content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/form-data"):
-            prepare = lambda body: (None, prepare_images(served, [_multipart_image(body, content_type)]))
-        else:
-            prepare = lambda body: (None, prepare_images(served, [body]))
+        multipart = content_type.startswith("multipart/form-data")
+
+        def prepare(body: bytes) -> tuple[None, Any]:
+            image = _multipart_image(body, content_type) if multipart else body
+            return None, prepare_images(served, [image])
+
         _, result, pre = await run_inference(request, start, served, prepare)
         probs = result.outputs[1][0]
         index = int(probs.argmax())
-        return _json({
-            "model": served.name, "version": served.version, "label": served.class_names[index], "index": index,
-            "confidence": round(float(probs[index]), 6),
-            "probabilities": {name: round(float(p), 6) for name, p in zip(served.class_names, probs.tolist())},
-            "latency_ms": {"total": round((time.perf_counter() - start) * 1e3, 3), "preprocess": round(pre * 1e3, 3),
-                           "queue": round(result.queue_seconds * 1e3, 3),
-                           "compute": round(result.compute_seconds * 1e3, 3), "batch_size": result.batch_size},
-        })
+        return _json(
+            {
+                "model": served.name,
+                "version": served.version,
+                "label": served.class_names[index],
+                "index": index,
+                "confidence": round(float(probs[index]), 6),
+                "probabilities": {
+                    name: round(float(p), 6) for name, p in zip(served.class_names, probs.tolist(), strict=True)
+                },
+                "latency_ms": {
+                    "total": round((time.perf_counter() - start) * 1e3, 3),
+                    "preprocess": round(pre * 1e3, 3),
+                    "queue": round(result.queue_seconds * 1e3, 3),
+                    "compute": round(result.compute_seconds * 1e3, 3),
+                    "batch_size": result.batch_size,
+                },
+            }
+        )
 
     versioned = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     routes: list[tuple[str, Callable, list[str]]] = [  # the router tries them in order: inference first
@@ -565,8 +646,11 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
         ("/v2/repository/index", repository_index, ["POST"]),
     ]
     for base in versioned:
-        routes += [(base, model_metadata, ["GET"]), (base + "/ready", model_ready, ["GET"]),
-                   (base + "/config", model_config, ["GET"])]
+        routes += [
+            (base, model_metadata, ["GET"]),
+            (base + "/ready", model_ready, ["GET"]),
+            (base + "/config", model_config, ["GET"]),
+        ]
     for path, handler, methods in routes:  # plain Starlette routes: no dependency injection on the hot path
         app.router.add_route(path, handler, methods=methods, include_in_schema=False)
 
@@ -575,8 +659,10 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
         status = exc.status_code
         metrics.requests.labels("other").inc()
         metrics.failures.labels("other", _STATUS_REASON.get(status, "bad_request")).inc()
-        message = {404: f"no route {request.url.path!r}; see GET /v2 and /v2/models/{{name}}",
-                   405: f"method {request.method} is not allowed on {request.url.path!r}"}.get(status, str(exc.detail))
+        message = {
+            404: f"no route {request.url.path!r}; see GET /v2 and /v2/models/{{name}}",
+            405: f"method {request.method} is not allowed on {request.url.path!r}",
+        }.get(status, str(exc.detail))
         return _error(status, message, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
@@ -618,9 +704,17 @@ def _multipart_image(body: bytes, content_type: str) -> bytes:
     def on_part_end() -> None:
         parts.append({"headers": list(current["headers"]), "data": b"".join(current["data"])})
 
-    parser = MultipartParser(boundary, {"on_part_begin": on_part_begin, "on_header_field": on_header_field,
-                                        "on_header_value": on_header_value, "on_header_end": on_header_end,
-                                        "on_part_data": on_part_data, "on_part_end": on_part_end})
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     try:
         parser.write(body)
         parser.finalize()
@@ -630,5 +724,6 @@ def _multipart_image(body: bytes, content_type: str) -> bytes:
         disposition = dict(part["headers"]).get(b"content-disposition", b"")
         if b"filename=" in disposition:
             return part["data"]
-    raise P.ProtocolError("the multipart/form-data body has no file part; send the image as e.g. "
-                          "curl -F image=@fish.jpg")
+    raise P.ProtocolError(
+        "the multipart/form-data body has no file part; send the image as e.g. curl -F image=@fish.jpg"
+    )

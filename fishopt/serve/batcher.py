@@ -99,8 +99,15 @@ class Batcher:
         on_batch: Called on the event loop after each batch's results were handed out (metrics, monitoring).
     """
 
-    def __init__(self, run_batch: RunBatch, *, max_batch: int, max_delay_s: float, max_queue: int,
-                 on_batch: Callable[[BatchStats], None] | None = None) -> None:
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        *,
+        max_batch: int,
+        max_delay_s: float,
+        max_queue: int,
+        on_batch: Callable[[BatchStats], None] | None = None,
+    ) -> None:
         if max_batch < 1 or max_queue < 1 or max_delay_s < 0:
             raise ValueError("max_batch and max_queue must be >= 1 and max_delay_s >= 0")
         self.run_batch = run_batch

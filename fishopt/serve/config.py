@@ -67,6 +67,7 @@ class ServeConfig:
         Raises:
             ConfigError: Naming the first bad value and the valid range.
         """
+
         def positive(name: str, value: float | None, allow_none: bool = False) -> None:
             if value is None and allow_none:
                 return
@@ -77,8 +78,9 @@ class ServeConfig:
             ipaddress.ip_address(self.host)
         except ValueError:
             if not self.host or any(c.isspace() for c in self.host):
-                raise ConfigError(f"host {self.host!r} is not an IP address or host name; e.g. 127.0.0.1 or "
-                                  "0.0.0.0") from None
+                raise ConfigError(
+                    f"host {self.host!r} is not an IP address or host name; e.g. 127.0.0.1 or 0.0.0.0"
+                ) from None
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0-65535 (0: any free port), got {self.port}")
         positive("threads", self.threads, allow_none=True)

@@ -51,14 +51,18 @@ def decode_image_bytes(data: bytes, size: Sequence[int], max_pixels: int = MAX_P
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"cannot decode the image ({len(data)} bytes): {exc}; send a JPEG or PNG file") from None
     if width * height > max_pixels:
-        raise ImageError(f"the image is {width}x{height} = {width * height:,} pixels, more than the {max_pixels:,} "
-                         "accepted; downscale it before sending", too_large=True)
+        raise ImageError(
+            f"the image is {width}x{height} = {width * height:,} pixels, more than the {max_pixels:,} "
+            "accepted; downscale it before sending",
+            too_large=True,
+        )
     try:
         image = decode_image(io.BytesIO(data))
     except DataError as exc:
         cause = exc.__cause__ or exc
-        raise ImageError(f"cannot decode the image ({len(data)} bytes): {cause}; send a complete JPEG or PNG "
-                         "file") from None
+        raise ImageError(
+            f"cannot decode the image ({len(data)} bytes): {cause}; send a complete JPEG or PNG file"
+        ) from None
     return fit_to(image, size).numpy()
 
 

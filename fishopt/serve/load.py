@@ -78,14 +78,26 @@ def build_payload(mode: str, image: bytes, model: str | None) -> tuple[str, byte
     path = f"/v2/models/{model}/infer"
     if mode == "infer":
         blob = struct.pack("<I", len(image)) + image
-        head = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                                       "parameters": {"binary_data_size": len(blob)}}],
-                           "outputs": [{"name": "probs", "parameters": {"binary_data": False}}]}).encode()
-        return path, head + blob, {"Content-Type": "application/octet-stream",
-                                   "Inference-Header-Content-Length": str(len(head))}
+        head = json.dumps(
+            {
+                "inputs": [
+                    {"name": "image", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": len(blob)}}
+                ],
+                "outputs": [{"name": "probs", "parameters": {"binary_data": False}}],
+            }
+        ).encode()
+        return (
+            path,
+            head + blob,
+            {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(head))},
+        )
     if mode == "infer-json":
-        doc = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                           "data": [base64.b64encode(image).decode()]}], "outputs": [{"name": "probs"}]}
+        doc = {
+            "inputs": [
+                {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(image).decode()]}
+            ],
+            "outputs": [{"name": "probs"}],
+        }
         return path, json.dumps(doc).encode(), {"Content-Type": "application/json"}
     raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
 
@@ -105,11 +117,24 @@ def tensor_payload(model: str, metadata: dict[str, Any], seed: int = 0) -> tuple
     else:
         data = rng.integers(0, 255, size=shape).astype(dtype)
     blob = data.tobytes()
-    head = json.dumps({"inputs": [{"name": spec["name"], "datatype": spec["datatype"], "shape": shape,
-                                   "parameters": {"binary_data_size": len(blob)}}],
-                       "outputs": [{"name": "probs", "parameters": {"binary_data": False}}]}).encode()
-    return f"/v2/models/{model}/infer", head + blob, {"Content-Type": "application/octet-stream",
-                                                      "Inference-Header-Content-Length": str(len(head))}
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": spec["name"],
+                    "datatype": spec["datatype"],
+                    "shape": shape,
+                    "parameters": {"binary_data_size": len(blob)},
+                }
+            ],
+            "outputs": [{"name": "probs", "parameters": {"binary_data": False}}],
+        }
+    ).encode()
+    return (
+        f"/v2/models/{model}/infer",
+        head + blob,
+        {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(head))},
+    )
 
 
 # -- /metrics ----------------------------------------------------------------------------------------------------
@@ -203,8 +228,13 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p90": None, "p99": None, "mean": None, "max": None}
     arr = np.asarray(values)
-    return {"p50": float(np.percentile(arr, 50)), "p90": float(np.percentile(arr, 90)),
-            "p99": float(np.percentile(arr, 99)), "mean": float(arr.mean()), "max": float(arr.max())}
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p90": float(np.percentile(arr, 90)),
+        "p99": float(np.percentile(arr, 99)),
+        "mean": float(arr.mean()),
+        "max": float(arr.max()),
+    }
 
 
 class _Recorder:
@@ -230,8 +260,9 @@ class _Recorder:
             self.refusals.append(seconds)
 
 
-async def _one(session, base: str, payloads: list[tuple[str, bytes, dict[str, str]]], rec: _Recorder,
-               rng: random.Random) -> None:
+async def _one(
+    session, base: str, payloads: list[tuple[str, bytes, dict[str, str]]], rec: _Recorder, rng: random.Random
+) -> None:
     import aiohttp
 
     path, body, headers = payloads[rng.randrange(len(payloads))]
@@ -269,8 +300,7 @@ def _server_view(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     if before is None or after is None:
         return {}
     view: dict[str, Any] = {}
-    for name in ("queue_duration_seconds", "preprocess_duration_seconds", "compute_duration_seconds",
-                 "batch_size"):
+    for name in ("queue_duration_seconds", "preprocess_duration_seconds", "compute_duration_seconds", "batch_size"):
         view[name] = histogram_delta(before, after, f"fishopt_{name}")
     for endpoint in ("infer", "classify"):
         delta = histogram_delta(before, after, f'fishopt_request_duration_seconds{{endpoint="{endpoint}"}}')
@@ -291,10 +321,20 @@ def _server_view(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     return view
 
 
-async def run_load(base_url: str, images: list[bytes], *, mode: str = "classify", model: str | None = None,
-                   concurrency: int | None = None, rate: float | None = None, duration_s: float = 10.0,
-                   warmup_s: float = 2.0, max_outstanding: int = 512, timeout_s: float = 30.0,
-                   seed: int = 0) -> RunResult:
+async def run_load(
+    base_url: str,
+    images: list[bytes],
+    *,
+    mode: str = "classify",
+    model: str | None = None,
+    concurrency: int | None = None,
+    rate: float | None = None,
+    duration_s: float = 10.0,
+    warmup_s: float = 2.0,
+    max_outstanding: int = 512,
+    timeout_s: float = 30.0,
+    seed: int = 0,
+) -> RunResult:
     """Run one bounded load test against a running server.
 
     Args:
@@ -352,6 +392,7 @@ async def run_load(base_url: str, images: list[bytes], *, mode: str = "classify"
 
         measuring = asyncio.create_task(begin_measuring())
         if concurrency is not None:
+
             async def worker() -> None:
                 while loop.time() < stop_at:
                     await _one(session, base, payloads, rec, rng)
@@ -378,18 +419,31 @@ async def run_load(base_url: str, images: list[bytes], *, mode: str = "classify"
         load = sampler.stop()
         await measuring
         after = await _scrape(session, base)
-    result = RunResult(mode=mode, concurrency=concurrency, rate=rate, duration_s=duration_s, sent=rec.sent,
-                       ok=rec.ok, errors=rec.errors, client_skipped=rec.skipped,
-                       throughput_rps=rec.ok / duration_s, latency_s=percentiles(rec.latencies),
-                       refusal_latency_s=percentiles(rec.refusals), server=_server_view(before, after), load=load)
+    result = RunResult(
+        mode=mode,
+        concurrency=concurrency,
+        rate=rate,
+        duration_s=duration_s,
+        sent=rec.sent,
+        ok=rec.ok,
+        errors=rec.errors,
+        client_skipped=rec.skipped,
+        throughput_rps=rec.ok / duration_s,
+        latency_s=percentiles(rec.latencies),
+        refusal_latency_s=percentiles(rec.refusals),
+        server=_server_view(before, after),
+        load=load,
+    )
     seconds, server_cpu = load.get("seconds"), result.server.get("cpu_seconds")
     if seconds and server_cpu is not None and load.get("background_cpus") is not None:
         load["server_cpus"] = round(server_cpu / seconds, 3)
         load["other_cpus"] = round(max(load["background_cpus"] - load["server_cpus"], 0.0), 3)
     compute = result.server.get("compute_duration_seconds") or {}
     if result.latency_s["p50"] is not None and compute.get("p50") is not None:
-        result.overhead_s = {"p50": result.latency_s["p50"] - compute["p50"],
-                             "mean": result.latency_s["mean"] - compute["mean"]}
+        result.overhead_s = {
+            "p50": result.latency_s["p50"] - compute["p50"],
+            "mean": result.latency_s["mean"] - compute["mean"],
+        }
     return result
 
 
@@ -405,40 +459,61 @@ async def _model_name(session, base: str) -> str:
 
 def format_result(r: RunResult) -> str:
     """One human-readable block per run."""
+
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v * 1e3:.2f}"
 
     how = f"concurrency {r.concurrency}" if r.concurrency is not None else f"Poisson {r.rate:g}/s"
     lat = r.latency_s
-    lines = [(f"{r.mode}, {how}, {r.duration_s:g} s: {r.ok}/{r.sent} ok, {r.throughput_rps:.1f} req/s; "
-              f"latency ms p50 {ms(lat['p50'])} p90 {ms(lat['p90'])} p99 {ms(lat['p99'])} max {ms(lat['max'])}")]
+    lines = [
+        (
+            f"{r.mode}, {how}, {r.duration_s:g} s: {r.ok}/{r.sent} ok, {r.throughput_rps:.1f} req/s; "
+            f"latency ms p50 {ms(lat['p50'])} p90 {ms(lat['p90'])} p99 {ms(lat['p99'])} max {ms(lat['max'])}"
+        )
+    ]
     if r.errors or r.client_skipped:
         refused = r.refusal_latency_s
-        lines.append(f"  errors {dict(sorted(r.errors.items()))}, client skipped {r.client_skipped}; 503 latency ms "
-                     f"p50 {ms(refused['p50'])} p99 {ms(refused['p99'])}")
+        lines.append(
+            f"  errors {dict(sorted(r.errors.items()))}, client skipped {r.client_skipped}; 503 latency ms "
+            f"p50 {ms(refused['p50'])} p99 {ms(refused['p99'])}"
+        )
     s = r.server
     if s:
+
         def part(name: str, label: str) -> str:
             h = s.get(name) or {}
             return f"{label} {ms(h.get('mean'))}/{ms(h.get('p50'))}/{ms(h.get('p99'))}" if h.get("count") else ""
 
         batch = s.get("batch_size") or {}
-        pieces = [part("preprocess_duration_seconds", "preprocess"), part("queue_duration_seconds", "queue"),
-                  part("compute_duration_seconds", "compute/batch")]
-        lines.append("  server ms mean/p50/p99: " + ", ".join(p for p in pieces if p)
-                     + (f"; batch size mean {batch['mean']:.2f}" if batch.get("count") else ""))
+        pieces = [
+            part("preprocess_duration_seconds", "preprocess"),
+            part("queue_duration_seconds", "queue"),
+            part("compute_duration_seconds", "compute/batch"),
+        ]
+        lines.append(
+            "  server ms mean/p50/p99: "
+            + ", ".join(p for p in pieces if p)
+            + (f"; batch size mean {batch['mean']:.2f}" if batch.get("count") else "")
+        )
         if s.get("rss_bytes_after"):
-            lines.append(f"  server RSS MB {s['rss_bytes_before'] / 1e6:.1f} -> {s['rss_bytes_after'] / 1e6:.1f}; "
-                         f"failures {s.get('failures') or {}}")
+            lines.append(
+                f"  server RSS MB {s['rss_bytes_before'] / 1e6:.1f} -> {s['rss_bytes_after'] / 1e6:.1f}; "
+                f"failures {s.get('failures') or {}}"
+            )
     if r.overhead_s:
-        lines.append(f"  overhead (end-to-end - compute) ms p50 {ms(r.overhead_s['p50'])}, "
-                     f"mean {ms(r.overhead_s['mean'])}")
+        lines.append(
+            f"  overhead (end-to-end - compute) ms p50 {ms(r.overhead_s['p50'])}, mean {ms(r.overhead_s['mean'])}"
+        )
     if r.load.get("other_cpus") is not None:
-        lines.append(f"  CPU cores busy (of {_cpus()}): server {r.load['server_cpus']:.2f}, this client "
-                     f"{r.load['own_cpus']:.2f}, other processes {r.load['other_cpus']:.2f}")
+        lines.append(
+            f"  CPU cores busy (of {_cpus()}): server {r.load['server_cpus']:.2f}, this client "
+            f"{r.load['own_cpus']:.2f}, other processes {r.load['other_cpus']:.2f}"
+        )
     elif r.load.get("background_cpus") is not None:
-        lines.append(f"  CPU cores busy (of {_cpus()}): this client {r.load['own_cpus']:.2f}, all others "
-                     f"{r.load['background_cpus']:.2f}")
+        lines.append(
+            f"  CPU cores busy (of {_cpus()}): this client {r.load['own_cpus']:.2f}, all others "
+            f"{r.load['background_cpus']:.2f}"
+        )
     return "\n".join(lines)
 
 

@@ -32,11 +32,49 @@ from fishopt.benchmarks.fingerprint import cpu_info
 log = logging.getLogger(__name__)
 
 ENDPOINTS = ("infer", "classify", "health", "metadata", "metrics", "other")
-REASONS = ("bad_request", "not_found", "method_not_allowed", "too_large", "overloaded", "not_ready", "timeout",
-           "internal")
+REASONS = (
+    "bad_request",
+    "not_found",
+    "method_not_allowed",
+    "too_large",
+    "overloaded",
+    "not_ready",
+    "timeout",
+    "internal",
+)
 #: Latency buckets, 50 us to 10 s: fine enough for sub-millisecond models.
-SECONDS_BUCKETS = (5e-5, 1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 7.5e-4, 1e-3, 1.25e-3, 1.5e-3, 2e-3, 2.5e-3, 3e-3, 4e-3,
-                   5e-3, 7.5e-3, 1e-2, 1.5e-2, 2e-2, 3e-2, 5e-2, 7.5e-2, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SECONDS_BUCKETS = (
+    5e-5,
+    1e-4,
+    2e-4,
+    3e-4,
+    4e-4,
+    5e-4,
+    7.5e-4,
+    1e-3,
+    1.25e-3,
+    1.5e-3,
+    2e-3,
+    2.5e-3,
+    3e-3,
+    4e-3,
+    5e-3,
+    7.5e-3,
+    1e-2,
+    1.5e-2,
+    2e-2,
+    3e-2,
+    5e-2,
+    7.5e-2,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
 RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 PREFIX = "fishopt_"
@@ -96,42 +134,73 @@ class ServerMetrics:
         disable_created_metrics()  # no *_created series: half the exposition, nothing a dashboard uses
         self.registry = registry = CollectorRegistry()
         ProcessCollector(registry=registry)
-        self.requests = Counter(PREFIX + "requests", "HTTP requests received, by endpoint", ["endpoint"],
-                                registry=registry)
-        self.failures = Counter(PREFIX + "request_failures", "Requests answered with an error, by endpoint and reason",
-                                ["endpoint", "reason"], registry=registry)
-        self.request_seconds = Histogram(PREFIX + "request_duration_seconds", "Arrival to response, seconds",
-                                         ["endpoint"], buckets=SECONDS_BUCKETS, registry=registry)
-        self.queue_seconds = Histogram(PREFIX + "queue_duration_seconds",
-                                       "Queued to the start of the request's batch, seconds", buckets=SECONDS_BUCKETS,
-                                       registry=registry)
-        self.preprocess_seconds = Histogram(PREFIX + "preprocess_duration_seconds",
-                                            "Parsing the request and decoding its images, seconds",
-                                            buckets=SECONDS_BUCKETS, registry=registry)
-        self.compute_seconds = Histogram(PREFIX + "compute_duration_seconds", "One batch's model call, seconds",
-                                         buckets=SECONDS_BUCKETS, registry=registry)
-        self.batch_size = Histogram(PREFIX + "batch_size", "Images per model call", buckets=BATCH_BUCKETS,
-                                    registry=registry)
+        self.requests = Counter(
+            PREFIX + "requests", "HTTP requests received, by endpoint", ["endpoint"], registry=registry
+        )
+        self.failures = Counter(
+            PREFIX + "request_failures",
+            "Requests answered with an error, by endpoint and reason",
+            ["endpoint", "reason"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            PREFIX + "request_duration_seconds",
+            "Arrival to response, seconds",
+            ["endpoint"],
+            buckets=SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.queue_seconds = Histogram(
+            PREFIX + "queue_duration_seconds",
+            "Queued to the start of the request's batch, seconds",
+            buckets=SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.preprocess_seconds = Histogram(
+            PREFIX + "preprocess_duration_seconds",
+            "Parsing the request and decoding its images, seconds",
+            buckets=SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.compute_seconds = Histogram(
+            PREFIX + "compute_duration_seconds",
+            "One batch's model call, seconds",
+            buckets=SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            PREFIX + "batch_size", "Images per model call", buckets=BATCH_BUCKETS, registry=registry
+        )
         self.inferences = Counter(PREFIX + "inferences", "Images inferred", registry=registry)
         self.batches = Counter(PREFIX + "batch_executions", "Model calls (batches)", registry=registry)
         self.failed_batches = Counter(PREFIX + "batch_failures", "Model calls that raised", registry=registry)
         self.pending = Gauge(PREFIX + "pending_requests", "Requests queued for a batch", registry=registry)
         self.inflight = Gauge(PREFIX + "inflight_requests", "Inference requests inside the server", registry=registry)
-        self.ready = Gauge(PREFIX + "model_ready", "1 when the model is loaded, warmed up and not draining",
-                           registry=registry)
+        self.ready = Gauge(
+            PREFIX + "model_ready", "1 when the model is loaded, warmed up and not draining", registry=registry
+        )
         self.build = Info(PREFIX + "build", "fishopt version, model and machine", registry=registry)
-        self.predictions = Counter(PREFIX + "predictions", "Top-1 predictions, by class", ["class"],
-                                   registry=registry)
-        self.confidence = Histogram(PREFIX + "prediction_confidence_ratio", "Top-1 probability of each prediction",
-                                    buckets=RATIO_BUCKETS, registry=registry)
-        self.entropy = Histogram(PREFIX + "prediction_entropy_ratio",
-                                 "Entropy of each prediction's probabilities / log(classes)", buckets=RATIO_BUCKETS,
-                                 registry=registry)
-        self.monitor_dropped = Counter(PREFIX + "monitor_dropped_batches",
-                                       "Batches not given to the health metrics and monitor (its queue was full)",
-                                       registry=registry)
-        self.monitor_errors = Counter(PREFIX + "monitor_errors", "Exceptions raised by the drift monitor",
-                                      registry=registry)
+        self.predictions = Counter(PREFIX + "predictions", "Top-1 predictions, by class", ["class"], registry=registry)
+        self.confidence = Histogram(
+            PREFIX + "prediction_confidence_ratio",
+            "Top-1 probability of each prediction",
+            buckets=RATIO_BUCKETS,
+            registry=registry,
+        )
+        self.entropy = Histogram(
+            PREFIX + "prediction_entropy_ratio",
+            "Entropy of each prediction's probabilities / log(classes)",
+            buckets=RATIO_BUCKETS,
+            registry=registry,
+        )
+        self.monitor_dropped = Counter(
+            PREFIX + "monitor_dropped_batches",
+            "Batches not given to the health metrics and monitor (its queue was full)",
+            registry=registry,
+        )
+        self.monitor_errors = Counter(
+            PREFIX + "monitor_errors", "Exceptions raised by the drift monitor", registry=registry
+        )
         for endpoint in ENDPOINTS:
             self.requests.labels(endpoint)
         for endpoint in ("infer", "classify"):
@@ -141,13 +210,24 @@ class ServerMetrics:
         self.ready.set(0)
         self._classes: list[Any] = []
 
-    def set_model(self, *, model: str, version: str, format: str, precision: str, runtime: str,
-                  class_names: list[str]) -> None:
+    def set_model(
+        self, *, model: str, version: str, format: str, precision: str, runtime: str, class_names: list[str]
+    ) -> None:
         """Fill ``build_info`` and create the per-class series (at zero) once the model is known."""
 
         arch, isa = isa_summary()
-        self.build.info({"fishopt_version": __version__, "model": model, "model_version": version, "format": format,
-                         "precision": precision, "runtime": runtime, "arch": arch, "isa": isa})
+        self.build.info(
+            {
+                "fishopt_version": __version__,
+                "model": model,
+                "model_version": version,
+                "format": format,
+                "precision": precision,
+                "runtime": runtime,
+                "arch": arch,
+                "isa": isa,
+            }
+        )
         self._classes = [self.predictions.labels(name) for name in class_names]
 
     def bind_gauges(self, pending, inflight) -> None:

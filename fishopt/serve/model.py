@@ -25,8 +25,7 @@ from fishopt.errors import CheckpointError, ConfigError
 MANIFEST = "manifest.json"
 BUNDLE = "bundle.json"
 #: Triton backend names for fishopt's backends, as the ``platform`` of the model metadata.
-PLATFORMS = {"onnx": "onnxruntime_onnx", "openvino": "openvino", "tensorrt": "tensorrt_plan",
-             "torch": "pytorch"}
+PLATFORMS = {"onnx": "onnxruntime_onnx", "openvino": "openvino", "tensorrt": "tensorrt_plan", "torch": "pytorch"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -79,8 +78,10 @@ def describe_artifact(folder: str | Path) -> ArtifactInfo:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise CheckpointError(f"artifact folder {str(folder)!r} not found; pass a folder written by 'fishopt "
-                              "export/quantize/compile --out DIR' or 'fishopt deploy --target cpu --out DIR'")
+        raise CheckpointError(
+            f"artifact folder {str(folder)!r} not found; pass a folder written by 'fishopt "
+            "export/quantize/compile --out DIR' or 'fishopt deploy --target cpu --out DIR'"
+        )
     if (folder / MANIFEST).is_file():
         manifest = _read_json(folder / MANIFEST)
         missing = [k for k in ("format", "artifact") if k not in manifest]
@@ -88,28 +89,46 @@ def describe_artifact(folder: str | Path) -> ArtifactInfo:
             raise CheckpointError(f"{str(folder / MANIFEST)!r} lacks {', '.join(missing)}; rebuild the artifact")
         fmt = get_format(manifest["format"])
         meta = manifest.get("metadata") or {}
-        info = ArtifactInfo(folder=folder, kind="manifest", format=fmt.name, registry_format=fmt.name,
-                            precision=fmt.precision, runtime=fmt.backend, artifact=folder / manifest["artifact"],
-                            name=fmt.name, version=_version(meta.get("source_checkpoint_sha256")))
+        info = ArtifactInfo(
+            folder=folder,
+            kind="manifest",
+            format=fmt.name,
+            registry_format=fmt.name,
+            precision=fmt.precision,
+            runtime=fmt.backend,
+            artifact=folder / manifest["artifact"],
+            name=fmt.name,
+            version=_version(meta.get("source_checkpoint_sha256")),
+        )
     elif (folder / BUNDLE).is_file():
-
         bundle = _read_json(folder / BUNDLE)
         model = bundle.get("model") or {}
         if bundle.get("format") != "fishopt-bundle" or "file" not in model:
-            raise CheckpointError(f"{str(folder / BUNDLE)!r} is not a fishopt deploy bundle; rebuild it with "
-                                  "'fishopt deploy'")
+            raise CheckpointError(
+                f"{str(folder / BUNDLE)!r} is not a fishopt deploy bundle; rebuild it with 'fishopt deploy'"
+            )
         fmt = get_format(EXPORT_FORMAT)
         name = f"bundle-{bundle.get('target', 'cpu')}-{bundle.get('precision', 'fp32')}"
-        info = ArtifactInfo(folder=folder, kind="bundle", format=name, registry_format=fmt.name,
-                            precision=str(bundle.get("precision", "fp32")), runtime=fmt.backend,
-                            artifact=folder / model["file"], name=name,
-                            version=_version((bundle.get("checkpoint") or {}).get("sha256")))
+        info = ArtifactInfo(
+            folder=folder,
+            kind="bundle",
+            format=name,
+            registry_format=fmt.name,
+            precision=str(bundle.get("precision", "fp32")),
+            runtime=fmt.backend,
+            artifact=folder / model["file"],
+            name=name,
+            version=_version((bundle.get("checkpoint") or {}).get("sha256")),
+        )
     else:
-        raise CheckpointError(f"{str(folder)!r} holds neither {MANIFEST} nor {BUNDLE}; pass the folder written by "
-                              "'fishopt export/quantize/compile --out DIR' or 'fishopt deploy --target cpu --out DIR'")
+        raise CheckpointError(
+            f"{str(folder)!r} holds neither {MANIFEST} nor {BUNDLE}; pass the folder written by "
+            "'fishopt export/quantize/compile --out DIR' or 'fishopt deploy --target cpu --out DIR'"
+        )
     if not info.artifact.is_file():
-        raise CheckpointError(f"artifact file {str(info.artifact)!r} named by the folder's {info.kind} is missing; "
-                              "rebuild the artifact")
+        raise CheckpointError(
+            f"artifact file {str(info.artifact)!r} named by the folder's {info.kind} is missing; rebuild the artifact"
+        )
     fmt.check_available()
     return info
 
@@ -121,8 +140,10 @@ def _version(sha: Any) -> str:
 def check_model_name(name: str) -> str:
     """Return ``name`` if it is usable in a URL path; raise :class:`ConfigError` otherwise."""
     if not _NAME.match(name):
-        raise ConfigError(f"model name {name!r} is not valid; use 1-128 letters, digits, '_', '.' or '-', "
-                          "starting with a letter or digit")
+        raise ConfigError(
+            f"model name {name!r} is not valid; use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -185,8 +206,9 @@ class ServedModel:
 
         from fishopt.data.preprocess import eval_transform
 
-        x = eval_transform(torch.from_numpy(image).unsqueeze(0), self.meta["input_size"], self.meta["mean"],
-                           self.meta["std"])
+        x = eval_transform(
+            torch.from_numpy(image).unsqueeze(0), self.meta["input_size"], self.meta["mean"], self.meta["std"]
+        )
         return x[0].numpy()
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -209,8 +231,10 @@ class ServedModel:
             logits = np.concatenate(parts)
         logits = np.asarray(logits, dtype=np.float32)
         if logits.shape != (n, self.num_classes):
-            raise CheckpointError(f"the model returned logits of shape {logits.shape}, expected ({n}, "
-                                  f"{self.num_classes}); the artifact does not match its metadata: rebuild it")
+            raise CheckpointError(
+                f"the model returned logits of shape {logits.shape}, expected ({n}, "
+                f"{self.num_classes}); the artifact does not match its metadata: rebuild it"
+            )
         return logits, None
 
     def warmup(self, max_batch: int) -> None:
@@ -260,8 +284,17 @@ def load_served_model(folder: str | Path, threads: int | None = None, name: str 
         fixed = int(meta.get("batch_size") or 1)
     input_name = str(getattr(runtime, "input_name", None) or meta.get("input_name") or "input")
     return ServedModel(
-        info=info, name=check_model_name(name or info.name), version=info.version, runtime=runtime, meta=meta,
-        class_names=[str(c) for c in meta["class_names"]], raw_input=raw,
-        input_name=input_name, input_datatype=datatype, input_shape=input_shape, image_size=(size[0], size[1]),
-        fixed_batch=fixed, image_input_name="image_bytes" if input_name == "image" else "image",
+        info=info,
+        name=check_model_name(name or info.name),
+        version=info.version,
+        runtime=runtime,
+        meta=meta,
+        class_names=[str(c) for c in meta["class_names"]],
+        raw_input=raw,
+        input_name=input_name,
+        input_datatype=datatype,
+        input_shape=input_shape,
+        image_size=(size[0], size[1]),
+        fixed_batch=fixed,
+        image_input_name="image_bytes" if input_name == "image" else "image",
     )

@@ -69,8 +69,9 @@ def load_monitor(ref: str, meta: dict[str, Any]) -> Monitor:
     except Exception as exc:  # any failure of third-party code becomes one clear message
         raise ConfigError(f"monitor factory {ref!r} failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(monitor, Monitor):
-        raise ConfigError(f"monitor {ref!r} returned {type(monitor).__name__}, which lacks observe(probs, "
-                          "embeddings) and snapshot()")
+        raise ConfigError(
+            f"monitor {ref!r} returned {type(monitor).__name__}, which lacks observe(probs, embeddings) and snapshot()"
+        )
     return monitor
 
 

@@ -29,9 +29,17 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 #: v2 datatype -> numpy dtype (little-endian on the wire). BF16 has no numpy type and is not accepted.
 DATATYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"), "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype(np.int8), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
     "BYTES": np.dtype(object),
 }
 _DTYPE_NAMES = {np.dtype(v).newbyteorder("=").str: k for k, v in DATATYPES.items() if k != "BYTES"}
@@ -108,7 +116,7 @@ class InferRequest:
 def datatype_of(dtype: np.dtype) -> str:
     """The v2 datatype name of a numpy dtype (``object`` -> ``BYTES``)."""
     dtype = np.dtype(dtype)
-    if dtype == object:
+    if dtype.kind == "O":
         return "BYTES"
     name = _DTYPE_NAMES.get(dtype.newbyteorder("=").str)
     if name is None:
@@ -143,8 +151,10 @@ def decode_bytes(buffer: bytes | memoryview, count: int, where: str = "BYTES ten
     pos = 0
     for i in range(count):
         if pos + 4 > len(view):
-            raise ProtocolError(f"{where}: binary data ends after {i} of {count} elements; each element is a "
-                                "4-byte little-endian length followed by that many bytes")
+            raise ProtocolError(
+                f"{where}: binary data ends after {i} of {count} elements; each element is a "
+                "4-byte little-endian length followed by that many bytes"
+            )
         (length,) = struct.unpack_from("<I", view, pos)
         pos += 4
         if pos + length > len(view):
@@ -157,8 +167,7 @@ def decode_bytes(buffer: bytes | memoryview, count: int, where: str = "BYTES ten
 
 
 def _parse_shape(value: Any, where: str) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                              for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
         raise ProtocolError(f"{where}.shape must be a list of non-negative integers, got {value!r}")
     return list(value)
 
@@ -193,8 +202,10 @@ def decode_base64(text: str, where: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ProtocolError(f"{where}: not valid base64 ({exc}); BYTES image data in JSON must be base64-encoded "
-                            "(or send it as binary data)") from None
+        raise ProtocolError(
+            f"{where}: not valid base64 ({exc}); BYTES image data in JSON must be base64-encoded "
+            "(or send it as binary data)"
+        ) from None
 
 
 def _json_tensor(data: Any, datatype: str, shape: list[int], where: str, base64_bytes: bool) -> np.ndarray:
@@ -234,13 +245,16 @@ def _binary_tensor(chunk: memoryview, datatype: str, shape: list[int], where: st
         return decode_bytes(chunk, count, where).reshape(shape)
     dtype = DATATYPES[datatype]
     if len(chunk) != count * dtype.itemsize:
-        raise ProtocolError(f"{where}: binary_data_size is {len(chunk)} bytes but shape {shape} of {datatype} "
-                            f"needs {count * dtype.itemsize}")
+        raise ProtocolError(
+            f"{where}: binary_data_size is {len(chunk)} bytes but shape {shape} of {datatype} "
+            f"needs {count * dtype.itemsize}"
+        )
     return np.frombuffer(chunk, dtype=dtype).reshape(shape)
 
 
-def parse_infer_request(body: bytes, header_length: str | int | None = None,
-                        base64_inputs: frozenset[str] = frozenset()) -> InferRequest:
+def parse_infer_request(
+    body: bytes, header_length: str | int | None = None, base64_inputs: frozenset[str] = frozenset()
+) -> InferRequest:
     """Parse an inference request body.
 
     Args:
@@ -258,7 +272,7 @@ def parse_infer_request(body: bytes, header_length: str | int | None = None,
     """
     view = memoryview(body)
     if header_length is None:
-        head, binary = view, view[len(view):]
+        head, binary = view, view[len(view) :]
     else:
         try:
             size = int(header_length)
@@ -303,8 +317,10 @@ def parse_infer_request(body: bytes, header_length: str | int | None = None,
             if "data" in item:
                 raise ProtocolError(f"{where} has both 'data' and binary_data_size; send one of them")
             if offset + size > len(binary):
-                raise ProtocolError(f"{where}: binary_data_size {size} goes past the end of the binary data "
-                                    f"({len(binary) - offset} bytes left)")
+                raise ProtocolError(
+                    f"{where}: binary_data_size {size} goes past the end of the binary data "
+                    f"({len(binary) - offset} bytes left)"
+                )
             data = _binary_tensor(binary[offset : offset + size], datatype, shape, where)
             offset += size
         elif "data" in item:
@@ -313,8 +329,9 @@ def parse_infer_request(body: bytes, header_length: str | int | None = None,
             raise ProtocolError(f"{where} has no 'data' (and no binary_data_size parameter)")
         inputs.append(InputTensor(name=name, datatype=datatype, shape=shape, data=data, parameters=iparams))
     if offset != len(binary):
-        raise ProtocolError(f"{len(binary) - offset} bytes of binary data are not claimed by any input's "
-                            "binary_data_size")
+        raise ProtocolError(
+            f"{len(binary) - offset} bytes of binary data are not claimed by any input's binary_data_size"
+        )
     names = [t.name for t in inputs]
     if len(set(names)) != len(names):
         raise ProtocolError(f"input names must be unique, got {names}")
@@ -365,9 +382,13 @@ class OutputTensor:
     binary: bool = False
 
 
-def encode_infer_response(model_name: str, model_version: str | None, outputs: list[OutputTensor],
-                          request_id: str | None = None,
-                          parameters: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
+def encode_infer_response(
+    model_name: str,
+    model_version: str | None,
+    outputs: list[OutputTensor],
+    request_id: str | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> tuple[bytes, dict[str, str]]:
     """Encode an inference response.
 
     Returns:
@@ -387,13 +408,17 @@ def encode_infer_response(model_name: str, model_version: str | None, outputs: l
         datatype = datatype_of(arr.dtype)
         entry: dict[str, Any] = {"name": out.name, "datatype": datatype, "shape": list(arr.shape)}
         if out.binary:
-            blob = encode_bytes(arr) if datatype == "BYTES" else np.ascontiguousarray(
-                arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+            blob = (
+                encode_bytes(arr)
+                if datatype == "BYTES"
+                else np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+            )
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         elif datatype == "BYTES":
-            entry["data"] = [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
-                             for v in arr.reshape(-1)]
+            entry["data"] = [
+                v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in arr.reshape(-1)
+            ]
         else:
             entry["data"] = arr.reshape(-1).tolist()
         entries.append(entry)

@@ -36,8 +36,7 @@ def _server_class():
                 return
             self._signalled = True
             self.state.begin_drain()
-            log.info("signal %d: readiness off; draining %.3g s, then finishing in-flight requests", sig,
-                     self.drain_s)
+            log.info("signal %d: readiness off; draining %.3g s, then finishing in-flight requests", sig, self.drain_s)
             if self.drain_s > 0:
                 timer = threading.Timer(self.drain_s, setattr, (self, "should_exit", True))
                 timer.daemon = True
@@ -63,9 +62,18 @@ def build_server(config: ServeConfig, monitor: Any = None, on_started: Any = Non
 
     app = create_app(config, monitor)
     state = app.state.fishopt
-    uv_config = uvicorn.Config(app, host=config.host, port=config.port, log_level=config.log_level,
-                               access_log=config.access_log, lifespan="on", loop="auto", http="auto",
-                               timeout_graceful_shutdown=int(config.timeout_s + 5), server_header=False)
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=config.access_log,
+        lifespan="on",
+        loop="auto",
+        http="auto",
+        timeout_graceful_shutdown=int(config.timeout_s + 5),
+        server_header=False,
+    )
     server = _server_class()(uv_config, state, config.drain_s)
 
     def fatal() -> None:
@@ -98,8 +106,10 @@ def run_server(config: ServeConfig, monitor: Any = None, on_started: Any = None)
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind (it logged the OS error)
         if exc.code in (0, None):
             return
-        raise ConfigError(f"cannot listen on {config.host}:{config.port} (see the error above); choose another "
-                          "--port or stop what uses it") from None
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port} (see the error above); choose another "
+            "--port or stop what uses it"
+        ) from None
     if state.load_error is not None:
         if isinstance(state.load_error, FishoptError):
             raise state.load_error

@@ -36,8 +36,14 @@ class _Features(nn.Module):
         return self.model.forward_features(x)
 
 
-def openvino_cpu(model: nn.Module, input_size: tuple[int, int] | list[int], *, features: bool = False,
-                 precision: str = "f32", required: bool = False) -> Callable[[np.ndarray], np.ndarray] | None:
+def openvino_cpu(
+    model: nn.Module,
+    input_size: tuple[int, int] | list[int],
+    *,
+    features: bool = False,
+    precision: str = "f32",
+    required: bool = False,
+) -> Callable[[np.ndarray], np.ndarray] | None:
     """``model`` (or its ``forward_features``) compiled by OpenVINO for the CPU, as ``array -> array``.
 
     Args:
@@ -67,8 +73,9 @@ def openvino_cpu(model: nn.Module, input_size: tuple[int, int] | list[int], *, f
     batch = torch.export.Dim("batch", min=1, max=4096)
     with torch.no_grad():
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
-    compiled = ov.Core().compile_model(ov.convert_model(program), "CPU",
-                                       {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": precision})
+    compiled = ov.Core().compile_model(
+        ov.convert_model(program), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": precision}
+    )
     log.info("running %s through OpenVINO %s (%s)", type(model).__name__, ov.get_version(), precision)
 
     def run(x: np.ndarray) -> np.ndarray:

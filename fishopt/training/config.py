@@ -64,9 +64,15 @@ class DataSchema(GroupSchema):
     def _fits(self) -> DataSchema:
         if abs(sum(self.fractions) - 1.0) > 1e-6:
             raise ValueError(f"data.fractions={self.fractions} must add up to 1 (train, val, test)")
-        if self.input_size and self.load_size and any(i > s for i, s in zip(self.input_size, self.load_size, strict=True)):
-            raise ValueError(f"data.input_size={self.input_size} must fit inside data.load_size={self.load_size} "
-                             "(it is a center crop of the loaded image)")
+        if (
+            self.input_size
+            and self.load_size
+            and any(i > s for i, s in zip(self.input_size, self.load_size, strict=True))
+        ):
+            raise ValueError(
+                f"data.input_size={self.input_size} must fit inside data.load_size={self.load_size} "
+                "(it is a center crop of the loaded image)"
+            )
         return self
 
 
@@ -108,22 +114,33 @@ class TrainerSchema(GroupSchema):
     mixup: NonNegative
     cutmix: NonNegative
     mix_prob: Probability
-    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = Field(description="expected a decay in (0, 1), or null (off)")
+    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        description="expected a decay in (0, 1), or null (off)"
+    )
     refit: bool
     patience: Annotated[int, Field(ge=0)]
     accelerator: Annotated[str, Field(min_length=1)]
-    devices: PositiveInt | Literal[-1, "auto"] | Annotated[str, Field(pattern=r"^\s*-?\d+(\s*,\s*\d+)*\s*,?\s*$")] | list[Annotated[int, Field(ge=0)]] = Field(
-        description="expected a number of devices >= 1, -1 (all), 'auto', a list of device ids like [0,1] or '0,1'")
+    devices: (
+        PositiveInt
+        | Literal[-1, "auto"]
+        | Annotated[str, Field(pattern=r"^\s*-?\d+(\s*,\s*\d+)*\s*,?\s*$")]
+        | list[Annotated[int, Field(ge=0)]]
+    ) = Field(
+        description="expected a number of devices >= 1, -1 (all), 'auto', a list of device ids like [0,1] or '0,1'"
+    )
     strategy: Annotated[str, Field(min_length=1)]
     precision: Annotated[str, Field(min_length=1)] | Literal[16, 32, 64] = Field(
-        description="expected one of Lightning's precisions, e.g. 32-true, 16-mixed, bf16-mixed")
+        description="expected one of Lightning's precisions, e.g. 32-true, 16-mixed, bf16-mixed"
+    )
     threads: PositiveInt | None = Field(description="expected a number of threads >= 1, or null (all cores)")
     logger: Literal["csv", "tensorboard", "wandb"]
     progress_bar: bool
     limit_train_batches: PositiveInt | Annotated[float, Field(gt=0, le=1)] | None = Field(
-        description="expected a number of batches >= 1, a fraction in (0, 1], or null (all)")
+        description="expected a number of batches >= 1, a fraction in (0, 1], or null (all)"
+    )
     backbone_lr: Annotated[float, Field(gt=0, le=1)] = Field(
-        default=1.0, description="expected the backbone's fraction of the learning rate, in (0, 1]")
+        default=1.0, description="expected the backbone's fraction of the learning rate, in (0, 1]"
+    )
     feature_views: Literal["center", "flips"] = "center"
 
 
@@ -159,17 +176,24 @@ class DistillSchema(GroupSchema):
     """``distill`` (``conf/distill/default.yaml``; see :class:`fishopt.training.distill.DistillConfig`)."""
 
     teacher: Annotated[str, Field(min_length=1)] | None = Field(
-        description="expected the path of the teacher's model.pt, 'auto' (find or train the default teacher), or null")
+        description="expected the path of the teacher's model.pt, 'auto' (find or train the default teacher), or null"
+    )
     alpha: Probability
     temperature: Annotated[float, Field(gt=0)]
     runtime: Literal["auto", "torch", "openvino"]
 
 
 #: group -> schema; the ``model`` group is checked by :data:`MODEL_SCHEMAS` (by ``model.name``).
-GROUP_SCHEMAS: dict[str, type[GroupSchema]] = {"data": DataSchema, "augment": AugmentSchema, "trainer": TrainerSchema,
-                                               "distill": DistillSchema}
-MODEL_SCHEMAS: dict[str, type[GroupSchema]] = {"baseline": BaselineModelSchema,
-                                               "efficientnet_lite0": EfficientNetLiteModelSchema}
+GROUP_SCHEMAS: dict[str, type[GroupSchema]] = {
+    "data": DataSchema,
+    "augment": AugmentSchema,
+    "trainer": TrainerSchema,
+    "distill": DistillSchema,
+}
+MODEL_SCHEMAS: dict[str, type[GroupSchema]] = {
+    "baseline": BaselineModelSchema,
+    "efficientnet_lite0": EfficientNetLiteModelSchema,
+}
 
 S = TypeVar("S", bound=type[GroupSchema])
 
@@ -273,8 +297,9 @@ def _check_option(group: str, value: object) -> None:
     options = group_options(group)
     if not isinstance(value, str) or value not in options:
         closest = _closest_first(str(value), options)
-        raise ConfigError(f"unknown {group} option {value!r} in {group}={value}; valid choices (closest first): "
-                          f"{', '.join(closest)}")
+        raise ConfigError(
+            f"unknown {group} option {value!r} in {group}={value}; valid choices (closest first): {', '.join(closest)}"
+        )
 
 
 def validate_config(cfg: dict[str, Any]) -> None:
@@ -293,7 +318,9 @@ def validate_config(cfg: dict[str, Any]) -> None:
         problems += _check_group(cfg, group, schema)
     model = cfg.get("model")
     if isinstance(model, dict) and model.get("name") not in MODEL_SCHEMAS:
-        problems.append(f"model.name={model.get('name')!r} has no schema; valid models: {', '.join(sorted(MODEL_SCHEMAS))}")
+        problems.append(
+            f"model.name={model.get('name')!r} has no schema; valid models: {', '.join(sorted(MODEL_SCHEMAS))}"
+        )
     elif isinstance(model, dict):
         problems += _check_group(cfg, "model", MODEL_SCHEMAS[model["name"]])
         problems += _check_sizes(cfg)
@@ -317,8 +344,10 @@ def _check_sizes(cfg: dict[str, Any]) -> list[str]:
         return []
     if data.get("input_size") and data.get("load_size"):
         return []  # the data schema reports it
-    return [f"data.input_size={size} must fit inside data.load_size={load} (it is a center crop of the loaded image; "
-            f"{name} loads at {list(info.load_size)} and takes {list(info.input_size)} by default)"]
+    return [
+        f"data.input_size={size} must fit inside data.load_size={load} (it is a center crop of the loaded image; "
+        f"{name} loads at {list(info.load_size)} and takes {list(info.input_size)} by default)"
+    ]
 
 
 def _check_group(cfg: dict[str, Any], group: str, schema: type[GroupSchema]) -> list[str]:
@@ -328,7 +357,9 @@ def _check_group(cfg: dict[str, Any], group: str, schema: type[GroupSchema]) -> 
     return _check(schema, value, f"{group}.")
 
 
-def _check(schema: type[GroupSchema], values: dict[str, Any], prefix: str, extra_valid: Sequence[str] = ()) -> list[str]:
+def _check(
+    schema: type[GroupSchema], values: dict[str, Any], prefix: str, extra_valid: Sequence[str] = ()
+) -> list[str]:
     try:
         schema.model_validate(values)
     except ValidationError as exc:
@@ -336,8 +367,9 @@ def _check(schema: type[GroupSchema], values: dict[str, Any], prefix: str, extra
     return []
 
 
-def _describe(exc: ValidationError, schema: type[GroupSchema], values: dict[str, Any], prefix: str,
-              extra_valid: Sequence[str]) -> list[str]:
+def _describe(
+    exc: ValidationError, schema: type[GroupSchema], values: dict[str, Any], prefix: str, extra_valid: Sequence[str]
+) -> list[str]:
     valid = [*schema.model_fields, *extra_valid]
     where = f"of {prefix.rstrip('.')}" if prefix else "at the top level"
     out: dict[str, str] = {}
@@ -366,10 +398,19 @@ def _allowed(err: dict[str, Any]) -> str:
     return message[0].lower() + message[1:]
 
 
-_WORDS = (("greater than or equal to ", ">= "), ("less than or equal to ", "<= "), ("greater than ", "> "),
-          ("less than ", "< "), ("a valid integer", "an integer"), ("a valid number", "a number"),
-          ("a valid boolean", "true or false"), ("a valid list", "a list"), ("a valid string", "a string"),
-          (", unable to parse string as an integer", ""), (" after validation", ""))
+_WORDS = (
+    ("greater than or equal to ", ">= "),
+    ("less than or equal to ", "<= "),
+    ("greater than ", "> "),
+    ("less than ", "< "),
+    ("a valid integer", "an integer"),
+    ("a valid number", "a number"),
+    ("a valid boolean", "true or false"),
+    ("a valid list", "a list"),
+    ("a valid string", "a string"),
+    (", unable to parse string as an integer", ""),
+    (" after validation", ""),
+)
 
 
 def _closest_first(key: str, valid: Sequence[str]) -> list[str]:

@@ -50,8 +50,9 @@ def resolve_units(dataset: FishDataset, data_cfg: dict[str, Any]) -> dict[str, s
     if cached.is_file():
         log.info("no %s in %s: using the groups found earlier, cached at %s", GROUPS_FILE, dataset.root, cached)
         return unit_of(read_groups(cached, dataset), by)
-    log.warning("no %s in %s: finding the source photos from the images (once; cached at %s)",
-                GROUPS_FILE, dataset.root, cached)
+    log.warning(
+        "no %s in %s: finding the source photos from the images (once; cached at %s)", GROUPS_FILE, dataset.root, cached
+    )
     entries = find_groups(dataset, cache=data_cfg.get("cache_dir"))
     write_groups(cached, dataset, entries)
     return unit_of(entries, by)
@@ -124,7 +125,10 @@ class FishDataModule(pl.LightningDataModule):
         if side not in self.tensors:
             paths = self.paths(side)
             images = load_images(
-                [self.dataset.root / p for p in paths], self.cfg["load_size"], cache=self.cfg.get("cache_dir"), progress=True
+                [self.dataset.root / p for p in paths],
+                self.cfg["load_size"],
+                cache=self.cfg.get("cache_dir"),
+                progress=True,
             )
             self.tensors[side] = TensorDataset(images, self._labels(paths))
         return self.tensors[side]

@@ -72,8 +72,9 @@ class DistillConfig:
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """``T^2 * KL(softmax(teacher / T) || softmax(student / T))``, averaged over the batch (Hinton et al. 2015)."""
     t = float(temperature)
-    return F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1), reduction="batchmean",
-                    log_target=True) * (t * t)
+    return F.kl_div(
+        F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1), reduction="batchmean", log_target=True
+    ) * (t * t)
 
 
 class Teacher:
@@ -86,8 +87,9 @@ class Teacher:
         runtime: ``auto``, ``torch`` or ``openvino`` (CPU only; CUDA always runs PyTorch).
     """
 
-    def __init__(self, ckpt: LoadedCheckpoint, student_mean: list[float], student_std: list[float],
-                 runtime: str = "auto") -> None:
+    def __init__(
+        self, ckpt: LoadedCheckpoint, student_mean: list[float], student_std: list[float], runtime: str = "auto"
+    ) -> None:
         self.ckpt = ckpt
         self.meta = ckpt.meta
         self.input_size = tuple(int(v) for v in ckpt.meta["input_size"])
@@ -97,7 +99,10 @@ class Teacher:
         self.runtime = runtime
         self._shift = self._scale = None
         self._student = (torch.tensor(student_mean).view(1, 3, 1, 1), torch.tensor(student_std).view(1, 3, 1, 1))
-        self._teacher = (torch.tensor(ckpt.meta["mean"]).view(1, 3, 1, 1), torch.tensor(ckpt.meta["std"]).view(1, 3, 1, 1))
+        self._teacher = (
+            torch.tensor(ckpt.meta["mean"]).view(1, 3, 1, 1),
+            torch.tensor(ckpt.meta["std"]).view(1, 3, 1, 1),
+        )
         self._ov = None
         self._device: torch.device | None = None
 
@@ -134,15 +139,29 @@ class Teacher:
 
     def describe(self) -> dict[str, Any]:
         """What the student's checkpoint records of its teacher."""
-        metrics = {s: {k: v for k, v in (self.meta.get("metrics", {}).get(s) or {}).items() if k in ("n", "top1", "macro_f1")}
-                   for s in ("val", "test")}
-        return {"path": str(self.ckpt.path), "sha256": file_sha256(self.ckpt.path), "model": self.meta["model"],
-                "input_size": list(self.input_size), "split_hash": self.meta["split"]["hash"], "metrics": metrics,
-                "runtime": "openvino" if self._ov is not None else "torch"}
+        metrics = {
+            s: {k: v for k, v in (self.meta.get("metrics", {}).get(s) or {}).items() if k in ("n", "top1", "macro_f1")}
+            for s in ("val", "test")
+        }
+        return {
+            "path": str(self.ckpt.path),
+            "sha256": file_sha256(self.ckpt.path),
+            "model": self.meta["model"],
+            "input_size": list(self.input_size),
+            "split_hash": self.meta["split"]["hash"],
+            "metrics": metrics,
+            "runtime": "openvino" if self._ov is not None else "torch",
+        }
 
 
-def load_teacher(path: str | Path, split_hash: str, class_names: list[str], student_mean: list[float],
-                 student_std: list[float], runtime: str = "auto") -> Teacher:
+def load_teacher(
+    path: str | Path,
+    split_hash: str,
+    class_names: list[str],
+    student_mean: list[float],
+    student_std: list[float],
+    runtime: str = "auto",
+) -> Teacher:
     """Load and check a teacher for a student trained on ``split_hash`` with ``class_names``.
 
     Raises:
@@ -151,16 +170,22 @@ def load_teacher(path: str | Path, split_hash: str, class_names: list[str], stud
     """
     path = Path(path)
     if path.is_dir() or path.suffix in (".ckpt", ".onnx", ".xml", ".pt2", ".engine"):
-        raise CheckpointError(f"distill.teacher={str(path)!r} is not a model.pt written by 'fishopt train' (artifacts "
-                              "and Lightning .ckpt files are refused); pass the teacher run's model.pt")
+        raise CheckpointError(
+            f"distill.teacher={str(path)!r} is not a model.pt written by 'fishopt train' (artifacts "
+            "and Lightning .ckpt files are refused); pass the teacher run's model.pt"
+        )
     ckpt = load_checkpoint(path)
     if ckpt.meta.get("distill"):
-        raise CheckpointError(f"distill.teacher={str(path)!r} is a distilled student (it learned from "
-                              f"{ckpt.meta['distill'].get('teacher', {}).get('path')!r}); distill from a model trained on "
-                              "labels, e.g. 'fishopt train model=efficientnet_lite0'")
+        raise CheckpointError(
+            f"distill.teacher={str(path)!r} is a distilled student (it learned from "
+            f"{ckpt.meta['distill'].get('teacher', {}).get('path')!r}); distill from a model trained on "
+            "labels, e.g. 'fishopt train model=efficientnet_lite0'"
+        )
     if list(ckpt.meta["class_names"]) != list(class_names):
-        raise CheckpointError(f"the teacher's classes {ckpt.meta['class_names']} differ from the data's {list(class_names)}; "
-                              "train the teacher on the same data")
+        raise CheckpointError(
+            f"the teacher's classes {ckpt.meta['class_names']} differ from the data's {list(class_names)}; "
+            "train the teacher on the same data"
+        )
     if ckpt.meta["split"]["hash"] != split_hash:
         raise CheckpointError(
             f"the teacher {str(path)!r} was trained on another split (hash {ckpt.meta['split']['hash'][:12]}, the "

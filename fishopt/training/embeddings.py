@@ -50,8 +50,9 @@ def backbone_digest(model: nn.Module, meta: dict[str, Any], view: str) -> str:
             continue
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(repr((list(meta["input_size"]), list(meta["load_size"]), list(meta["mean"]), list(meta["std"]),
-                        view)).encode())
+    digest.update(
+        repr((list(meta["input_size"]), list(meta["load_size"]), list(meta["mean"]), list(meta["std"]), view)).encode()
+    )
     return digest.hexdigest()
 
 
@@ -67,8 +68,9 @@ def _views(x: torch.Tensor, view: str) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def embed(model: nn.Module, images: torch.Tensor, meta: dict[str, Any], view: str = "center",
-          batch_size: int = 64) -> torch.Tensor:
+def embed(
+    model: nn.Module, images: torch.Tensor, meta: dict[str, Any], view: str = "center", batch_size: int = 64
+) -> torch.Tensor:
     """Embeddings (float32, (N, V, D)) of uint8 images at the load size through the evaluation transform.
 
     On a CPU with OpenVINO the backbone runs through it in f32 (:func:`fishopt.training.accel.openvino_cpu`,
@@ -89,8 +91,14 @@ def embed(model: nn.Module, images: torch.Tensor, meta: dict[str, Any], view: st
     return torch.cat(out) if out else torch.empty(0, len(_views(torch.empty(0), view)), 0)
 
 
-def cached_embeddings(model: nn.Module, files: Sequence[Path], images: torch.Tensor, meta: dict[str, Any],
-                      view: str = "center", cache: str | os.PathLike[str] | None = None) -> torch.Tensor:
+def cached_embeddings(
+    model: nn.Module,
+    files: Sequence[Path],
+    images: torch.Tensor,
+    meta: dict[str, Any],
+    view: str = "center",
+    cache: str | os.PathLike[str] | None = None,
+) -> torch.Tensor:
     """Embeddings of ``images`` (decoded from ``files``), computed only for images not cached yet.
 
     Layout: ``<cache>/embeddings/<digest[:16]>/<sha256[:2]>/<sha256>.npy`` (float32 (V, D) per image).
@@ -108,8 +116,13 @@ def cached_embeddings(model: nn.Module, files: Sequence[Path], images: torch.Ten
         if out[i] is None:
             todo.append(i)
     if todo:
-        log.info("computing %d embedding(s) of %s (%s view; %d cached)", len(todo), type(model).__name__, view,
-                 len(entries) - len(todo))
+        log.info(
+            "computing %d embedding(s) of %s (%s view; %d cached)",
+            len(todo),
+            type(model).__name__,
+            view,
+            len(entries) - len(todo),
+        )
         fresh = embed(model, images[todo], meta, view)
         for i, vec in zip(todo, fresh, strict=True):
             array = vec.numpy()
@@ -142,9 +155,17 @@ def balanced_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(torch.stack(recalls).mean()) if recalls else 0.0
 
 
-def fit_head(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, cfg: dict[str, Any], *,
-             val_x: torch.Tensor | None = None, val_y: torch.Tensor | None = None, epochs: int | None = None,
-             seed: int = 0) -> HeadFit:
+def fit_head(
+    model: nn.Module,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    cfg: dict[str, Any],
+    *,
+    val_x: torch.Tensor | None = None,
+    val_y: torch.Tensor | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+) -> HeadFit:
     """Train the head of ``model`` (``forward_head``) on embeddings, in place.
 
     Args:
@@ -170,8 +191,10 @@ def fit_head(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, cfg
     batch = 256
     steps_per_epoch = max(1, (len(x) + batch - 1) // batch)
     decay = [p for p in params if p.ndim > 1]
-    groups = [{"params": decay, "weight_decay": float(cfg["weight_decay"])},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": float(cfg["weight_decay"])},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=float(cfg["lr"]))
     total = steps_per_epoch * total_epochs
     warmup = int(steps_per_epoch * float(cfg.get("warmup_epochs", 0)))

@@ -73,8 +73,13 @@ def evaluate_checkpoint(
         if dataset.ignored:
             logging.getLogger(__name__).warning(
                 "%s holds class folder(s) the %d-class checkpoint does not know, left out of this evaluation: %s",
-                dataset.root, len(meta["class_names"]), ", ".join(f"{k} ({v} images)" for k, v in dataset.ignored.items()))
-        images = load_images([dataset.root / s.path for s in dataset.samples], meta["load_size"], cache=cache, progress=True)
+                dataset.root,
+                len(meta["class_names"]),
+                ", ".join(f"{k} ({v} images)" for k, v in dataset.ignored.items()),
+            )
+        images = load_images(
+            [dataset.root / s.path for s in dataset.samples], meta["load_size"], cache=cache, progress=True
+        )
         labels = torch.tensor([meta["class_names"].index(s.label) for s in dataset.samples])
         groups = dataset.root / GROUPS_FILE
         units = None
@@ -82,11 +87,14 @@ def evaluate_checkpoint(
             clusters = unit_of(read_groups(groups, dataset), "cluster")
             units = [clusters[s.path] for s in dataset.samples]
         report = evaluate_tensors(ckpt.model, images, labels, meta, units, "cluster")
-        report.update({"split": split, "leaky": False, "data_root": str(dataset.root),
-                       "ignored_folders": dict(dataset.ignored)})
+        report.update(
+            {"split": split, "leaky": False, "data_root": str(dataset.root), "ignored_folders": dict(dataset.ignored)}
+        )
         return report
     sp = ckpt.split
     part = ckpt.split_images(split, data=data, cache=cache, progress=True)
-    report = evaluate_tensors(ckpt.model, part.images, part.labels, meta, [sp.units[p] for p in part.paths], sp.group_by)
+    report = evaluate_tensors(
+        ckpt.model, part.images, part.labels, meta, [sp.units[p] for p in part.paths], sp.group_by
+    )
     report.update({"split": split, "leaky": sp.leaky, "data_root": str(part.root)})
     return report

@@ -8,6 +8,7 @@ much the accuracy could move with another draw of photos.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,7 +80,8 @@ def unit_report(
     per_unit: dict[str, list[int]] = {}
     for i, unit in enumerate(units):
         per_unit.setdefault(unit, []).append(i)
-    failing, all_ok, majority = [], 0, 0
+    failing: list[dict[str, Any]] = []
+    all_ok, majority = 0, 0
     for unit, idx in per_unit.items():
         p, t = preds[idx], targets[idx]
         right = int((p == t).sum())
@@ -87,19 +89,26 @@ def unit_report(
         majority += 2 * right > len(idx)
         if right < len(idx):
             wrong = torch.bincount(p[p != t].long(), minlength=len(class_names))
-            failing.append({
-                "unit": unit,
-                "class": class_names[int(t[0])],
-                "n": len(idx),
-                "top1": round(right / len(idx), 6),
-                "predicted": {class_names[c]: int(k) for c, k in enumerate(wrong.tolist()) if k},
-            })
+            failing.append(
+                {
+                    "unit": unit,
+                    "class": class_names[int(t[0])],
+                    "n": len(idx),
+                    "top1": round(right / len(idx), 6),
+                    "predicted": {class_names[c]: int(k) for c, k in enumerate(wrong.tolist()) if k},
+                }
+            )
     failing.sort(key=lambda u: (u["top1"], -u["n"]))
     return {"by": by, "n": len(per_unit), "all_correct": all_ok, "majority_correct": majority, "failing": failing}
 
 
-def bootstrap_ci(correct: Sequence[bool] | np.ndarray | torch.Tensor, units: Sequence[str] | None,
-                 level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> dict:
+def bootstrap_ci(
+    correct: Sequence[bool] | np.ndarray | torch.Tensor,
+    units: Sequence[str] | None,
+    level: float = 0.95,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> dict:
     """Percentile bootstrap interval of top-1 accuracy that resamples units (photo clusters), not images.
 
     Args:
@@ -119,12 +128,24 @@ def bootstrap_ci(correct: Sequence[bool] | np.ndarray | torch.Tensor, units: Seq
     hits = np.bincount(inverse, weights=right, minlength=len(names))
     counts = np.bincount(inverse, minlength=len(names)).astype(np.float64)
     if len(names) == 0:
-        return {"low": None, "high": None, "level": level, "by": "cluster" if units is not None else "image",
-                "units": 0, "resamples": resamples}
+        return {
+            "low": None,
+            "high": None,
+            "level": level,
+            "by": "cluster" if units is not None else "image",
+            "units": 0,
+            "resamples": resamples,
+        }
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(names), size=(resamples, len(names)))
     acc = hits[draws].sum(1) / counts[draws].sum(1)
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(acc, [tail, 1.0 - tail])
-    return {"low": round(float(low), 6), "high": round(float(high), 6), "level": level,
-            "by": "unit" if units is not None else "image", "units": int(len(names)), "resamples": resamples}
+    return {
+        "low": round(float(low), 6),
+        "high": round(float(high), 6),
+        "level": level,
+        "by": "unit" if units is not None else "image",
+        "units": int(len(names)),
+        "resamples": resamples,
+    }

@@ -30,14 +30,20 @@ class MixConfig:
 
     def __post_init__(self) -> None:
         if self.mixup < 0 or self.cutmix < 0:
-            raise ConfigError(f"trainer.mixup and trainer.cutmix must be >= 0 (0 = off), got {self.mixup}, {self.cutmix}")
+            raise ConfigError(
+                f"trainer.mixup and trainer.cutmix must be >= 0 (0 = off), got {self.mixup}, {self.cutmix}"
+            )
         if not 0.0 <= self.prob <= 1.0:
             raise ConfigError(f"trainer.mix_prob must be within [0, 1], got {self.prob}")
 
     @classmethod
     def from_trainer(cls, cfg: dict) -> MixConfig:
         """The mixing settings of a ``trainer`` config group (``mixup``, ``cutmix``, ``mix_prob``), validated."""
-        return cls(mixup=float(cfg.get("mixup", 0.0)), cutmix=float(cfg.get("cutmix", 0.0)), prob=float(cfg.get("mix_prob", 1.0)))
+        return cls(
+            mixup=float(cfg.get("mixup", 0.0)),
+            cutmix=float(cfg.get("cutmix", 0.0)),
+            prob=float(cfg.get("mix_prob", 1.0)),
+        )
 
     @property
     def enabled(self) -> bool:
@@ -55,7 +61,9 @@ def _box(h: int, w: int, lam: float) -> tuple[int, int, int, int]:
     return y0, y1, x0, x1
 
 
-def mix_batch(x: torch.Tensor, y: torch.Tensor, cfg: MixConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+def mix_batch(
+    x: torch.Tensor, y: torch.Tensor, cfg: MixConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Mix a batch with a random permutation of itself.
 
     Args:

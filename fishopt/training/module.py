@@ -68,14 +68,19 @@ class FishClassifier(pl.LightningModule):
         x, y = batch
         x, y, y_partner, lam = mix_batch(x, y, self.mix)
         logits = self.model(x)
-        loss = self.loss(logits, y) if lam == 1.0 else lam * self.loss(logits, y) + (1 - lam) * self.loss(logits, y_partner)
+        loss = (
+            self.loss(logits, y)
+            if lam == 1.0
+            else lam * self.loss(logits, y) + (1 - lam) * self.loss(logits, y_partner)
+        )
         if self.teacher is not None:
             soft = self.teacher(x).to(logits.device)  # the same augmented (and mixed) views the student saw
             kd = kd_loss(logits, soft, self.distill.temperature)
             loss = (1 - self.distill.alpha) * loss + self.distill.alpha * kd
             self.log("train_kd", kd, on_step=False, on_epoch=True, sync_dist=True)
-            self.log("train_teacher_acc", (soft.argmax(1) == y).float().mean(), on_step=False, on_epoch=True,
-                     sync_dist=True)
+            self.log(
+                "train_teacher_acc", (soft.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True
+            )
         self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
         return loss

@@ -51,8 +51,10 @@ def param_groups(model: nn.Module, weight_decay: float, backbone_lr: float = 1.0
             continue
         backbone = backbone_lr != 1.0 and bool(heads) and not name.startswith(heads)
         groups.setdefault((p.ndim > 1, backbone), []).append(p)
-    return [{"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_scale": backbone_lr if backbone else 1.0}
-            for (decay, backbone), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
+    return [
+        {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_scale": backbone_lr if backbone else 1.0}
+        for (decay, backbone), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))
+    ]
 
 
 def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:

@@ -13,8 +13,10 @@ def print_report(report: dict) -> None:
     from rich.table import Table
 
     leaky = " [red]LEAKY split by file: inflated[/red]" if report.get("leaky") else ""
-    table = Table(title=f"{report.get('split', '')} n={report['n']}  top-1 {report['top1']:.4f}  "
-                        f"macro-F1 {report['macro_f1']:.4f}{leaky}")
+    table = Table(
+        title=f"{report.get('split', '')} n={report['n']}  top-1 {report['top1']:.4f}  "
+        f"macro-F1 {report['macro_f1']:.4f}{leaky}"
+    )
     table.add_column("class")
     table.add_column("recall", justify="right")
     table.add_column("images", justify="right")
@@ -27,15 +29,21 @@ def print_report(report: dict) -> None:
     ignored = report.get("ignored_folders")
     if ignored:
         folders = ", ".join(f"{name} ({n} images)" for name, n in ignored.items())
-        console.print(f"[bold red]NOT EVALUATED[/bold red]: class folder(s) the checkpoint does not know: {folders}; "
-                      f"the checkpoint has {len(report['per_class'])} classes")
+        console.print(
+            f"[bold red]NOT EVALUATED[/bold red]: class folder(s) the checkpoint does not know: {folders}; "
+            f"the checkpoint has {len(report['per_class'])} classes"
+        )
     units = report.get("units")
     if units:
-        console.print(f"by {units['by']}: {units['n']} units (photos or clusters of photos), {units['all_correct']} with every "
-                      f"image right, {units['majority_correct']} with most images right")
+        console.print(
+            f"by {units['by']}: {units['n']} units (photos or clusters of photos), {units['all_correct']} with every "
+            f"image right, {units['majority_correct']} with most images right"
+        )
         for u in units["failing"]:
             wrong = ", ".join(f"{k} {v}" for k, v in u["predicted"].items())
-            console.print(f"  {u['unit']}: {u['top1'] * 100:.0f} % of {u['n']} images right; wrong: {wrong}", markup=False)
+            console.print(
+                f"  {u['unit']}: {u['top1'] * 100:.0f} % of {u['n']} images right; wrong: {wrong}", markup=False
+            )
 
 
 def ci_text(report: dict) -> str:
@@ -43,7 +51,11 @@ def ci_text(report: dict) -> str:
     ci = report.get("top1_ci95") or {}
     if ci.get("low") is None:
         return ""
-    what = f"{ci['units']} {ci['by']}s" if ci["by"] != "image" else f"{ci['units']} images: no photo groups known, too narrow"
+    what = (
+        f"{ci['units']} {ci['by']}s"
+        if ci["by"] != "image"
+        else f"{ci['units']} images: no photo groups known, too narrow"
+    )
     return f" (95 % CI {ci['low']:.4f}-{ci['high']:.4f} over {what})"
 
 

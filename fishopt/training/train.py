@@ -98,9 +98,16 @@ def check_lightning_settings(tcfg: dict[str, Any]) -> None:
     for q in quiet:
         q.setLevel(logging.WARNING)
     try:
-        pl.Trainer(accelerator=tcfg["accelerator"], devices=tcfg["devices"], strategy=tcfg["strategy"],
-                   precision=tcfg["precision"], logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                   enable_model_summary=False)
+        pl.Trainer(
+            accelerator=tcfg["accelerator"],
+            devices=tcfg["devices"],
+            strategy=tcfg["strategy"],
+            precision=tcfg["precision"],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
         detail = " ".join(str(exc).split())
         raise ConfigError(f"Lightning refuses {given}: {detail}") from exc
@@ -119,17 +126,20 @@ def check_resume(path: str | Path) -> None:
     import pickle
 
     path = Path(path)
-    what = ("--resume takes the last.ckpt (or best.ckpt) that 'fishopt train' writes to <run>/checkpoints/")
+    what = "--resume takes the last.ckpt (or best.ckpt) that 'fishopt train' writes to <run>/checkpoints/"
     if not path.is_file() or path.stat().st_size == 0:
         raise CheckpointError(f"{str(path)!r} is {'empty' if path.is_file() else 'not a file'}; {what}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{str(path)!r} holds Python objects other than tensors and plain data; fishopt never "
-                              f"loads those (they could run code); {what}") from exc
+        raise CheckpointError(
+            f"{str(path)!r} holds Python objects other than tensors and plain data; fishopt never "
+            f"loads those (they could run code); {what}"
+        ) from exc
     except Exception as exc:  # torch raises many types for a damaged file
-        raise CheckpointError(f"{str(path)!r} is corrupt or not a torch checkpoint ({exc.__class__.__name__}); "
-                              f"{what}") from exc
+        raise CheckpointError(
+            f"{str(path)!r} is corrupt or not a torch checkpoint ({exc.__class__.__name__}); {what}"
+        ) from exc
     if not isinstance(state, dict) or not {"state_dict", "epoch", "loops"} <= set(state):
         raise CheckpointError(f"{str(path)!r} is not a Lightning training checkpoint (a model.pt is not one); {what}")
 
@@ -140,8 +150,9 @@ def is_global_zero() -> bool:
     Lightning's DDP launcher starts the same command again for the other local ranks (``LOCAL_RANK``);
     other launchers set ``RANK`` (torchrun), ``NODE_RANK``/``GROUP_RANK`` (other nodes) or ``SLURM_PROCID``.
     """
-    return all(int(os.environ.get(k) or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK",
-                                                            "SLURM_PROCID"))
+    return all(
+        int(os.environ.get(k) or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+    )
 
 
 def _run_dir(cfg: dict[str, Any]) -> Path:
@@ -168,8 +179,10 @@ def resolve_model_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
     data["load_size"] = list(data.get("load_size") or info.load_size)
     data["input_size"] = list(data.get("input_size") or info.input_size)
     if any(i > s for i, s in zip(data["input_size"], data["load_size"], strict=True)):
-        raise ConfigError(f"data.input_size={data['input_size']} must fit inside data.load_size={data['load_size']} "
-                          "(it is a center crop of the loaded image)")
+        raise ConfigError(
+            f"data.input_size={data['input_size']} must fit inside data.load_size={data['load_size']} "
+            "(it is a center crop of the loaded image)"
+        )
     if "image_size" in cfg["model"] and cfg["model"]["image_size"] is None:
         cfg["model"]["image_size"] = list(data["input_size"])
     return cfg
@@ -206,8 +219,10 @@ def train(cfg: dict[str, Any], resume: str | Path | None = None) -> Path | None:
     _averaging(tcfg)
     DistillConfig.from_cfg(cfg.get("distill"))
     if cfg["model"].get("freeze_backbone") and "ddp" in str(tcfg["strategy"]):
-        raise ConfigError("a frozen backbone trains its classifier on cached embeddings in one process; "
-                          "drop trainer.strategy=ddp (or set model.freeze_backbone=false to fine-tune)")
+        raise ConfigError(
+            "a frozen backbone trains its classifier on cached embeddings in one process; "
+            "drop trainer.strategy=ddp (or set model.freeze_backbone=false to fine-tune)"
+        )
     check_lightning_settings(tcfg)
     if resume:
         check_resume(resume)
@@ -232,9 +247,15 @@ def _prepare(cfg: dict[str, Any]):
     dm = FishDataModule(cfg["data"], seed=int(cfg["seed"]))
     missing = missing_species(dm.class_names)
     if missing:
-        log.warning("the data holds %d of the %d species of the fish dataset (%s missing): this trains a %d-class "
-                    "model that can never predict %s", len(dm.class_names), len(dm.class_names) + len(missing),
-                    ", ".join(missing), len(dm.class_names), " or ".join(missing))
+        log.warning(
+            "the data holds %d of the %d species of the fish dataset (%s missing): this trains a %d-class "
+            "model that can never predict %s",
+            len(dm.class_names),
+            len(dm.class_names) + len(missing),
+            ", ".join(missing),
+            len(dm.class_names),
+            " or ".join(missing),
+        )
     dm.check_images()  # decode every side now: a bad image fails here, not after training
     name, mcfg = model_spec(cfg["model"], len(dm.class_names))
     return dm, create_model(name, **mcfg), name, mcfg, missing
@@ -285,7 +306,9 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
         "torch_version": str(torch.__version__),
     }
     if frozen:
-        meta["training"] = f"frozen pretrained backbone; the classifier trained on cached embeddings ({tcfg['feature_views']} view)"
+        meta["training"] = (
+            f"frozen pretrained backbone; the classifier trained on cached embeddings ({tcfg['feature_views']} view)"
+        )
     if missing:
         meta["missing_species"] = missing
     if teacher is not None:
@@ -299,8 +322,9 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
     if frozen:
         refit_model = refit_head(model, dm, cfg, mean, std, epochs)
     else:
-        refit_model = _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, run_dir, epochs=epochs,
-                             teacher=teacher).model
+        refit_model = _refit(
+            cfg, lambda: create_model(name, **mcfg), dm, mean, std, run_dir, epochs=epochs, teacher=teacher
+        ).model
     refit_seconds = time.perf_counter() - start
     meta["train_seconds"] = round(train_seconds + refit_seconds, 1)
     meta["refit"] = {
@@ -314,7 +338,6 @@ def _train_in(run_dir: Path, cfg: dict[str, Any], resume: str | Path | None) -> 
 
 
 def _embeddings(model, dm, cfg: dict[str, Any], mean: list[float], std: list[float], part: str) -> torch.Tensor:
-
     meta = {"input_size": cfg["data"]["input_size"], "load_size": cfg["data"]["load_size"], "mean": mean, "std": std}
     images, _ = dm.load(part).tensors
     files = [dm.dataset.root / p for p in dm.paths(part)]
@@ -327,8 +350,15 @@ def select_head(model, dm, cfg: dict[str, Any], mean: list[float], std: list[flo
     seed = int(cfg["seed"])
     train_x, val_x = (_embeddings(model, dm, cfg, mean, std, p) for p in ("train", "val"))
     head = fresh_head(model, seed)
-    fit = fit_head(head, train_x, dm.load("train").tensors[1], cfg["trainer"], val_x=val_x, val_y=dm.load("val").tensors[1],
-                   seed=seed)
+    fit = fit_head(
+        head,
+        train_x,
+        dm.load("train").tensors[1],
+        cfg["trainer"],
+        val_x=val_x,
+        val_y=dm.load("val").tensors[1],
+        seed=seed,
+    )
     return head, {"monitor": "val_bacc", "best_epoch": fit.best_epoch, "best_score": fit.best_score}, fit.epochs
 
 
@@ -355,12 +385,24 @@ def _train_other_rank(cfg: dict[str, Any], final_dir: Path, resume: str | Path |
     mean, std = normalization(cfg, dm)
     teacher = _teacher(cfg, dm.split.hash, dm, mean, std)
     trainer = _trainer(cfg["trainer"], final_dir)
-    trainer.fit(_module(cfg, model, mean, std, teacher), datamodule=dm, ckpt_path=str(resume) if resume else None,
-                weights_only=True)
+    trainer.fit(
+        _module(cfg, model, mean, std, teacher),
+        datamodule=dm,
+        ckpt_path=str(resume) if resume else None,
+        weights_only=True,
+    )
     selection = trainer.strategy.broadcast(None)  # rank 0's best epoch: the refit stops after it on every rank
     if cfg["trainer"].get("refit"):
-        _refit(cfg, lambda: create_model(name, **mcfg), dm, mean, std, final_dir,
-               epochs=_refit_epochs(selection, trainer), teacher=teacher)
+        _refit(
+            cfg,
+            lambda: create_model(name, **mcfg),
+            dm,
+            mean,
+            std,
+            final_dir,
+            epochs=_refit_epochs(selection, trainer),
+            teacher=teacher,
+        )
     return None
 
 
@@ -379,8 +421,11 @@ def _keep_resumable(run_dir: Path, final_dir: Path) -> None:
         os.replace(run_dir, failed)
     except OSError:
         return
-    log.warning("the run did not finish; its checkpoints are kept in %s: resume with --resume %s", failed,
-                failed / "checkpoints" / "last.ckpt")
+    log.warning(
+        "the run did not finish; its checkpoints are kept in %s: resume with --resume %s",
+        failed,
+        failed / "checkpoints" / "last.ckpt",
+    )
 
 
 def _load_best(trainer, module) -> dict[str, Any]:
@@ -391,7 +436,11 @@ def _load_best(trainer, module) -> dict[str, Any]:
     state = torch.load(best, map_location="cpu", weights_only=True)  # written by this run: tensors and plain data
     module.load_state_dict(state["state_dict"])
     score = trainer.checkpoint_callback.best_model_score
-    return {"monitor": "val_bacc", "best_epoch": int(state["epoch"]), "best_score": None if score is None else float(score)}
+    return {
+        "monitor": "val_bacc",
+        "best_epoch": int(state["epoch"]),
+        "best_score": None if score is None else float(score),
+    }
 
 
 def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float], teacher: Teacher | None = None):
@@ -399,8 +448,16 @@ def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float], tea
     and, when distilling, the teacher."""
 
     augment = AugmentConfig(**_aug(cfg["augment"]))
-    return FishClassifier(model, cfg["data"]["input_size"], mean, std, augment, cfg["trainer"], teacher=teacher,
-                          distill=DistillConfig.from_cfg(cfg.get("distill")))
+    return FishClassifier(
+        model,
+        cfg["data"]["input_size"],
+        mean,
+        std,
+        augment,
+        cfg["trainer"],
+        teacher=teacher,
+        distill=DistillConfig.from_cfg(cfg.get("distill")),
+    )
 
 
 def normalization(cfg: dict[str, Any], dm) -> tuple[list[float], list[float]]:
@@ -414,7 +471,11 @@ def normalization(cfg: dict[str, Any], dm) -> tuple[list[float], list[float]]:
 
 def _distill_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     d = DistillConfig.from_cfg(cfg.get("distill"))
-    return {"alpha": d.alpha, "temperature": d.temperature, "mode": "function matching (teacher on the augmented views)"}
+    return {
+        "alpha": d.alpha,
+        "temperature": d.temperature,
+        "mode": "function matching (teacher on the augmented views)",
+    }
 
 
 def _teacher(cfg: dict[str, Any], split_hash: str, dm, mean: list[float], std: list[float]) -> Teacher | None:
@@ -436,15 +497,18 @@ def _default_teacher(cfg: dict[str, Any], split_hash: str) -> Path:
     if usable:
         log.info("distillation: reusing the teacher %s (same split and recipe)", path)
         return path
-    log.info("distillation: training the default teacher (%s) once for this split; cached in %s", TEACHER_PRESET,
-             path.parent)
+    log.info(
+        "distillation: training the default teacher (%s) once for this split; cached in %s", TEACHER_PRESET, path.parent
+    )
     if path.parent.exists():
         shutil.rmtree(path.parent)
     tcfg.update(out_dir=str(path.parent.parent), run_name=path.parent.name)
     written = train(tcfg)
     if written is None:  # not rank 0 of a distributed run
-        raise ConfigError(f"distill.teacher=auto is not available in a distributed run: train the teacher first "
-                          f"('fishopt train model={TEACHER_PRESET}') and pass distill.teacher=PATH")
+        raise ConfigError(
+            f"distill.teacher=auto is not available in a distributed run: train the teacher first "
+            f"('fishopt train model={TEACHER_PRESET}') and pass distill.teacher=PATH"
+        )
     return written
 
 
@@ -468,9 +532,12 @@ def _refit(cfg, make_model, dm, mean, std, run_dir: Path, *, epochs: int, teache
 
 
 def _evaluate(model, dm, meta: dict[str, Any], sides: tuple[str, ...]) -> dict[str, Any]:
-
-    return {side: evaluate_tensors(model, *dm.load(side).tensors, meta, [dm.split.units[p] for p in dm.paths(side)],
-                                   dm.split.group_by) for side in sides}
+    return {
+        side: evaluate_tensors(
+            model, *dm.load(side).tensors, meta, [dm.split.units[p] for p in dm.paths(side)], dm.split.group_by
+        )
+        for side in sides
+    }
 
 
 def _finish(run_dir: Path, model, dm, meta: dict[str, Any], val: dict[str, Any] | None = None) -> Path:
@@ -506,13 +573,17 @@ def _trainer(tcfg: dict[str, Any], run_dir: Path, stop_after: int | None = None)
 
     validate = stop_after is None
     if validate:
-        ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_bacc", mode="max",
-                               save_last=True)
+        ckpt = ModelCheckpoint(
+            dirpath=run_dir / "checkpoints", filename="best", monitor="val_bacc", mode="max", save_last=True
+        )
         stop = EarlyStopping(monitor="val_bacc", mode="max", patience=int(tcfg["patience"]))
         callbacks = [ckpt, stop, *_averaging(tcfg)]
     else:
-        callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
-                     *_averaging(tcfg), _stop_after(stop_after)]
+        callbacks = [
+            ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+            *_averaging(tcfg),
+            _stop_after(stop_after),
+        ]
     return pl.Trainer(
         max_epochs=int(tcfg["max_epochs"]),
         accelerator=tcfg["accelerator"],

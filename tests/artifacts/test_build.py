@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fishopt.artifacts.build import build
 from fishopt.errors import (
     BackendUnavailableError,
     CheckpointError,
@@ -17,7 +18,6 @@ from fishopt.errors import (
     OutputError,
     ParityError,
 )
-from fishopt.artifacts.build import build
 
 
 def test_unknown_format_lists_valid(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -52,7 +52,9 @@ def test_gpu_format_without_gpu(tiny_checkpoint: Path, tmp_path: Path, monkeypat
     import torch
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: real("numpy") if name == "tensorrt" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: real("numpy") if name == "tensorrt" else real(name, *a)
+    )
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(BackendUnavailableError, match="needs a CUDA GPU"):
         build("tensorrt-fp16", tiny_checkpoint, tmp_path / "out")
@@ -88,8 +90,9 @@ def test_existing_output_dir(tiny_checkpoint: Path, tmp_path: Path) -> None:
     assert not (out / "keep.txt").exists() and result.artifact == out / "model.pt"
 
 
-def test_refuses_output_dir_holding_the_checkpoint(tiny_checkpoint: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refuses_output_dir_holding_the_checkpoint(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(OutputError, match="contains the checkpoint"):
         build("torch-eager-fp32", tiny_checkpoint, tiny_checkpoint.parent, overwrite=True)
     with pytest.raises(OutputError, match="contains the checkpoint"):
@@ -112,13 +115,19 @@ def test_failing_parity_writes_nothing(tiny_checkpoint: Path, tmp_path: Path, mo
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")], "temporary build folder left behind"
 
 
-def test_failing_parity_keeps_existing_output(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_parity_keeps_existing_output(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fishopt.backends.torch.runtime import TorchEagerRuntime
 
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    monkeypatch.setattr(TorchEagerRuntime, "__call__", lambda self, batch: np.random.default_rng(0).normal(size=(len(batch), 3)).astype(np.float32))
+    monkeypatch.setattr(
+        TorchEagerRuntime,
+        "__call__",
+        lambda self, batch: np.random.default_rng(0).normal(size=(len(batch), 3)).astype(np.float32),
+    )
     with pytest.raises(ParityError, match="agreement"):
         build("torch-eager-fp32", tiny_checkpoint, out, overwrite=True)
     assert (out / "old.txt").read_text() == "old"
@@ -140,8 +149,9 @@ def test_manifest_content(tiny_checkpoint: Path, tmp_path: Path) -> None:
     assert m["total_bytes"] == sum(f["bytes"] for f in m["files"])
 
 
-def test_artifact_metadata_mismatch_writes_nothing(tiny_checkpoint: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_artifact_metadata_mismatch_writes_nothing(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fishopt.backends.torch.runtime import TorchEagerRuntime
 
     real_load = TorchEagerRuntime.load.__func__

@@ -21,22 +21,28 @@ def test_config_round_trips_through_json():
     assert IncInt8Config(**{k: v for k, v in data.items() if k in fields}) == config
 
 
-@pytest.mark.parametrize(("method", "toolkit", "message"), [
-    ("qat", "torch", "valid choices: dynamic, static"),
-    ("static", "tflite", "valid choices: inc, onnxruntime, openvino, torch"),
-    ("dynamic", "openvino", "valid combinations: .*--method static --backend openvino"),
-])
+@pytest.mark.parametrize(
+    ("method", "toolkit", "message"),
+    [
+        ("qat", "torch", "valid choices: dynamic, static"),
+        ("static", "tflite", "valid choices: inc, onnxruntime, openvino, torch"),
+        ("dynamic", "openvino", "valid combinations: .*--method static --backend openvino"),
+    ],
+)
 def test_bad_combinations_list_the_valid_choices(method, toolkit, message):
     with pytest.raises(ConfigError, match=message):
         quantize_format(method, toolkit)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"calib_size": 0}, "positive"),
-    ({"max_drop": -1}, "points"),
-    ({"package": "zip"}, "valid choices: aoti, exported"),
-    ({"calib_sise": 3}, "did you mean calib_size"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"calib_size": 0}, "positive"),
+        ({"max_drop": -1}, "points"),
+        ({"package": "zip"}, "valid choices: aoti, exported"),
+        ({"calib_sise": 3}, "did you mean calib_size"),
+    ],
+)
 def test_bad_options_say_what_is_valid(options, message):
     with pytest.raises(ConfigError, match=message):
         get_format("inc-int8").make_config(options)
@@ -52,7 +58,9 @@ def test_every_quantize_format_is_in_the_table():
 
 
 def test_options_become_the_format_config():
-    config = make_config(OrtInt8Config, {"calib_size": 40, "per_channel": False, "seed": 5, "with_preprocessing": False})
+    config = make_config(
+        OrtInt8Config, {"calib_size": 40, "per_channel": False, "seed": 5, "with_preprocessing": False}
+    )
     assert (config.calib_size, config.per_channel, config.seed) == (40, False, 5)
     with pytest.raises(ConfigError, match="does not support option"):
         make_config(OrtInt8Config, {"with_preprocessing": True})

@@ -7,8 +7,8 @@ import logging
 import pytest
 import torch
 
-from fishopt.errors import DataError
 from fishopt.artifacts.calibration import calibration_images
+from fishopt.errors import DataError
 
 
 def test_calibration_comes_from_train_only(fish_checkpoint):
@@ -45,8 +45,8 @@ def test_missing_calibration_data_is_an_error(fish_checkpoint, tmp_path, monkeyp
 
 
 def test_missing_train_side_is_an_error(fish_checkpoint, monkeypatch):
-    from fishopt.data.split import Split
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.data.split import Split
 
     ckpt = load_checkpoint(fish_checkpoint)
     monkeypatch.setattr(Split, "paths", lambda self, side: [])
@@ -55,13 +55,15 @@ def test_missing_train_side_is_an_error(fish_checkpoint, monkeypatch):
 
 
 def test_warns_when_a_class_is_not_covered(fish_checkpoint, monkeypatch, caplog):
-    from fishopt.data.split import Split
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.data.split import Split
 
     ckpt = load_checkpoint(fish_checkpoint)
     dropped = ckpt.meta["class_names"][0]
     original = Split.paths
-    monkeypatch.setattr(Split, "paths", lambda self, side: [p for p in original(self, side) if self.labels[p] != dropped])
+    monkeypatch.setattr(
+        Split, "paths", lambda self, side: [p for p in original(self, side) if self.labels[p] != dropped]
+    )
     with caplog.at_level(logging.WARNING, logger="fishopt.artifacts.calibration"):
         calib = calibration_images(ckpt, size=20, part="val")
     assert dropped in caplog.text and "cover" in caplog.text

@@ -6,8 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("onnxruntime", "openvino", "nncf", "neural_compressor", "torchao", "tensorrt", "onnx", "polygraphy",
-         "torch_tensorrt")
+HEAVY = (
+    "onnxruntime",
+    "openvino",
+    "nncf",
+    "neural_compressor",
+    "torchao",
+    "tensorrt",
+    "onnx",
+    "polygraphy",
+    "torch_tensorrt",
+)
 
 
 def _run(code: str) -> str:
@@ -17,7 +26,9 @@ def _run(code: str) -> str:
 
 
 def test_import_fishopt_imports_no_torch() -> None:
-    assert _run("import sys, fishopt; print(sorted(m for m in ('torch', 'numpy', 'click') if m in sys.modules))") == "[]"
+    assert (
+        _run("import sys, fishopt; print(sorted(m for m in ('torch', 'numpy', 'click') if m in sys.modules))") == "[]"
+    )
 
 
 def test_no_module_imports_a_heavy_toolkit() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fishopt.errors import CheckpointError
 from fishopt.artifacts import metadata as md
+from fishopt.errors import CheckpointError
 
 
 @pytest.fixture

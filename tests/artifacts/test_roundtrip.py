@@ -61,11 +61,16 @@ def fresh_env() -> dict[str, str]:
 
 def run_fresh(name: str, artifact, checkpoint, timeout: int = 240) -> dict:
     """Load an artifact in a new Python process, run the parity gate there, return its report and metadata."""
-    proc = subprocess.run([sys.executable, "-c", FRESH, name, str(artifact), str(checkpoint)], capture_output=True,
-                          text=True, timeout=timeout, env=fresh_env())
+    proc = subprocess.run(
+        [sys.executable, "-c", FRESH, name, str(artifact), str(checkpoint)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=fresh_env(),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
-    return json.loads(line[len("RESULT"):])
+    return json.loads(line[len("RESULT") :])
 
 
 def _marks(fmt) -> list:

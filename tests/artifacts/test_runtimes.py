@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fishopt.errors import BackendUnavailableError, CheckpointError, ConfigError
 from fishopt.artifacts.registry import list_formats
 from fishopt.artifacts.runtime import Runtime
+from fishopt.errors import BackendUnavailableError, CheckpointError, ConfigError
 
 
 def _artifact(name: str, checkpoint: Path, out: Path, **options) -> Path:
@@ -87,8 +87,8 @@ def test_onnxruntime_raw_input(tiny_checkpoint: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxscript")
     import torch
 
-    from fishopt.data.preprocess import eval_transform
     from fishopt.backends.onnx.runtime import OnnxRuntime
+    from fishopt.data.preprocess import eval_transform
 
     rt = OnnxRuntime.load(_artifact("onnx-fp32", tiny_checkpoint, tmp_path / "r", with_preprocessing=True))
     assert rt.raw_input and rt.input_dtype == np.uint8

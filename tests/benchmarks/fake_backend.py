@@ -29,8 +29,14 @@ def build_crash(ckpt, workdir: Path, meta: dict, config) -> Path:
 
 def fake_format(name: str, **kw) -> Format:
     """A CPU format built by the real eager builder and run by the fake runtime unless overridden."""
-    base = dict(name=name, backend="fake", precision="fp32", suffix=".pt",
-                builder="fishopt.backends.torch.eager:build_torch_eager", runtime="fake_backend:CrashingRuntime",
-                description="test only")
+    base = dict(
+        name=name,
+        backend="fake",
+        precision="fp32",
+        suffix=".pt",
+        builder="fishopt.backends.torch.eager:build_torch_eager",
+        runtime="fake_backend:CrashingRuntime",
+        description="test only",
+    )
     base.update(kw)
     return Format(**base)

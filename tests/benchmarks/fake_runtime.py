@@ -21,8 +21,20 @@ class LoggingRuntime:
         self.crash_after, self.exit_after, self.calls = crash_after, exit_after, 0
 
     @classmethod
-    def load(cls, path, *, threads=None, device="cpu", log="", name="", sleep=0.001, crash_after=None, exit_after=None,
-             fail_load=False, reshape=None):
+    def load(
+        cls,
+        path,
+        *,
+        threads=None,
+        device="cpu",
+        log="",
+        name="",
+        sleep=0.001,
+        crash_after=None,
+        exit_after=None,
+        fail_load=False,
+        reshape=None,
+    ):
         if fail_load:
             raise RuntimeError("fake load failure")
         rt = cls(log, name, sleep, crash_after, exit_after)

@@ -44,8 +44,9 @@ def test_fast_path_agreement_verdict(tiny_checkpoint: Path, tmp_path: Path) -> N
     assert check["taken"] == rule
 
 
-def test_agreement_verdict_is_cached_per_checkpoint_files_and_decoder(tiny_checkpoint: Path, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_agreement_verdict_is_cached_per_checkpoint_files_and_decoder(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fishopt.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(tiny_checkpoint)
@@ -54,7 +55,9 @@ def test_agreement_verdict_is_cached_per_checkpoint_files_and_decoder(tiny_check
     first = camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=tmp_path / "c")
     calls = []
     monkeypatch.setattr(camera, "_agreement", lambda *a: calls.append(a) or {"n": 0})
-    assert camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=tmp_path / "c") == first
+    assert (
+        camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=tmp_path / "c") == first
+    )
     assert not calls
     camera.fast_path_agreement(ckpt, files[:2], test.labels[:2], ckpt.meta["load_size"], cache=tmp_path / "c")
     camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=False)

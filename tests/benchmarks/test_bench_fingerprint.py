@@ -28,8 +28,13 @@ def test_cpu_info_parses_flags(tmp_path: Path) -> None:
 
 
 def test_peak_assumptions() -> None:
-    amd = {"vendor": "AuthenticAMD", "model": "AMD EPYC", "mhz": 2500.0, "family": 25,
-           "flags": {"avx2": True, "fma": True, "avx512f": True, "avx512_vnni": True, "avx512_bf16": True}}
+    amd = {
+        "vendor": "AuthenticAMD",
+        "model": "AMD EPYC",
+        "mhz": 2500.0,
+        "family": 25,
+        "flags": {"avx2": True, "fma": True, "avx512f": True, "avx512_vnni": True, "avx512_bf16": True},
+    }
     assert fpm.flops_per_cycle(amd, "fp32")[0] == 32
     assert fpm.flops_per_cycle(amd, "int8")[0] == 128
     assert fpm.flops_per_cycle(amd, "bf16")[0] == 64
@@ -42,9 +47,11 @@ def test_peak_assumptions() -> None:
 
 
 def test_versions_do_not_import_heavy_modules() -> None:
-    code = ("import sys; from fishopt.benchmarks.fingerprint import versions; v = versions(); "
-            "bad = [m for m in ('onnxruntime', 'openvino', 'neural_compressor', 'torchao', 'nncf', 'torch') if m in sys.modules]; "
-            "print(bad, v['fishopt'])")
+    code = (
+        "import sys; from fishopt.benchmarks.fingerprint import versions; v = versions(); "
+        "bad = [m for m in ('onnxruntime', 'openvino', 'neural_compressor', 'torchao', 'nncf', 'torch') if m in sys.modules]; "
+        "print(bad, v['fishopt'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert out.startswith("[]")
 

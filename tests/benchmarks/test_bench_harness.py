@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fake_backend import fake_format  # tests/benchmarks/fake_backend.py
+
+from fishopt.artifacts.registry import Format
 from fishopt.benchmarks import harness
 from fishopt.benchmarks.variants import BASELINE, build_format, select_variants
 from fishopt.errors import ConfigError, OutputError, SplitError
-from fishopt.artifacts.registry import Format
 
 
 @pytest.fixture
@@ -99,11 +99,12 @@ def test_bad_batch_sizes(tiny_checkpoint: Path, tmp_path: Path) -> None:
         harness.run_benchmark(tiny_checkpoint, [BASELINE], batch_sizes=(0,), out_dir=tmp_path / "o", progress=False)
 
 
-def test_quick_run_on_real_subset_writes_all_outputs(fish_checkpoint: Path, tmp_path: Path, add_formats,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from fishopt.artifacts import registry
-
+def test_quick_run_on_real_subset_writes_all_outputs(
+    fish_checkpoint: Path, tmp_path: Path, add_formats, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import fake_backend
+
+    from fishopt.artifacts import registry
 
     monkeypatch.setattr(fake_backend.CrashingRuntime, "ok_calls", 0)
     monkeypatch.setattr(registry, "cuda_available", lambda: False)
@@ -114,16 +115,29 @@ def test_quick_run_on_real_subset_writes_all_outputs(fish_checkpoint: Path, tmp_
     )
     variants = [BASELINE, "onnx-fp32", "fake-crash-fp32", "fake-badbuild-fp32", "fake-missing-int8"]
     out = tmp_path / "bench"
-    results = harness.run_benchmark(fish_checkpoint, variants, batch_sizes=(1, 8), threads=1, out_dir=out,
-                                    quick=True, progress=False, input_sizes=["native"])
+    results = harness.run_benchmark(
+        fish_checkpoint,
+        variants,
+        batch_sizes=(1, 8),
+        threads=1,
+        out_dir=out,
+        quick=True,
+        progress=False,
+        input_sizes=["native"],
+    )
     for name in ("results.json", "results.csv", "REPORT.md", "pareto.png"):
         assert (out / name).is_file(), name
     assert list(out.glob("confusion-*.png"))
     rows = {r["variant"]: r for r in results["rows"]}
     assert list(rows) == variants
     assert rows["fake-crash-fp32"]["status"] == "failed" and "fake backend crashed" in rows["fake-crash-fp32"]["reason"]
-    assert rows["fake-badbuild-fp32"]["status"] == "failed" and "fake builder exploded" in rows["fake-badbuild-fp32"]["reason"]
-    assert rows["fake-missing-int8"]["status"] == "skipped" and "no_such_module_xyz" in rows["fake-missing-int8"]["reason"]
+    assert (
+        rows["fake-badbuild-fp32"]["status"] == "failed"
+        and "fake builder exploded" in rows["fake-badbuild-fp32"]["reason"]
+    )
+    assert (
+        rows["fake-missing-int8"]["status"] == "skipped" and "no_such_module_xyz" in rows["fake-missing-int8"]["reason"]
+    )
     base = rows[BASELINE]
     assert base["status"] == "ok" and base["speedup_bs1"] == 1.0 and base["accuracy"]["delta_top1"] == 0.0
     assert base["accuracy"]["agreement"] == 1.0 and not base["accuracy"]["collapse"]

@@ -29,12 +29,21 @@ def test_derive_fills_best_batch_and_share() -> None:
 
     def row(name: str, precision: str, compute: str, ips: dict[int, float]) -> dict:
         tp = {str(b): {"batch_size": b, "images_per_s": v, "p50_ms": 1000 * b / v} for b, v in ips.items()}
-        return {"variant": name, "status": "ok", "device": "cpu", "precision": precision, "compute_precision": compute,
-                "latency": {"bs1": {"p50_ms": 1000 / ips[1]}}, "throughput": tp}
+        return {
+            "variant": name,
+            "status": "ok",
+            "device": "cpu",
+            "precision": precision,
+            "compute_precision": compute,
+            "latency": {"bs1": {"p50_ms": 1000 / ips[1]}},
+            "throughput": tp,
+        }
 
-    rows = [row("torch-eager-fp32", "fp32", "fp32", {1: 100.0, 32: 400.0}),
-            row("x-fp16", "fp16", "bf16", {1: 1000.0, 32: 3000.0}),
-            row("x-int8", "int8", "int8", {1: 2000.0, 32: 1500.0})]
+    rows = [
+        row("torch-eager-fp32", "fp32", "fp32", {1: 100.0, 32: 400.0}),
+        row("x-fp16", "fp16", "bf16", {1: 1000.0, 32: 3000.0}),
+        row("x-int8", "int8", "int8", {1: 2000.0, 32: 1500.0}),
+    ]
     peaks = {"fp32": {"gops": 200.0}, "bf16": {"gops": 800.0}, "fp16": {"gops": 50.0}, "int8": {"gops": 2000.0}}
     derive(rows, 10_000_000, peaks, (1, 32), threads=2)
     by = {r["variant"]: r for r in rows}
@@ -45,8 +54,15 @@ def test_derive_fills_best_batch_and_share() -> None:
     assert by["x-int8"]["speedup_bs1"] == 20.0
 
 
-@pytest.mark.parametrize("fmt,expected", [("onnxruntime-int8", {"int8"}), ("onnx-fp32", {"fp32"}),
-                                          ("openvino-int8", {"int8"}), ("openvino-fp16", {"bf16", "fp16", "fp32"})])
+@pytest.mark.parametrize(
+    "fmt,expected",
+    [
+        ("onnxruntime-int8", {"int8"}),
+        ("onnx-fp32", {"fp32"}),
+        ("openvino-int8", {"int8"}),
+        ("openvino-fp16", {"bf16", "fp16", "fp32"}),
+    ],
+)
 def test_compute_precision_is_read_from_the_runtime(built, fmt: str, expected: set) -> None:
     import importlib.util
 

@@ -33,7 +33,9 @@ def test_median_ci_brackets_median_and_narrows_with_n() -> None:
     for xs in (small, large):
         lo, hi = stats.median_ci(xs)
         assert lo <= stats.percentile(xs, 50) <= hi
-    assert (stats.median_ci(large)[1] - stats.median_ci(large)[0]) < (stats.median_ci(small)[1] - stats.median_ci(small)[0])
+    assert (stats.median_ci(large)[1] - stats.median_ci(large)[0]) < (
+        stats.median_ci(small)[1] - stats.median_ci(small)[0]
+    )
     assert stats.median_ci([1.0, 2.0, 3.0]) == (1.0, 3.0)
 
 

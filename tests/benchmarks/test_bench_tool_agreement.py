@@ -23,13 +23,43 @@ def test_tool_agreement_script(trained_tiny: Path, tmp_path: Path) -> None:
     from fishopt.benchmarks.harness import run_benchmark
 
     out = tmp_path / "bench"
-    run_benchmark(trained_tiny, ["openvino-int8", "onnx-fp32"], batch_sizes=(1,), threads=1, out_dir=out, quick=True,
-                  progress=False, input_sizes=["native"], profile=False)
+    run_benchmark(
+        trained_tiny,
+        ["openvino-int8", "onnx-fp32"],
+        batch_sizes=(1,),
+        threads=1,
+        out_dir=out,
+        quick=True,
+        progress=False,
+        input_sizes=["native"],
+        profile=False,
+    )
     report = tmp_path / "agreement.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "tool_agreement.py"), "--run", str(out),
-                           "--variants", "openvino-int8,onnx-fp32", "--threads", "1", "--rounds", "3", "--seconds", "1",
-                           "--calls", "500", "--json", str(report)], capture_output=True, text=True, timeout=900,
-                          cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "tool_agreement.py"),
+            "--run",
+            str(out),
+            "--variants",
+            "openvino-int8,onnx-fp32",
+            "--threads",
+            "1",
+            "--rounds",
+            "3",
+            "--seconds",
+            "1",
+            "--calls",
+            "500",
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
     assert "benchmark_app" in proc.stdout and "plain InferenceSession.run loop" in proc.stdout, proc.stderr
     result = json.loads(report.read_text())
     for name in ("openvino-int8", "onnx-fp32"):

@@ -16,8 +16,15 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (3, 3, 6, 8), dtype=np.uint8)
 
 
 def _spec(name: str, log: Path, runtime: str = "fake_runtime:LoggingRuntime", **settings) -> WorkerSpec:
-    return WorkerSpec(name=name, runtime=runtime, path="unused", settings={"log": str(log), "name": name, **settings},
-                      threads=1, meta=META, images=IMAGES)
+    return WorkerSpec(
+        name=name,
+        runtime=runtime,
+        path="unused",
+        settings={"log": str(log), "name": name, **settings},
+        threads=1,
+        meta=META,
+        images=IMAGES,
+    )
 
 
 def test_workers_run_one_at_a_time_in_shuffled_rounds(tmp_path: Path) -> None:
@@ -44,8 +51,12 @@ def test_workers_run_one_at_a_time_in_shuffled_rounds(tmp_path: Path) -> None:
 
 def test_a_crashing_variant_is_dropped_and_the_others_finish(tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
-    specs = [_spec("good", log), _spec("raises", log, crash_after=4), _spec("dies", log, exit_after=4),
-             _spec("noload", log, fail_load=True)]
+    specs = [
+        _spec("good", log),
+        _spec("raises", log, crash_after=4),
+        _spec("dies", log, exit_after=4),
+        _spec("noload", log, fail_load=True),
+    ]
     workers, errors = start_workers(specs)
     try:
         assert set(errors) == {"noload"} and "fake load failure" in errors["noload"]

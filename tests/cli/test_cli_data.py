@@ -47,8 +47,22 @@ def test_groups_writes_file_and_refuses_overwrite(photo_root: Path, tmp_path: Pa
     assert out.read_text().startswith("path,class,group,cluster\n")
     again = runner.invoke(main, ["data", "groups", str(photo_root), "--out", str(out), "--quiet"])
     assert again.exit_code == 2 and "--overwrite" in again.output
-    ref = runner.invoke(main, ["data", "groups", str(photo_root), "--out", str(out), "--overwrite", "--workers", "1",
-                               "--quiet", "--reference", str(out)])
+    ref = runner.invoke(
+        main,
+        [
+            "data",
+            "groups",
+            str(photo_root),
+            "--out",
+            str(out),
+            "--overwrite",
+            "--workers",
+            "1",
+            "--quiet",
+            "--reference",
+            str(out),
+        ],
+    )
     assert ref.exit_code == 0, ref.output
     assert "precision 1.0000, recall 1.0000, cluster leaks 0" in ref.output
 
@@ -57,6 +71,7 @@ def test_groups_on_read_only_root_says_to_pass_out(photo_root: Path, monkeypatch
     import fishopt.cli.data as cli_data
 
     real_access = os.access
+
     def access(path, mode, **kwargs) -> bool:
         return False if mode == os.W_OK and Path(path) == photo_root else real_access(path, mode, **kwargs)
 

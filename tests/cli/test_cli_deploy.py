@@ -23,8 +23,19 @@ def _run(*args: str):
 def test_help_lists_options() -> None:
     result = _run("--help")
     assert result.exit_code == 0
-    for opt in ("--target", "--precision", "--out", "--archive", "--overwrite", "--data", "--calib-images",
-                "--max-drop", "--keep-opset", "jetson", "cpu"):
+    for opt in (
+        "--target",
+        "--precision",
+        "--out",
+        "--archive",
+        "--overwrite",
+        "--data",
+        "--calib-images",
+        "--max-drop",
+        "--keep-opset",
+        "jetson",
+        "cpu",
+    ):
         assert opt in result.output
 
 
@@ -39,8 +50,9 @@ def test_unknown_precision_lists_valid_ones(tmp_path: Path) -> None:
 
 
 def test_precision_the_target_lacks_lists_its_valid_ones(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["deploy", str(tiny_checkpoint), "--target", "cpu", "--precision", "fp16",
-                                       "--out", str(tmp_path / "b")])
+    result = CliRunner().invoke(
+        main, ["deploy", str(tiny_checkpoint), "--target", "cpu", "--precision", "fp16", "--out", str(tmp_path / "b")]
+    )
     assert result.exit_code == 2 and "valid precisions: fp32, int8" in result.output
     assert not (tmp_path / "b").exists()
 
@@ -55,7 +67,9 @@ def test_existing_bundle_folder_is_refused(tiny_checkpoint: Path, tmp_path: Path
 
 
 def test_missing_checkpoint_says_train_one(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["deploy", str(tmp_path / "none.pt"), "--target", "cpu", "--out", str(tmp_path / "b")])
+    result = CliRunner().invoke(
+        main, ["deploy", str(tmp_path / "none.pt"), "--target", "cpu", "--out", str(tmp_path / "b")]
+    )
     assert result.exit_code == 2 and "fishopt train" in result.output
 
 

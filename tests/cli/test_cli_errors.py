@@ -53,6 +53,8 @@ BAD_INPUTS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("deploy",): (["{ckpt}", "--target", "cpu", "--out", "{file}/bundle"], "cannot write to"),
     ("serve",): (["{missing}"], "not found; pass a folder written by 'fishopt export"),
     ("serve-bench",): (["--url", "http://127.0.0.1:9", "--concurrency", "1"], "pass at least one --image"),
+    ("drift",): (["{missing}", "{dir}"], "artifact folder"),
+    ("robustness",): (["{file}"], "is not a fishopt checkpoint"),
 }
 
 
@@ -64,7 +66,12 @@ def test_common_bad_input_is_one_line_and_exit_2(command, tiny_checkpoint: Path,
     full = tmp_path / "full"
     full.mkdir()
     (full / "x").write_text("x")
-    values = {"ckpt": str(tiny_checkpoint), "missing": str(tmp_path / "missing"), "file": str(blocker), "dir": str(full)}
+    values = {
+        "ckpt": str(tiny_checkpoint),
+        "missing": str(tmp_path / "missing"),
+        "file": str(blocker),
+        "dir": str(full),
+    }
     before = sorted(p.name for p in tmp_path.iterdir())
     result = CliRunner().invoke(main, [*command, *(a.format(**values) for a in args)])
     assert result.exit_code == 2, result.output
@@ -76,11 +83,17 @@ def test_common_bad_input_is_one_line_and_exit_2(command, tiny_checkpoint: Path,
 
 
 def test_the_installed_entry_point_prints_one_line_too(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "fishopt", "evaluate", str(tmp_path / "none.pt")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fishopt", "evaluate", str(tmp_path / "none.pt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"error: checkpoint {str(tmp_path / 'none.pt')!r} not found; "
-                                                "train one with 'fishopt train' (model.pt in the run folder)"]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: checkpoint {str(tmp_path / 'none.pt')!r} not found; "
+        "train one with 'fishopt train' (model.pt in the run folder)"
+    ]
 
 
 def test_malicious_resume_and_random_checkpoint_are_one_line(tmp_path: Path) -> None:
@@ -98,8 +111,10 @@ def test_malicious_resume_and_random_checkpoint_are_one_line(tmp_path: Path) -> 
     torch.save({"state_dict": {}, "epoch": 0, "loops": {}, "x": Evil()}, evil, pickle_module=pickle)
     random_pt = tmp_path / "model.pt"
     random_pt.write_bytes(os.urandom(2048))
-    for args, fragment in ((["train", "--resume", str(evil)], "never loads those (they could run code)"),
-                           (["evaluate", str(random_pt)], "is not a fishopt checkpoint: not a torch archive")):
+    for args, fragment in (
+        (["train", "--resume", str(evil)], "never loads those (they could run code)"),
+        (["evaluate", str(random_pt)], "is not a fishopt checkpoint: not a torch archive"),
+    ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
         lines = result.stderr.strip().splitlines()

@@ -68,8 +68,19 @@ def test_export_errors(tiny_checkpoint: Path, tmp_path: Path, args: list[str], m
 
 
 def test_export_bad_raw_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["export", str(tiny_checkpoint), "--onnx", "--with-preprocessing", "--raw-size",
-                                       "big", "--out", str(tmp_path / "x")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            str(tiny_checkpoint),
+            "--onnx",
+            "--with-preprocessing",
+            "--raw-size",
+            "big",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert result.exit_code == 2 and "expected HxW" in result.output
 
 
@@ -88,8 +99,8 @@ def test_compile_bad_mode(tiny_checkpoint: Path, tmp_path: Path) -> None:
 
 def test_int8_help_names_exactly_the_backends_that_have_an_int8_format() -> None:
     """Issue 12, item 16: the help of --int8 is true (the registry decides what --BACKEND --int8 builds)."""
-    from fishopt.cli.export import BACKEND_PREFIX
     from fishopt.artifacts.registry import list_formats
+    from fishopt.cli.export import BACKEND_PREFIX
 
     help_text = " ".join(CliRunner().invoke(main, ["export", "--help"]).output.split())
     int8_help = help_text.split("Options:")[1].split("--int8")[1].split("--format")[0]

@@ -32,8 +32,13 @@ def _start(checkpoint: Path, out: Path) -> subprocess.Popen:
 
     root = Path(fishopt.__file__).resolve().parents[1]  # the fishopt under test, in the child too
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-c", SLOW_EXPORT, str(checkpoint), str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SLOW_EXPORT, str(checkpoint), str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_build(out: Path, proc: subprocess.Popen, timeout: float = 60.0) -> Path:

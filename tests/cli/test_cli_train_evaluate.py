@@ -11,8 +11,16 @@ from click.testing import CliRunner
 
 from fishopt.cli import main
 
-TINY = ["trainer.max_epochs=1", "trainer.progress_bar=false", "data.limit_per_class=6", "data.load_size=[36,48]",
-        "data.input_size=[32,32]", "data.batch_size=16", "model.width=4", "model.hidden=8"]
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.progress_bar=false",
+    "data.limit_per_class=6",
+    "data.load_size=[36,48]",
+    "data.input_size=[32,32]",
+    "data.batch_size=16",
+    "model.width=4",
+    "model.hidden=8",
+]
 
 
 def test_help_lists_commands() -> None:
@@ -80,11 +88,11 @@ def test_installed_console_script() -> None:
     assert proc.returncode == 0 and "fishopt" in proc.stdout
 
 
-def test_evaluate_all_names_the_class_folders_it_leaves_out(tiny_checkpoint: Path, synthetic_root: Path,
-                                                            tmp_path: Path, caplog) -> None:
+def test_evaluate_all_names_the_class_folders_it_leaves_out(
+    tiny_checkpoint: Path, synthetic_root: Path, tmp_path: Path, caplog
+) -> None:
     """Issue 12, item 18: data with a class the checkpoint does not know is evaluated loudly, not silently."""
     import numpy as np
-
     from helpers import write_image
 
     extra = synthetic_root / "Fish_Dataset" / "Delta Fish" / "Delta Fish"
@@ -92,8 +100,10 @@ def test_evaluate_all_names_the_class_folders_it_leaves_out(tiny_checkpoint: Pat
         write_image(extra / f"{i}.png", np.random.default_rng(i))
     out = tmp_path / "eval.json"
     with caplog.at_level("WARNING"):
-        res = CliRunner().invoke(main, ["evaluate", str(tiny_checkpoint), "--split", "all", "--data", str(synthetic_root),
-                                        "--json", str(out)])
+        res = CliRunner().invoke(
+            main,
+            ["evaluate", str(tiny_checkpoint), "--split", "all", "--data", str(synthetic_root), "--json", str(out)],
+        )
     assert res.exit_code == 0, res.output
     printed = " ".join(res.output.split())  # rich wraps long lines
     assert "n=36" in printed and "NOT EVALUATED" in printed and "Delta Fish (5 images)" in printed

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import make_synthetic_dataset
 
 from fishopt.data import find_dataset
 from fishopt.data.audit import audit, compare_splits, file_split_leaks
 from fishopt.data.groups import read_groups, unit_of
 from fishopt.data.split import make_split
 from fishopt.errors import DataError
-from helpers import make_synthetic_dataset
 
 
 @pytest.fixture

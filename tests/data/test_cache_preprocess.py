@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers import write_image
+
 from fishopt.data.cache import load_images
 from fishopt.data.preprocess import Preprocess, center_crop, channel_stats, decode_image, eval_transform, fit_to
 from fishopt.errors import ConfigError, DataError
@@ -86,6 +86,7 @@ def test_normalize_keeps_the_device_of_its_input() -> None:
 
 # -- issue 12: huge images, unreadable files, every bad file at once, corrupt cache entries --------------------------
 
+
 def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A PNG that claims width x height (no pixel data): what a decompression bomb looks like to a reader."""
     import struct
@@ -101,8 +102,11 @@ def _png_header_only(path: Path, width: int, height: int) -> Path:
 
 def test_decompression_bomb_names_the_file_the_limit_and_the_way_out(tmp_path, monkeypatch) -> None:
     bomb = _png_header_only(tmp_path / "bomb.png", 20000, 20000)
-    with pytest.raises(DataError, match=r"bomb.png' is 20000x20000 = 400,000,000 pixels, above the limit of "
-                                        r"178,956,970 .* FISHOPT_MAX_IMAGE_PIXELS=400000000 \(or 0 for no limit\)"):
+    with pytest.raises(
+        DataError,
+        match=r"bomb.png' is 20000x20000 = 400,000,000 pixels, above the limit of "
+        r"178,956,970 .* FISHOPT_MAX_IMAGE_PIXELS=400000000 \(or 0 for no limit\)",
+    ):
         decode_image(bomb)
     small = write_image(tmp_path / "small.png", np.random.default_rng(0), size=(20, 30))
     monkeypatch.setenv("FISHOPT_MAX_IMAGE_PIXELS", "100")

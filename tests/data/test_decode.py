@@ -34,9 +34,17 @@ def _today(data: bytes, size: tuple[int, int], tmp_path: Path) -> np.ndarray:
     return fit_to(decode_image(path), size).numpy()
 
 
-@pytest.mark.parametrize("h,w,target,k", [(1080, 1920, (120, 213), 2), (445, 590, (121, 160), 4),
-                                          (168, 224, (120, 160), 8), (720, 1280, (120, 213), 2),
-                                          (360, 480, (120, 160), 4), (200, 300, (120, 160), 8)])
+@pytest.mark.parametrize(
+    "h,w,target,k",
+    [
+        (1080, 1920, (120, 213), 2),
+        (445, 590, (121, 160), 4),
+        (168, 224, (120, 160), 8),
+        (720, 1280, (120, 213), 2),
+        (360, 480, (120, 160), 4),
+        (200, 300, (120, 160), 8),
+    ],
+)
 def test_dct_scale_covers_oversampled_target_and_reduces_at_least_twofold(h: int, w: int, target, k: int) -> None:
     assert D.dct_scale(h, w, target) == k
     if k < 8:
@@ -53,8 +61,17 @@ def test_cover_size_matches_fit_to() -> None:
         assert fit_to(x, (36, 48)).shape[-2:] == (36, 48) and nh >= 36 and nw >= 48
 
 
-@pytest.mark.parametrize("src,dst", [((40, 52), (36, 48)), ((168, 224), (120, 160)), ((30, 30), (36, 48)),
-                                     ((445, 590), (120, 160)), ((135, 240), (120, 160)), ((50, 40), (32, 32))])
+@pytest.mark.parametrize(
+    "src,dst",
+    [
+        ((40, 52), (36, 48)),
+        ((168, 224), (120, 160)),
+        ((30, 30), (36, 48)),
+        ((445, 590), (120, 160)),
+        ((135, 240), (120, 160)),
+        ((50, 40), (32, 32)),
+    ],
+)
 def test_fit_array_reproduces_torch_fit_to(src, dst) -> None:
     image = np.random.default_rng(sum(src)).integers(0, 256, (*src, 3), dtype=np.uint8)
     ref = fit_to(torch.from_numpy(image).permute(2, 0, 1), dst).permute(1, 2, 0).numpy().astype(int)
@@ -85,8 +102,9 @@ def test_full_decode_gives_todays_pixels(tmp_path: Path) -> None:
     data = _jpeg(224, 168)
     assert not D.decode_rgb(data, (120, 160)).fast  # < 2x the target: no DCT scaling
     assert np.array_equal(D.decode_and_fit(data, (120, 160)), _today(data, (120, 160), tmp_path))
-    assert np.array_equal(D.decode_and_fit(_jpeg(1920, 1080), (120, 160), fast=False),
-                          _today(_jpeg(1920, 1080), (120, 160), tmp_path))
+    assert np.array_equal(
+        D.decode_and_fit(_jpeg(1920, 1080), (120, 160), fast=False), _today(_jpeg(1920, 1080), (120, 160), tmp_path)
+    )
 
 
 def test_pillow_draft_is_the_fallback_with_the_same_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,11 +190,27 @@ def test_module_is_standalone() -> None:
     import ast
 
     tree = ast.parse(Path(D.__file__).read_text())
-    imported = {n.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-                for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])}
-    assert imported <= {"__future__", "functools", "io", "math", "os", "collections", "dataclasses", "pathlib",
-                        "typing",
-                        "numpy", "PIL", "simplejpeg", "fishopt"}
+    imported = {
+        n.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+    }
+    assert imported <= {
+        "__future__",
+        "functools",
+        "io",
+        "math",
+        "os",
+        "collections",
+        "dataclasses",
+        "pathlib",
+        "typing",
+        "numpy",
+        "PIL",
+        "simplejpeg",
+        "fishopt",
+    }
 
 
 def test_fast_resize_is_pillows_float_filter_and_nearly_exact() -> None:

@@ -94,8 +94,9 @@ def test_evaluate_all_never_tracebacks_and_never_writes_half(dataset_with_a_slot
     slot.write_bytes(data)
     out = tmp_path / "eval.json"
     out.unlink(missing_ok=True)
-    result = CliRunner().invoke(main, ["evaluate", str(checkpoint), "--split", "all", "--data", str(root),
-                                       "--json", str(out)])
+    result = CliRunner().invoke(
+        main, ["evaluate", str(checkpoint), "--split", "all", "--data", str(root), "--json", str(out)]
+    )
     assert result.exit_code in (0, 2), result.output
     if result.exit_code == 2:
         assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output

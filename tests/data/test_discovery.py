@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import CLASSES, make_synthetic_dataset, write_image
+
 from fishopt.data import find_dataset
 from fishopt.errors import DataError
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import write_image
+
 from fishopt.data import find_dataset
 from fishopt.data.download import KAGGLE_URL, download_dataset
 from fishopt.errors import DownloadError, OutputError
@@ -83,8 +83,12 @@ def test_credentials_only_to_the_kaggle_api_over_https_and_not_after_a_redirect(
     from fishopt.data import download
 
     assert download.is_kaggle_api(KAGGLE_URL)
-    for url in ("http://www.kaggle.com/api/v1/datasets/download/x", "https://www.kaggle.com.evil.org/x",
-                "https://evil.org/www.kaggle.com", "https://www.kaggle.com:8443/x"):
+    for url in (
+        "http://www.kaggle.com/api/v1/datasets/download/x",
+        "https://www.kaggle.com.evil.org/x",
+        "https://evil.org/www.kaggle.com",
+        "https://www.kaggle.com:8443/x",
+    ):
         assert not download.is_kaggle_api(url)
         assert download._request(url, ("alice", "s3cret-key")).get_header("Authorization") is None
     # the trusted host answers with a redirect to another host: the second host gets no credentials

@@ -66,7 +66,7 @@ def make_photo_dataset(root: Path, photos: dict[str, list[int]], shuffle_seed: i
     for label, seeds in photos.items():
         items = [(seed, angle, flip) for seed in seeds for angle, flip in COPIES]
         names = rng.permutation(len(items))
-        for (seed, angle, flip), name in zip(items, names):
+        for (seed, angle, flip), name in zip(items, names, strict=True):
             quality = int(rng.integers(70, 95))
             write_jpeg(root / label / f"{name:05d}.jpg", make_copy(make_photo(seed), angle, flip), quality)
             truth[f"{label}/{name:05d}.jpg"] = f"{label}/{seed}"
@@ -102,7 +102,7 @@ def test_features_are_cached_by_content(photo_root, tmp_path: Path) -> None:
     files = list((tmp_path / "features" / FEATURE_VERSION).rglob("*.npz"))
     assert len(files) == 3
     again = extract_all(paths, cache=tmp_path, workers=1, progress=False)
-    assert all(np.array_equal(a.desc, b.desc) for a, b in zip(first, again))
+    assert all(np.array_equal(a.desc, b.desc) for a, b in zip(first, again, strict=True))
 
 
 def test_mirror_permutation_matches_flipped_image(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_components() -> None:
 
 def _entries(groups: list[str], clusters: list[str] | None = None) -> dict[str, GroupEntry]:
     clusters = clusters or groups
-    return {f"img{i}": GroupEntry(g, c) for i, (g, c) in enumerate(zip(groups, clusters))}
+    return {f"img{i}": GroupEntry(g, c) for i, (g, c) in enumerate(zip(groups, clusters, strict=True))}
 
 
 def test_agreement_counts_pairs() -> None:

@@ -32,8 +32,9 @@ def bundle_of(deploy_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory)
         key = (target, precision)
         if key not in cache:
             out = tmp_path_factory.mktemp("bundles") / f"{target}-{precision or 'default'}"
-            cache[key] = build_bundle(deploy_checkpoint, out, target=target, precision=precision, archive=True,
-                                      max_drop=5.0, calib_images=24)
+            cache[key] = build_bundle(
+                deploy_checkpoint, out, target=target, precision=precision, archive=True, max_drop=5.0, calib_images=24
+            )
         return cache[key]
 
     return get
@@ -65,8 +66,12 @@ def clean_python(request: pytest.FixtureRequest) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         try:
             subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True, timeout=300)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "numpy", "pillow", "onnxruntime"], check=True,
-                           capture_output=True, timeout=600)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "numpy", "pillow", "onnxruntime"],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             pytest.skip(f"cannot create a clean venv with numpy, pillow, onnxruntime: {exc}")
         marker.write_text("ok\n")

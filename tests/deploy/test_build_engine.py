@@ -30,12 +30,22 @@ def jetson(bundle_copy, tmp_path: Path):
     args_file = tmp_path / "args.txt"
 
     def run(code: str | None = "100300", **env: str) -> subprocess.CompletedProcess:
-        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FAKE_ARGS": str(args_file),
-                "FAKE_TRT_CODE": code or ""}
+        base = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "FAKE_ARGS": str(args_file),
+            "FAKE_TRT_CODE": code or "",
+        }
         if code is not None:
             base["TRTEXEC"] = str(fake)
-        return subprocess.run(["bash", str(out / "build_engine.sh")], capture_output=True, text=True, timeout=60,
-                              env={**base, **env}, check=False)
+        return subprocess.run(
+            ["bash", str(out / "build_engine.sh")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**base, **env},
+            check=False,
+        )
 
     if subprocess.run(["python3", "-c", "import tensorrt"], capture_output=True, check=False).returncode == 0:
         pytest.skip("python3 imports tensorrt here: the script would read the real version, not the fake banner")
@@ -47,7 +57,9 @@ def test_shellcheck_clean(bundle_of) -> None:
         pytest.skip("shellcheck is not installed (Debian/Ubuntu: apt-get install -y shellcheck)")
     for target, precision in (("jetson", None), ("jetson", "int8")):
         script = bundle_of(target, precision).out_dir / "build_engine.sh"
-        proc = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ["shellcheck", "--severity=style", str(script)], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, proc.stdout
 
 
@@ -57,7 +69,11 @@ def test_builds_engine_and_records_it(jetson) -> None:
     assert proc.returncode == 0, proc.stderr
     info = json.loads((out / "engine.json").read_text())
     bundle = json.loads((out / "bundle.json").read_text())
-    assert info["tensorrt"] == "10.3.0" and info["precision"] == "fp16" and info["model_sha256"] == bundle["model"]["sha256"]
+    assert (
+        info["tensorrt"] == "10.3.0"
+        and info["precision"] == "fp16"
+        and info["model_sha256"] == bundle["model"]["sha256"]
+    )
     assert (out / "model.engine").is_file() and not (out / "model.engine.partial").exists()
     args = args_file.read_text()
     h, w = bundle["load_size"]

@@ -11,21 +11,50 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deploy_helpers import run_program
 
 from fishopt.errors import ConfigError, OutputError
 from fishopt.io import file_sha256
 
-from deploy_helpers import run_program
-
-ALLOWED_IMPORTS = {"fishdecode", "importlib", "io", "argparse", "ctypes", "functools", "hashlib", "json", "sys", "pathlib", "numpy", "PIL",
-                   "onnxruntime", "tensorrt", "__future__", "infer", "math", "os", "platform", "time"}
+ALLOWED_IMPORTS = {
+    "fishdecode",
+    "importlib",
+    "io",
+    "argparse",
+    "ctypes",
+    "functools",
+    "hashlib",
+    "json",
+    "sys",
+    "pathlib",
+    "numpy",
+    "PIL",
+    "onnxruntime",
+    "tensorrt",
+    "__future__",
+    "infer",
+    "math",
+    "os",
+    "platform",
+    "time",
+}
 
 
 def test_cpu_bundle_files_and_metadata(bundle_of) -> None:
     result = bundle_of("cpu")
     out, bundle = result.out_dir, result.bundle
-    for name in ("model.onnx", "labels.json", "bundle.json", "infer.py", "verify.py", "benchmark.py", "Dockerfile",
-                 "README.md", "requirements.txt", "golden.json"):
+    for name in (
+        "model.onnx",
+        "labels.json",
+        "bundle.json",
+        "infer.py",
+        "verify.py",
+        "benchmark.py",
+        "Dockerfile",
+        "README.md",
+        "requirements.txt",
+        "golden.json",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "build_engine.sh").exists() and not (out / ".export").exists()
     assert not (out / "__pycache__").exists()
@@ -182,8 +211,18 @@ def test_benchmark_reports_percentiles(bundle_copy) -> None:
 
 def test_benchmark_reports_the_end_to_end_split(bundle_copy) -> None:
     out = bundle_copy("cpu")
-    proc = run_program(sys.executable, out, "benchmark.py", "--iters", "5", "--warmup", "1", "--json",
-                       "--input-sizes", "native,1920x1080")
+    proc = run_program(
+        sys.executable,
+        out,
+        "benchmark.py",
+        "--iters",
+        "5",
+        "--warmup",
+        "1",
+        "--json",
+        "--input-sizes",
+        "native,1920x1080",
+    )
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
     assert set(row["e2e"]) == {"native", "1920x1080"}

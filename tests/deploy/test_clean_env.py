@@ -21,8 +21,8 @@ def fishopt_labels(checkpoint: Path, files: list[Path]) -> list[str]:
     """fishopt's evaluation of image files: decode, fit to the load size, evaluation transform, model."""
     import torch
 
-    from fishopt.data.preprocess import decode_image, fit_to
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.data.preprocess import decode_image, fit_to
     from fishopt.training.evaluate import predict
 
     ckpt = load_checkpoint(checkpoint)
@@ -60,8 +60,9 @@ def test_clean_venv_has_no_fishopt_or_torch(clean_python: Path) -> None:
 
 
 @pytest.mark.parametrize("target,precision", [("cpu", None), ("jetson", None), ("jetson", "int8"), ("cpu", "int8")])
-def test_infer_agrees_with_fishopt_and_verify_passes(clean_python: Path, bundle_of, deploy_checkpoint: Path,
-                                                     tmp_path: Path, target: str, precision: str | None) -> None:
+def test_infer_agrees_with_fishopt_and_verify_passes(
+    clean_python: Path, bundle_of, deploy_checkpoint: Path, tmp_path: Path, target: str, precision: str | None
+) -> None:
     result = bundle_of(target, precision)
     out = result.out_dir
     proc = run_program(clean_python, out, "verify.py", "--json")
@@ -69,7 +70,8 @@ def test_infer_agrees_with_fishopt_and_verify_passes(clean_python: Path, bundle_
     assert json.loads(proc.stdout)["passed"]
     golden = json.loads((out / "golden.json").read_text())
     assert infer_labels(clean_python, out, out / "golden") == {
-        Path(g["file"]).name: g["reference_label"] for g in golden["images"]}
+        Path(g["file"]).name: g["reference_label"] for g in golden["images"]
+    }
     if precision == "int8":
         return  # INT8 agrees with the FP32 reference within the bundle's accuracy gate, not image by image
     from fishopt.checkpoint import load_checkpoint
@@ -91,11 +93,12 @@ def test_tampered_model_fails_in_clean_venv(clean_python: Path, bundle_copy) -> 
     assert proc.returncode == 2 and "does not match bundle.json" in proc.stderr
 
 
-def test_real_fish_images_agree(clean_python: Path, fish_checkpoint: Path, tmp_path: Path,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_fish_images_agree(
+    clean_python: Path, fish_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Real test-split photos (224x168 JPEG, resized by infer.py): 100 % top-1 agreement with fishopt."""
-    from fishopt.deploy.bundle import build_bundle
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.deploy.bundle import build_bundle
 
     ckpt = load_checkpoint(fish_checkpoint)
     root = Path(ckpt.meta["data_root"])

@@ -39,8 +39,12 @@ def _tiny_onnx(opset: int = 20):
     from onnx import TensorProto, helper
 
     node = helper.make_node("Cast", ["x"], ["logits"], to=TensorProto.FLOAT)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 4, 4, 3])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 4, 4, 3])])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 4, 4, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 4, 4, 3])],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
@@ -70,9 +74,12 @@ def test_describe_refuses_float_input() -> None:
     from fishopt.deploy.model import describe
     from fishopt.errors import ParityError
 
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["logits"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 4, 4])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["logits"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 4, 4])],
+    )
     with pytest.raises(ParityError, match="with_preprocessing"):
         describe(helper.make_model(graph), "logits", "probs")
 
@@ -92,10 +99,17 @@ def test_lower_opset_handles_reduce_mean_axes_input() -> None:
     from fishopt.deploy.model import lower_opset, opset_of
 
     axes = numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "axes")
-    nodes = [helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
-             helper.make_node("ReduceMean", ["f", "axes"], ["logits"], keepdims=0, noop_with_empty_axes=0)]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 4, 4, 3])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])], [axes])
+    nodes = [
+        helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["f", "axes"], ["logits"], keepdims=0, noop_with_empty_axes=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 4, 4, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])],
+        [axes],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     lowered = lower_opset(model)
     assert opset_of(lowered) == 17

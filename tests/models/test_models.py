@@ -58,7 +58,16 @@ def test_unknown_name_and_key() -> None:
 
 
 def test_counts() -> None:
-    model = create_model("baseline", widths=(2, 2, 2), kernels=(1, 1, 1), strides=(1, 1, 1), pool="none", head_pool=1, hidden=3, num_classes=2)
+    model = create_model(
+        "baseline",
+        widths=(2, 2, 2),
+        kernels=(1, 1, 1),
+        strides=(1, 1, 1),
+        pool="none",
+        head_pool=1,
+        hidden=3,
+        num_classes=2,
+    )
     macs = count_macs(model, (4, 4))
     assert macs["conv"] == 16 * (3 * 2 + 2 * 2 + 2 * 2)
     assert macs["linear"] == 2 * 3 + 3 * 2

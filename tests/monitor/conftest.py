@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from helpers import make_tiny_checkpoint, train_tiny
 from monitor_helpers import make_unit_dataset
 
@@ -28,8 +27,8 @@ def monitor_run(tmp_path_factory: pytest.TempPathFactory) -> MonitorRun:
     import torch
 
     from fishopt.artifacts.build import build
-    from fishopt.monitor.profile import make_artifact_profile
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.monitor.profile import make_artifact_profile
 
     base = tmp_path_factory.mktemp("monitor")
     root = make_unit_dataset(base / "fish")

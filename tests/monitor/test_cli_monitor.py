@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from monitor_helpers import copy_images
 
 from fishopt.cli import main
-
-from monitor_helpers import copy_images
 
 
 def run(*args: str):
@@ -106,8 +105,18 @@ def test_profile_without_embeddings_skips_mmd(monitor_run, tmp_path: Path) -> No
 def test_robustness_cli(monitor_run, tmp_path: Path) -> None:
     pytest.importorskip("corrupt_tta")
     out = tmp_path / "rob.json"
-    result = run("robustness", monitor_run.artifact, "--corruptions", "contrast,fog", "--severities", "2,4",
-                 "--workers", "1", "--json", out)
+    result = run(
+        "robustness",
+        monitor_run.artifact,
+        "--corruptions",
+        "contrast,fog",
+        "--severities",
+        "2,4",
+        "--workers",
+        "1",
+        "--json",
+        out,
+    )
     assert result.exit_code == 0, result.output
     res = json.loads(out.read_text())
     assert set(res) >= {"clean", "corruptions", "mce", "relative_mce", "less_robust", "fp32"}

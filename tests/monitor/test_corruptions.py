@@ -33,8 +33,13 @@ def test_the_fifteen_imagenet_c_corruptions_in_four_families() -> None:
     assert len(IMAGENET_C) == 15 and set(FAMILIES) == {"noise", "blur", "weather", "digital"}
     assert family_of("fog") == "weather" and family_of("spatter") == "extra"
     assert resolve_corruptions(None) == IMAGENET_C
-    assert resolve_corruptions(["blur", "fog", "defocus_blur"]) == ("defocus_blur", "glass_blur", "motion_blur",
-                                                                    "zoom_blur", "fog")
+    assert resolve_corruptions(["blur", "fog", "defocus_blur"]) == (
+        "defocus_blur",
+        "glass_blur",
+        "motion_blur",
+        "zoom_blur",
+        "fog",
+    )
     assert resolve_corruptions(["extra"]) == EXTRA
     with pytest.raises(ConfigError, match="unknown corruption 'smudge'; valid choices: .*gaussian_noise"):
         resolve_corruptions(["smudge"])

@@ -108,11 +108,14 @@ def test_update_rejects_bad_input(detector: DriftDetector) -> None:
         detector.update(probs, emb[:3])
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"window": 5}, "window must be at least 20"),
-    ({"alpha": 1.5}, "alpha must be in"),
-    ({"n_bootstrap": 10}, "n_bootstrap must be at least 80"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": 5}, "window must be at least 20"),
+        ({"alpha": 1.5}, "alpha must be in"),
+        ({"n_bootstrap": 10}, "n_bootstrap must be at least 80"),
+    ],
+)
 def test_bad_settings(profile: DriftProfile, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DriftDetector(profile, **kwargs)
@@ -142,8 +145,11 @@ def test_server_monitor_snapshot(profile: DriftProfile) -> None:
     assert snap["drift_observed_total"] == 120 and snap["drift_window_images"] == 60
     assert snap["drift_checks_total"] >= 1 and 0 < snap["drift_ks_entropy_p_calibrated"] <= 1
     assert all(isinstance(v, float) for v in snap.values())
-    assert set(snap) >= {f"drift_{t}_{k}" for t in ("ks_softmax", "ks_entropy", "mean_entropy", "mmd")
-                         for k in ("statistic", "p_value", "p_calibrated")}
+    assert set(snap) >= {
+        f"drift_{t}_{k}"
+        for t in ("ks_softmax", "ks_entropy", "mean_entropy", "mmd")
+        for k in ("statistic", "p_value", "p_calibrated")
+    }
     for _ in range(3):
         monitor.observe(*outputs(rng, 20, shift=3.0))
     assert monitor.snapshot()["drift_detected"] == 1.0

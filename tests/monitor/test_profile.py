@@ -23,8 +23,8 @@ from fishopt.monitor.stats import softmax
 
 
 def test_round_trip_with_an_artifact(monitor_run, tmp_path: Path) -> None:
-    from fishopt.monitor.artifacts import load_artifact
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.monitor.artifacts import load_artifact
 
     prof = load_profile(monitor_run.artifact)
     header = json.loads((monitor_run.artifact / HEADER_NAME).read_text())
@@ -96,8 +96,15 @@ class FakeRuntime:
     raw_input = False
 
     def __init__(self, second_output: bool) -> None:
-        self.meta = {"class_names": ["a", "b"], "input_size": [4, 4], "load_size": [4, 4], "mean": [0.5] * 3,
-                     "std": [0.25] * 3, "dynamic_batch": False, "batch_size": 4}
+        self.meta = {
+            "class_names": ["a", "b"],
+            "input_size": [4, 4],
+            "load_size": [4, 4],
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+            "dynamic_batch": False,
+            "batch_size": 4,
+        }
         self.second_output = second_output
         self.batches: list[int] = []
 

@@ -15,8 +15,10 @@ pytest.importorskip("corrupt_tta")
 
 def grid(clean: float, acc: dict[tuple[str, int], float], n: int = 200) -> Grid:
     """A grid whose images are right in the given shares (the first ``share * n`` images)."""
+
     def col(share: float) -> np.ndarray:
         return np.arange(n) < round(share * n)
+
     return Grid(clean=col(clean), corrupted={k: col(v) for k, v in acc.items()})
 
 
@@ -41,8 +43,13 @@ def test_scores_against_the_reference() -> None:
     assert alone["mce"] == 1.0 and alone["ci95"]["mce"] == [1.0, 1.0]
     # a corruption the reference never errs on has no CE: left out of the mean, reported as None
     perfect = grid(1.0, {("noise", 1): 1.0, ("noise", 2): 1.0, ("blur", 1): 0.5, ("blur", 2): 0.5})
-    s = summarize(grid(1.0, {("noise", 1): 0.9, ("noise", 2): 1.0, ("blur", 1): 0.5, ("blur", 2): 0.5}),
-                  names, sevs, perfect, n_bootstrap=20)
+    s = summarize(
+        grid(1.0, {("noise", 1): 0.9, ("noise", 2): 1.0, ("blur", 1): 0.5, ("blur", 2): 0.5}),
+        names,
+        sevs,
+        perfect,
+        n_bootstrap=20,
+    )
     assert s["ce"]["noise"] is None and s["mce"] == pytest.approx(1.0)
 
 
@@ -77,8 +84,8 @@ def test_run_on_checkpoint_and_artifact(monitor_run, tmp_path: Path) -> None:
 
 
 def test_quick_robustness_for_several_variants(monitor_run) -> None:
-    from fishopt.monitor.robustness import checkpoint_predictor
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.monitor.robustness import checkpoint_predictor
 
     ckpt = load_checkpoint(monitor_run.checkpoint)
     exact = checkpoint_predictor(ckpt)
@@ -87,8 +94,13 @@ def test_quick_robustness_for_several_variants(monitor_run) -> None:
         out = exact(images)
         return np.where(np.arange(out.shape[1]) == 0, 1.0, 0.0)[None, :].repeat(len(out), 0)
 
-    res = quick_robustness(monitor_run.checkpoint, {"same": exact, "artifact": monitor_run.artifact, "dull": dull},
-                           corruptions=["fog", "contrast"], limit=None, workers=1)
+    res = quick_robustness(
+        monitor_run.checkpoint,
+        {"same": exact, "artifact": monitor_run.artifact, "dull": dull},
+        corruptions=["fog", "contrast"],
+        limit=None,
+        workers=1,
+    )
     assert res["settings"]["severity"] == 3 and set(res["variants"]) == {"same", "artifact", "dull"}
     fp32 = res["fp32"]["corruptions"]
     assert res["variants"]["same"]["corruptions"] == fp32 == res["variants"]["artifact"]["corruptions"]

@@ -116,8 +116,9 @@ def test_draw_window_keeps_the_class_frequencies() -> None:
     labels = np.repeat([0, 1, 2], [100, 50, 10])
     freq = np.array([0.5, 0.3, 0.2])
     pool = np.flatnonzero(labels != 2)  # class 2 absent from the pool: its share goes to the others
-    counts = np.array([np.bincount(labels[stats.draw_window(pool, labels, freq, 80, rng)], minlength=3)
-                       for _ in range(300)])
+    counts = np.array(
+        [np.bincount(labels[stats.draw_window(pool, labels, freq, 80, rng)], minlength=3) for _ in range(300)]
+    )
     assert counts[:, 2].max() == 0 and (counts.sum(axis=1) == 80).all()
     assert counts[:, 0].mean() == pytest.approx(80 * 0.5 / 0.8, rel=0.05)
     win = stats.draw_window(pool, labels, freq, 80, rng)

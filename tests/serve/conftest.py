@@ -27,8 +27,13 @@ def raw_artifact(trained_tiny: Path, tmp_path_factory: pytest.TempPathFactory) -
     from fishopt.artifacts.build import build
 
     out = tmp_path_factory.mktemp("serve-art") / "onnx-raw"
-    return build("onnx-fp32", trained_tiny, out, parity_images=16,
-                 options={"with_preprocessing": True, "static_batch": True, "batch_size": 4}).out_dir
+    return build(
+        "onnx-fp32",
+        trained_tiny,
+        out,
+        parity_images=16,
+        options={"with_preprocessing": True, "static_batch": True, "batch_size": 4},
+    ).out_dir
 
 
 @pytest.fixture(scope="session")

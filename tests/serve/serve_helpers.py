@@ -44,8 +44,9 @@ class Running:
         return f"127.0.0.1:{self.port}"
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request with the standard library: ``(status, headers (lower-case names), body)``, errors included."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
@@ -124,8 +125,13 @@ def server_process(artifact: Path, *args: str, ready_timeout: float = 180.0):
     with tempfile.TemporaryDirectory(prefix="fishopt-serve-") as tmp:
         log_path = Path(tmp) / "stderr.log"
         with open(log_path, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-c", code, "serve", str(artifact), "--port", "0", *args],
-                                    stderr=err, stdout=subprocess.DEVNULL, env=env, cwd=repo)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code, "serve", str(artifact), "--port", "0", *args],
+                stderr=err,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                cwd=repo,
+            )
         try:
             deadline = time.monotonic() + ready_timeout
             url = None

@@ -27,9 +27,15 @@ def _json(status_headers_body):
 
 def _multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -58,10 +64,14 @@ def test_tritonclient_unmodified(onnx_server, tiny_images: list[Path]) -> None:
     model = client.get_model_metadata(NAME)
     served = onnx_server.state.served
     assert model["name"] == NAME and model["versions"] == [served.version]
-    assert model["inputs"] == [{"name": served.input_name, "datatype": "FP32", "shape": [-1, 3, 32, 32]},
-                               {"name": "image", "datatype": "BYTES", "shape": [-1]}]
-    assert model["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 3]},
-                                {"name": "probs", "datatype": "FP32", "shape": [-1, 3]}]
+    assert model["inputs"] == [
+        {"name": served.input_name, "datatype": "FP32", "shape": [-1, 3, 32, 32]},
+        {"name": "image", "datatype": "BYTES", "shape": [-1]},
+    ]
+    assert model["outputs"] == [
+        {"name": "logits", "datatype": "FP32", "shape": [-1, 3]},
+        {"name": "probs", "datatype": "FP32", "shape": [-1, 3]},
+    ]
     assert client.get_model_metadata(NAME, model_version=served.version)["name"] == NAME
     assert client.get_model_config(NAME)["max_batch_size"] >= 1
     assert client.get_model_repository_index() == [{"name": NAME, "version": served.version, "state": "READY"}]
@@ -71,8 +81,10 @@ def test_tritonclient_unmodified(onnx_server, tiny_images: list[Path]) -> None:
     for binary in (False, True):
         inp = tc.InferInput(served.input_name, list(x.shape), "FP32")
         inp.set_data_from_numpy(x, binary_data=binary)
-        outputs = [tc.InferRequestedOutput("logits", binary_data=binary),
-                   tc.InferRequestedOutput("probs", binary_data=not binary, class_count=2)]
+        outputs = [
+            tc.InferRequestedOutput("logits", binary_data=binary),
+            tc.InferRequestedOutput("probs", binary_data=not binary, class_count=2),
+        ]
         result = client.infer(NAME, [inp], outputs=outputs, request_id=f"req-{binary}")
         assert result.get_response()["id"] == f"req-{binary}"
         np.testing.assert_allclose(result.as_numpy("logits"), expected, atol=1e-5)
@@ -130,8 +142,14 @@ def test_classify_raw_and_multipart(onnx_server, tiny_images: list[Path]) -> Non
     status, doc2 = _json(http("POST", onnx_server.url + "/v1/classify", body, {"Content-Type": content_type}))
     assert status == 200 and doc2["probabilities"] == doc["probabilities"]
     body, content_type = _multipart("image", "x", b"")
-    status, doc3 = _json(http("POST", onnx_server.url + "/v1/classify", body.replace(b'; filename="x"', b""),
-                              {"Content-Type": content_type}))
+    status, doc3 = _json(
+        http(
+            "POST",
+            onnx_server.url + "/v1/classify",
+            body.replace(b'; filename="x"', b""),
+            {"Content-Type": content_type},
+        )
+    )
     assert status == 400 and "no file part" in doc3["error"]
     status, doc4 = _json(http("POST", onnx_server.url + "/v1/classify", b"GIF89a garbage"))
     assert status == 400 and "cannot decode the image" in doc4["error"]
@@ -143,22 +161,44 @@ def test_json_base64_image_and_bad_inputs(onnx_server) -> None:
     url = f"{onnx_server.url}/v2/models/{NAME}/infer"
     served = onnx_server.state.served
     img = jpeg_bytes((50, 70))
-    body = json.dumps({"id": "7", "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1, 1],
-                                              "data": [base64.b64encode(img).decode()]}],
-                       "outputs": [{"name": "probs"}]}).encode()
+    body = json.dumps(
+        {
+            "id": "7",
+            "inputs": [
+                {"name": "image", "datatype": "BYTES", "shape": [1, 1], "data": [base64.b64encode(img).decode()]}
+            ],
+            "outputs": [{"name": "probs"}],
+        }
+    ).encode()
     status, doc = _json(http("POST", url, body, {"Content-Type": "application/json"}))
     assert status == 200 and doc["id"] == "7" and [o["name"] for o in doc["outputs"]] == ["probs"]
     np.testing.assert_allclose(doc["outputs"][0]["data"], _expected_probs(served, [img])[0], atol=1e-5)
     cases = [
         ({"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1], "data": [1]}]}, "unknown input 'pixels'"),
         ({"inputs": [{"name": "image", "datatype": "FP32", "shape": [1], "data": [1]}]}, "must be BYTES"),
-        ({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["bm90IGFuIGltYWdl"]}]},
-         "cannot decode the image"),
+        (
+            {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["bm90IGFuIGltYWdl"]}]},
+            "cannot decode the image",
+        ),
         ({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [0], "data": []}]}, "1 to 64 images"),
-        ({"inputs": [{"name": served.input_name, "datatype": "FP32", "shape": [1, 3, 32, 32], "data": [0] * 3072}],
-          "outputs": [{"name": "features"}]}, "unknown output 'features'"),
-        ({"inputs": [{"name": served.input_name, "datatype": "FP32", "shape": [1, 3, 32, 32], "data": [0] * 3072},
-                     {"name": "image", "datatype": "BYTES", "shape": [1], "data": ["eA=="]}]}, "exactly one input"),
+        (
+            {
+                "inputs": [
+                    {"name": served.input_name, "datatype": "FP32", "shape": [1, 3, 32, 32], "data": [0] * 3072}
+                ],
+                "outputs": [{"name": "features"}],
+            },
+            "unknown output 'features'",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": served.input_name, "datatype": "FP32", "shape": [1, 3, 32, 32], "data": [0] * 3072},
+                    {"name": "image", "datatype": "BYTES", "shape": [1], "data": ["eA=="]},
+                ]
+            },
+            "exactly one input",
+        ),
     ]
     for doc_in, message in cases:
         status, doc = _json(http("POST", url, json.dumps(doc_in).encode()))
@@ -190,9 +230,14 @@ def test_metrics_after_traffic(onnx_server) -> None:
     predictions = sum(delta(f'fishopt_predictions_total{{class="{c}"}}') for c in state.served.class_names)
     assert predictions == 5
     hist = after["histograms"]
-    for name in ("fishopt_queue_duration_seconds", "fishopt_preprocess_duration_seconds",
-                 "fishopt_compute_duration_seconds", "fishopt_batch_size", "fishopt_prediction_confidence_ratio",
-                 "fishopt_prediction_entropy_ratio"):
+    for name in (
+        "fishopt_queue_duration_seconds",
+        "fishopt_preprocess_duration_seconds",
+        "fishopt_compute_duration_seconds",
+        "fishopt_batch_size",
+        "fishopt_prediction_confidence_ratio",
+        "fishopt_prediction_entropy_ratio",
+    ):
         assert hist[name]["count"] - before["histograms"][name]["count"] >= 5, name
     assert hist['fishopt_request_duration_seconds{endpoint="classify"}']["count"] >= 6
     assert v1["fishopt_model_ready"] == 1 and v1["fishopt_pending_requests"] == 0
@@ -217,7 +262,7 @@ def test_concurrent_requests_are_batched_and_answered_correctly(onnx_artifact: P
             gate.set()
             answers = [json.loads(f.result()[2]) for f in futures]
         expected = _expected_probs(served, images)
-    for doc, probs in zip(answers, expected):
+    for doc, probs in zip(answers, expected, strict=True):
         assert doc["index"] == int(probs.argmax())
         assert doc["confidence"] == pytest.approx(float(probs.max()), abs=1e-5)
     assert max(doc["latency_ms"]["batch_size"] for doc in answers) > 1
@@ -226,11 +271,15 @@ def test_concurrent_requests_are_batched_and_answered_correctly(onnx_artifact: P
 
 def test_overload_timeout_and_body_limit(onnx_artifact: Path) -> None:
     img = jpeg_bytes((40, 50))
-    infer = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                                    "data": [base64.b64encode(img).decode()]}],
-                        "parameters": {"timeout": 200_000}}).encode()  # Triton's per-request timeout, microseconds
-    with running_server(onnx_artifact, max_batch=1, max_queue=2, timeout_s=60.0, max_body_bytes=20_000,
-                        preprocess_threads=4) as running:
+    infer = json.dumps(
+        {
+            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(img).decode()]}],
+            "parameters": {"timeout": 200_000},
+        }
+    ).encode()  # Triton's per-request timeout, microseconds
+    with running_server(
+        onnx_artifact, max_batch=1, max_queue=2, timeout_s=60.0, max_body_bytes=20_000, preprocess_threads=4
+    ) as running:
         served, batcher = running.state.served, running.state.batcher
         gate = threading.Event()
         original = served.predict
@@ -266,16 +315,16 @@ def test_overload_timeout_and_body_limit(onnx_artifact: Path) -> None:
 
 
 def test_not_ready_while_loading_then_ready(onnx_artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fishopt.serve.model as model_module
+    import fishopt.serve.app as app_module
 
     gate = threading.Event()
-    real = model_module.load_served_model
+    real = app_module.load_served_model
 
     def slow_load(*args, **kwargs):
         gate.wait(20)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(model_module, "load_served_model", slow_load)
+    monkeypatch.setattr(app_module, "load_served_model", slow_load)
     with running_server(onnx_artifact, wait_ready=False) as running:
         assert _json(http("GET", running.url + "/v2/health/live")) == (200, {"live": True})
         status, doc = _json(http("GET", running.url + "/v2/health/ready"))
@@ -315,8 +364,9 @@ def test_raw_input_static_batch_artifact(raw_artifact: Path, tiny_images: list[P
         inp = tc.InferInput(served.input_name, list(x.shape), "UINT8")
         inp.set_data_from_numpy(x)
         got = client.infer(served.name, [inp]).as_numpy("logits")
-        np.testing.assert_allclose(got, np.concatenate([served.runtime(x[:4]),
-                                                        served.runtime(np.repeat(x[4:], 4, axis=0))[:1]]), atol=1e-5)
+        np.testing.assert_allclose(
+            got, np.concatenate([served.runtime(x[:4]), served.runtime(np.repeat(x[4:], 4, axis=0))[:1]]), atol=1e-5
+        )
         data = tiny_images[0].read_bytes()
         status, doc = _json(http("POST", running.url + "/v1/classify", data))
         assert status == 200

@@ -49,8 +49,21 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(onnx_artifact: Path, ti
 def test_serve_bench_closed_and_open_loop(onnx_artifact: Path, tiny_images: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     with running_server(onnx_artifact, max_batch=8) as running:
-        args = ["serve-bench", "--url", running.url, "--image", str(tiny_images[0]), "--image", str(tiny_images[1]),
-                "--resize", "48x64", "--duration", "0.6", "--warmup", "0.2"]
+        args = [
+            "serve-bench",
+            "--url",
+            running.url,
+            "--image",
+            str(tiny_images[0]),
+            "--image",
+            str(tiny_images[1]),
+            "--resize",
+            "48x64",
+            "--duration",
+            "0.6",
+            "--warmup",
+            "0.2",
+        ]
         result = CliRunner().invoke(main, [*args, "--concurrency", "1,2", "--out", str(out)])
         assert result.exit_code == 0, result.output
         assert "concurrency 1" in result.output and "overhead (end-to-end - compute)" in result.output
@@ -65,8 +78,24 @@ def test_serve_bench_closed_and_open_loop(onnx_artifact: Path, tiny_images: list
         assert "Poisson 30/s" in result.output
         result = CliRunner().invoke(main, [*args, "--rate", "30", "--mode", "infer-json", "--model", "nope"])
         assert result.exit_code == 0 and "errors {'http_404':" in result.output
-        result = CliRunner().invoke(main, ["serve-bench", "--url", running.url, "--mode", "tensor", "--concurrency", "2",
-                                           "--duration", "0.5", "--warmup", "0.1", "--out", str(out)])
+        result = CliRunner().invoke(
+            main,
+            [
+                "serve-bench",
+                "--url",
+                running.url,
+                "--mode",
+                "tensor",
+                "--concurrency",
+                "2",
+                "--duration",
+                "0.5",
+                "--warmup",
+                "0.1",
+                "--out",
+                str(out),
+            ],
+        )
         assert result.exit_code == 0, result.output
         run = json.loads(out.read_text())["runs"][0]
         assert run["ok"] > 0 and run["errors"] == {} and run["server"]["preprocess_duration_seconds"]["count"] > 0
@@ -86,13 +115,37 @@ def test_serve_bench_needs_one_load_shape(tiny_images: list[Path]) -> None:
     assert result.exit_code == 2 and "pass at least one --image" in result.output
 
 
-@pytest.mark.parametrize("module", ["fishopt.serve", "fishopt.cli.serve", "fishopt.serve.config",
-                                    "fishopt.serve.protocol", "fishopt.serve.batcher", "fishopt.serve.model"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "fishopt.serve",
+        "fishopt.cli.serve",
+        "fishopt.serve.config",
+        "fishopt.serve.protocol",
+        "fishopt.serve.batcher",
+        "fishopt.serve.model",
+    ],
+)
 def test_lean_import(module: str) -> None:
-    heavy = ("fastapi", "starlette", "uvicorn", "prometheus_client", "aiohttp", "tritonclient", "onnxruntime",
-             "openvino", "torch")
+    heavy = (
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "prometheus_client",
+        "aiohttp",
+        "tritonclient",
+        "onnxruntime",
+        "openvino",
+        "torch",
+    )
     code = f"import sys, fishopt, {module}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"{module} imports {out.stdout.strip()}"

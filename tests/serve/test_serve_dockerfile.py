@@ -21,8 +21,11 @@ DOCKERFILE = REPO / "docker" / "serve.Dockerfile"
 
 def instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", "\n".join(line for line in DOCKERFILE.read_text().splitlines()
-                                       if not line.lstrip().startswith("#")))
+    text = re.sub(
+        r"\\\n",
+        " ",
+        "\n".join(line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")),
+    )
     out = []
     for line in text.splitlines():
         if line.strip():
@@ -40,8 +43,11 @@ def test_dockerfile_contract() -> None:
     extras = next(a for k, a in ins if k == "ARG" and a.startswith("EXTRAS=")).split("=", 1)[1]
     assert "serve" in extras.split(",") and '".[${EXTRAS}]"' in run
     users = [a for k, a in ins if k == "USER"]
-    assert users and users[-1] not in ("root", "0") and kinds.index("USER") > max(
-        i for i, k in enumerate(kinds) if k == "RUN")  # runs as a non-root user, after every install step
+    assert (
+        users
+        and users[-1] not in ("root", "0")
+        and kinds.index("USER") > max(i for i, k in enumerate(kinds) if k == "RUN")
+    )  # runs as a non-root user, after every install step
     assert "useradd" in run
     health = next(a for k, a in ins if k == "HEALTHCHECK")
     assert "/v2/health/ready" in health and "127.0.0.1:8000" in health
@@ -58,8 +64,11 @@ def test_dockerfile_contract() -> None:
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
-    ignore = [line for line in (DOCKERFILE.parent / "serve.Dockerfile.dockerignore").read_text().splitlines()
-              if line and not line.startswith("#")]
+    ignore = [
+        line
+        for line in (DOCKERFILE.parent / "serve.Dockerfile.dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert ignore[0] == "*" and "!fishopt/" in ignore and "!constraints.txt" in ignore
 
 

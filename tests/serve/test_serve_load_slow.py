@@ -86,15 +86,21 @@ def test_overhead_and_batching_at_concurrency_8(artifact: Path, image: bytes) ->
     rounds = int(os.environ.get("FISHOPT_SERVE_ROUNDS", "2"))
     seconds = SECONDS / rounds
     runs: dict[str, list[RunResult]] = {}
-    with server_process(artifact, "--threads", THREADS, "--max-batch", "1") as unbatched, \
-            server_process(artifact, "--threads", THREADS, "--max-batch", "16") as batched:
+    with (
+        server_process(artifact, "--threads", THREADS, "--max-batch", "1") as unbatched,
+        server_process(artifact, "--threads", THREADS, "--max-batch", "16") as batched,
+    ):
         for r in range(rounds):
             for tag, server in (("unbatched", unbatched), ("batched", batched)):
-                for kind, kwargs in (("c1", {"concurrency": 1}), ("c8", {"concurrency": 8}),
-                                     ("c8_tensor", {"concurrency": 8, "mode": "tensor"})):
+                for kind, kwargs in (
+                    ("c1", {"concurrency": 1}),
+                    ("c8", {"concurrency": 8}),
+                    ("c8_tensor", {"concurrency": 8, "mode": "tensor"}),
+                ):
                     name = f"{kind}_{tag}"
-                    runs.setdefault(name, []).append(load(server.url, image, f"{name}_r{r}", duration_s=seconds,
-                                                          **kwargs))
+                    runs.setdefault(name, []).append(
+                        load(server.url, image, f"{name}_r{r}", duration_s=seconds, **kwargs)
+                    )
         unbatched.stop()
         batched.stop()
     for name, results in runs.items():
@@ -109,8 +115,11 @@ def test_overhead_and_batching_at_concurrency_8(artifact: Path, image: bytes) ->
     def worst(name: str, key: str, stat: str = "p50") -> float:
         return max(getattr(r, key)[stat] for r in runs[name])
 
-    summary = {"rounds": rounds, "overhead_p50_s": worst("c1_unbatched", "overhead_s"),
-               "overhead_p50_s_batching_on": worst("c1_batched", "overhead_s")}
+    summary = {
+        "rounds": rounds,
+        "overhead_p50_s": worst("c1_unbatched", "overhead_s"),
+        "overhead_p50_s_batching_on": worst("c1_batched", "overhead_s"),
+    }
     for kind in ("c8", "c8_tensor"):
         summary[f"{kind}_unbatched_rps"] = rps(f"{kind}_unbatched")
         summary[f"{kind}_batched_rps"] = rps(f"{kind}_batched")
@@ -144,9 +153,11 @@ def test_twice_the_sustainable_rate(artifact: Path, image: bytes) -> None:
 def test_sigterm_under_load_loses_no_admitted_request(artifact: Path, image: bytes, drain: str) -> None:
     box: dict[str, RunResult] = {}
     with server_process(artifact, "--threads", THREADS, "--drain", drain) as server:
+
         def client() -> None:
-            box["run"] = asyncio.run(run_load(server.url, [image], mode="infer", concurrency=8, duration_s=6.0,
-                                              warmup_s=0.0))
+            box["run"] = asyncio.run(
+                run_load(server.url, [image], mode="infer", concurrency=8, duration_s=6.0, warmup_s=0.0)
+            )
 
         thread = threading.Thread(target=client)
         thread.start()
@@ -176,8 +187,10 @@ def test_soak_memory_is_flat(artifact: Path, image: bytes) -> None:
         sustainable = load(server.url, image, "soak_sustainable_c8", concurrency=8, duration_s=min(SECONDS, 5.0))
         rate = 0.8 * sustainable.throughput_rps
         chunk = min(60.0, total / 4)  # at least 4 memory samples
-        runs = [load(server.url, image, f"soak_{i}", rate=rate, duration_s=chunk, warmup_s=0.0)
-                for i in range(max(1, round(total / chunk)))]
+        runs = [
+            load(server.url, image, f"soak_{i}", rate=rate, duration_s=chunk, warmup_s=0.0)
+            for i in range(max(1, round(total / chunk)))
+        ]
         code, log = server.stop()
     assert code == 0, log
     rss = [r.server["rss_bytes_after"] for r in runs]

@@ -14,15 +14,25 @@ from fishopt.serve.metrics import ENDPOINTS, REASONS, SECONDS_BUCKETS, ServerMet
 from fishopt.serve.monitor import Monitor, MonitorWorker, NullMonitor, load_monitor
 
 EXPECTED = {
-    "fishopt_requests_total": "counter", "fishopt_request_failures_total": "counter",
-    "fishopt_inferences_total": "counter", "fishopt_batch_executions_total": "counter",
+    "fishopt_requests_total": "counter",
+    "fishopt_request_failures_total": "counter",
+    "fishopt_inferences_total": "counter",
+    "fishopt_batch_executions_total": "counter",
     "fishopt_batch_failures_total": "counter",
-    "fishopt_request_duration_seconds": "histogram", "fishopt_queue_duration_seconds": "histogram",
-    "fishopt_preprocess_duration_seconds": "histogram", "fishopt_compute_duration_seconds": "histogram",
-    "fishopt_batch_size": "histogram", "fishopt_pending_requests": "gauge", "fishopt_inflight_requests": "gauge",
-    "fishopt_model_ready": "gauge", "fishopt_build_info": "gauge", "fishopt_predictions_total": "counter",
-    "fishopt_prediction_confidence_ratio": "histogram", "fishopt_prediction_entropy_ratio": "histogram",
-    "fishopt_monitor_dropped_batches_total": "counter", "fishopt_monitor_errors_total": "counter",
+    "fishopt_request_duration_seconds": "histogram",
+    "fishopt_queue_duration_seconds": "histogram",
+    "fishopt_preprocess_duration_seconds": "histogram",
+    "fishopt_compute_duration_seconds": "histogram",
+    "fishopt_batch_size": "histogram",
+    "fishopt_pending_requests": "gauge",
+    "fishopt_inflight_requests": "gauge",
+    "fishopt_model_ready": "gauge",
+    "fishopt_build_info": "gauge",
+    "fishopt_predictions_total": "counter",
+    "fishopt_prediction_confidence_ratio": "histogram",
+    "fishopt_prediction_entropy_ratio": "histogram",
+    "fishopt_monitor_dropped_batches_total": "counter",
+    "fishopt_monitor_errors_total": "counter",
     "process_resident_memory_bytes": "gauge",
 }
 
@@ -38,8 +48,14 @@ def _types(text: str) -> dict[str, str]:
 
 def _metrics() -> ServerMetrics:
     m = ServerMetrics()
-    m.set_model(model="m", version="abc", format="onnx-fp32", precision="fp32", runtime="onnxruntime",
-                class_names=["Alpha Fish", "Beta Fish", "Gamma Fish"])
+    m.set_model(
+        model="m",
+        version="abc",
+        format="onnx-fp32",
+        precision="fp32",
+        runtime="onnxruntime",
+        class_names=["Alpha Fish", "Beta Fish", "Gamma Fish"],
+    )
     return m
 
 
@@ -55,11 +71,21 @@ def test_names_types_and_bounded_labels() -> None:
     assert "fishopt_pending_requests 3.0" in text and "fishopt_inflight_requests 5.0" in text
     assert 'fishopt_predictions_total{class="Beta Fish"} 0.0' in text
     info = next(line for line in text.splitlines() if line.startswith("fishopt_build_info{"))
-    for label in ("fishopt_version=", 'model="m"', 'model_version="abc"', 'format="onnx-fp32"', 'precision="fp32"',
-                  "isa=", "arch="):
+    for label in (
+        "fishopt_version=",
+        'model="m"',
+        'model_version="abc"',
+        'format="onnx-fp32"',
+        'precision="fp32"',
+        "isa=",
+        "arch=",
+    ):
         assert label in info
-    failure_labels = {line.split("{")[1].split("}")[0] for line in text.splitlines()
-                      if line.startswith("fishopt_request_failures_total{")}
+    failure_labels = {
+        line.split("{")[1].split("}")[0]
+        for line in text.splitlines()
+        if line.startswith("fishopt_request_failures_total{")
+    }
     assert failure_labels == {f'endpoint="{e}",reason="{r}"' for e in ("infer", "classify") for r in REASONS}
     assert set(ENDPOINTS) >= {"infer", "classify", "health", "metadata", "metrics", "other"}
 
@@ -164,7 +190,9 @@ def test_full_monitor_queue_drops_and_counts() -> None:
     gate.set()
     worker.stop()
     assert results.count(False) >= 3
-    assert parse_metrics(m.render()[0].decode())["values"]["fishopt_monitor_dropped_batches_total"] == results.count(False)
+    assert parse_metrics(m.render()[0].decode())["values"]["fishopt_monitor_dropped_batches_total"] == results.count(
+        False
+    )
 
 
 def test_load_monitor_from_a_reference(monkeypatch: pytest.MonkeyPatch) -> None:

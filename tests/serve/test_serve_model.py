@@ -43,8 +43,9 @@ def test_normalized_artifact(onnx_artifact: Path, tiny_images: list[Path]) -> No
         served.close()
 
 
-def test_raw_static_batch_artifact_pads_and_matches_the_normalized_one(onnx_artifact: Path, raw_artifact: Path,
-                                                                        tiny_images: list[Path]) -> None:
+def test_raw_static_batch_artifact_pads_and_matches_the_normalized_one(
+    onnx_artifact: Path, raw_artifact: Path, tiny_images: list[Path]
+) -> None:
     raw = load_served_model(raw_artifact, threads=1)
     norm = load_served_model(onnx_artifact, threads=1)
     try:
@@ -68,12 +69,25 @@ def test_deploy_bundle_layout(raw_artifact: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     shutil.copy(raw_artifact / "model.onnx", bundle / "model.onnx")
-    (bundle / "bundle.json").write_text(json.dumps({
-        "format": "fishopt-bundle", "version": 1, "target": "cpu", "precision": "int8",
-        "checkpoint": {"file": "model.pt", "sha256": "ab" * 32}, "model": {"file": "model.onnx"}}))
+    (bundle / "bundle.json").write_text(
+        json.dumps(
+            {
+                "format": "fishopt-bundle",
+                "version": 1,
+                "target": "cpu",
+                "precision": "int8",
+                "checkpoint": {"file": "model.pt", "sha256": "ab" * 32},
+                "model": {"file": "model.onnx"},
+            }
+        )
+    )
     info = describe_artifact(bundle)
-    assert (info.kind, info.name, info.version, info.registry_format) == ("bundle", "bundle-cpu-int8", "ab" * 6,
-                                                                          "onnx-fp32")
+    assert (info.kind, info.name, info.version, info.registry_format) == (
+        "bundle",
+        "bundle-cpu-int8",
+        "ab" * 6,
+        "onnx-fp32",
+    )
     served = load_served_model(bundle, threads=1, name="fish")
     try:
         assert served.name == "fish" and served.raw_input

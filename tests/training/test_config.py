@@ -14,11 +14,17 @@ def test_defaults_and_overrides() -> None:
     assert cfg["data"]["group_by"] == "cluster" and cfg["data"]["leaky_split"] is False
 
 
-@pytest.mark.parametrize(("override", "match"), [
-    ("trainer.nope=1", "unknown key trainer.nope; valid keys of trainer"),
-    ("augment=wild", "unknown augment option 'wild' in augment=wild; valid choices \\(closest first\\): default, none"),
-    ("model.width", "bad training override .*missing EQUAL"),
-])
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("trainer.nope=1", "unknown key trainer.nope; valid keys of trainer"),
+        (
+            "augment=wild",
+            "unknown augment option 'wild' in augment=wild; valid choices \\(closest first\\): default, none",
+        ),
+        ("model.width", "bad training override .*missing EQUAL"),
+    ],
+)
 def test_bad_overrides(override: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         compose_config([override])
@@ -26,22 +32,32 @@ def test_bad_overrides(override: str, match: str) -> None:
 
 # -- issue 12, items 9 and 14: the composed config is checked against one schema per group ---------------------------
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("trainer.max_epochs=abc", "trainer.max_epochs='abc' is not valid: expected an integer"),
-    ("trainer.max_epochs=-1", "trainer.max_epochs=-1 is not valid: expected >= 1"),
-    ("trainer.max_epochs=2.5", "trainer.max_epochs=2.5 is not valid: expected an integer"),
-    ("model.width=abc", "model.width='abc' is not valid: expected an integer"),
-    ("model.pool=mean", "model.pool='mean' is not valid: expected 'max', 'avg' or 'none'"),
-    ("trainer.optimizer=adam", "trainer.optimizer='adam' is not valid: expected 'adamw' or 'sgd'"),
-    ("trainer.ema_decay=1.5", "trainer.ema_decay=1.5 is not valid: expected a decay in \\(0, 1\\), or null \\(off\\)"),
-    ("trainer.devices=abc", "trainer.devices='abc' is not valid: expected a number of devices >= 1, -1 \\(all\\), 'auto'"),
-    ("trainer.refit=maybe", "trainer.refit='maybe' is not valid: expected true or false"),
-    ("data.input_size=[200,200]", "data.input_size=\\[200, 200\\] must fit inside data.load_size"),
-    ("data.fractions=[0.5,0.5,0.5]", "must add up to 1"),
-    ("augment.hflip=2", "augment.hflip=2 is not valid: expected <= 1"),
-    ("seed=x", "seed='x' is not valid: expected an integer"),
-    ("~trainer.lr", "trainer.lr is missing"),
-])
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=abc", "trainer.max_epochs='abc' is not valid: expected an integer"),
+        ("trainer.max_epochs=-1", "trainer.max_epochs=-1 is not valid: expected >= 1"),
+        ("trainer.max_epochs=2.5", "trainer.max_epochs=2.5 is not valid: expected an integer"),
+        ("model.width=abc", "model.width='abc' is not valid: expected an integer"),
+        ("model.pool=mean", "model.pool='mean' is not valid: expected 'max', 'avg' or 'none'"),
+        ("trainer.optimizer=adam", "trainer.optimizer='adam' is not valid: expected 'adamw' or 'sgd'"),
+        (
+            "trainer.ema_decay=1.5",
+            "trainer.ema_decay=1.5 is not valid: expected a decay in \\(0, 1\\), or null \\(off\\)",
+        ),
+        (
+            "trainer.devices=abc",
+            "trainer.devices='abc' is not valid: expected a number of devices >= 1, -1 \\(all\\), 'auto'",
+        ),
+        ("trainer.refit=maybe", "trainer.refit='maybe' is not valid: expected true or false"),
+        ("data.input_size=[200,200]", "data.input_size=\\[200, 200\\] must fit inside data.load_size"),
+        ("data.fractions=[0.5,0.5,0.5]", "must add up to 1"),
+        ("augment.hflip=2", "augment.hflip=2 is not valid: expected <= 1"),
+        ("seed=x", "seed='x' is not valid: expected an integer"),
+        ("~trainer.lr", "trainer.lr is missing"),
+    ],
+)
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         compose_config([override])
@@ -73,8 +89,18 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_valid_values_pass() -> None:
-    cfg = to_dict(compose_config(["trainer.devices=[0,1]", "trainer.ema_decay=null", "trainer.lr=1",
-                                  "trainer.limit_train_batches=0.5", "run_name=x", "data.limit_per_class=4"]))
+    cfg = to_dict(
+        compose_config(
+            [
+                "trainer.devices=[0,1]",
+                "trainer.ema_decay=null",
+                "trainer.lr=1",
+                "trainer.limit_train_batches=0.5",
+                "run_name=x",
+                "data.limit_per_class=4",
+            ]
+        )
+    )
     assert cfg["trainer"]["devices"] == [0, 1] and cfg["trainer"]["lr"] == 1
 
 
@@ -92,6 +118,8 @@ def test_a_new_group_or_model_brings_its_own_schema(monkeypatch) -> None:
     config.validate_config({**base, "model": {"name": "tiny", "pretrained": True}})
     with pytest.raises(ConfigError, match="model.pretrained='yes' is not valid: expected true or false"):
         config.validate_config({**base, "model": {"name": "tiny", "pretrained": "yes"}})
-    with pytest.raises(ConfigError, match="model.name='other' has no schema; valid models: baseline, efficientnet_lite0, tiny"):
+    with pytest.raises(
+        ConfigError, match="model.name='other' has no schema; valid models: baseline, efficientnet_lite0, tiny"
+    ):
         config.validate_config({**base, "model": {"name": "other"}})
     monkeypatch.delitem(config.MODEL_SCHEMAS, "tiny")

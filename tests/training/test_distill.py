@@ -9,19 +9,26 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import make_synthetic_dataset
 
 from fishopt.checkpoint import load_checkpoint
 from fishopt.errors import CheckpointError, ConfigError
 from fishopt.training.config import compose_config, to_dict
 from fishopt.training.distill import DistillConfig, kd_loss
 from fishopt.training.train import train
-from helpers import make_synthetic_dataset
 
-needs_lite = pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite_pytorch") is None,
-                                reason="the pretrained extra is not installed")
+needs_lite = pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite_pytorch") is None, reason="the pretrained extra is not installed"
+)
 SMALL = ["trainer.progress_bar=false", "data.load_size=[36,48]", "data.input_size=[32,32]", "data.batch_size=8"]
-TEACHER = [*SMALL, "model=efficientnet_lite0", "model.pretrained=false", "model.width=0.25", "model.depth=0.25",
-           "trainer.max_epochs=3"]
+TEACHER = [
+    *SMALL,
+    "model=efficientnet_lite0",
+    "model.pretrained=false",
+    "model.width=0.25",
+    "model.depth=0.25",
+    "trainer.max_epochs=3",
+]
 STUDENT = [*SMALL, "model.width=4", "model.hidden=8", "trainer.max_epochs=2"]
 
 
@@ -50,8 +57,10 @@ def test_kd_loss_is_zero_for_the_teachers_own_logits_and_scales_with_t_squared()
     assert float(kd_loss(s, t, 2.0)) == pytest.approx(float(scaled), rel=1e-5)
 
 
-@pytest.mark.parametrize(("cfg", "message"), [({"alpha": 1.5}, "alpha"), ({"temperature": 0}, "temperature"),
-                                              ({"runtime": "tpu"}, "auto, torch, openvino")])
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [({"alpha": 1.5}, "alpha"), ({"temperature": 0}, "temperature"), ({"runtime": "tpu"}, "auto, torch, openvino")],
+)
 def test_bad_distill_settings(cfg: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DistillConfig(**cfg)
@@ -66,7 +75,9 @@ def test_teacher_sees_the_students_views_at_its_own_size_and_normalization(teach
     t._to(torch.device("cpu"))
     pixels = torch.rand(2, 3, 32, 32)
     views = (pixels - 0.5) / 0.25
-    expected = (pixels - torch.tensor(ckpt.meta["mean"]).view(1, 3, 1, 1)) / torch.tensor(ckpt.meta["std"]).view(1, 3, 1, 1)
+    expected = (pixels - torch.tensor(ckpt.meta["mean"]).view(1, 3, 1, 1)) / torch.tensor(ckpt.meta["std"]).view(
+        1, 3, 1, 1
+    )
     torch.testing.assert_close(t.inputs(views), expected)
     assert t(views).shape == (2, 3)
 
@@ -91,8 +102,11 @@ def _refused(cfg: dict, error: type, match: str) -> None:
 
 @needs_lite
 def test_teacher_of_another_split_is_refused(data: Path, teacher: Path, tmp_path: Path) -> None:
-    _refused(_cfg(data, tmp_path, "s", *STUDENT, f"distill.teacher={teacher}", "data.split_seed=1"),
-             CheckpointError, "trained on another split")
+    _refused(
+        _cfg(data, tmp_path, "s", *STUDENT, f"distill.teacher={teacher}", "data.split_seed=1"),
+        CheckpointError,
+        "trained on another split",
+    )
 
 
 @needs_lite
@@ -115,15 +129,27 @@ def test_bad_teacher_files_are_refused(data: Path, tmp_path: Path, kind: str) ->
     bad = {"corrupt": tmp_path / "model.pt", "artifact": tmp_path / "model.onnx", "missing": tmp_path / "none.pt"}[kind]
     if kind != "missing":
         bad.write_bytes(b"\x00junk" * 100)
-    _refused(_cfg(data, tmp_path, "s", *STUDENT, f"distill.teacher={bad}"), CheckpointError,
-             {"corrupt": "not a fishopt checkpoint", "artifact": "not a model.pt", "missing": "not found"}[kind])
+    _refused(
+        _cfg(data, tmp_path, "s", *STUDENT, f"distill.teacher={bad}"),
+        CheckpointError,
+        {"corrupt": "not a fishopt checkpoint", "artifact": "not a model.pt", "missing": "not found"}[kind],
+    )
 
 
 def test_bad_teacher_through_the_cli_is_one_line_exit_2(data: Path, tmp_path: Path) -> None:
     from fishopt.cli import main
 
-    result = CliRunner().invoke(main, ["train", *STUDENT, f"data.root={data}", f"out_dir={tmp_path}", "run_name=s",
-                                       f"distill.teacher={tmp_path / 'none.pt'}"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            *STUDENT,
+            f"data.root={data}",
+            f"out_dir={tmp_path}",
+            "run_name=s",
+            f"distill.teacher={tmp_path / 'none.pt'}",
+        ],
+    )
     assert result.exit_code == 2 and "Traceback" not in result.output and "not found" in result.output
     assert not (tmp_path / "s").exists()
 
@@ -135,7 +161,9 @@ def test_auto_teacher_is_trained_once_then_reused(data: Path, tmp_path: Path, ca
 
     first = train(_cfg(data, tmp_path, "a", *STUDENT, "distill.teacher=auto", "distill.runtime=torch"))
     teachers = list((tmp_path / "teachers").glob("efficientnet_lite0-*/model.pt"))
-    assert len(teachers) == 1 and load_checkpoint(first).meta["distill"]["teacher"]["path"] == str(teachers[0].resolve())
+    assert len(teachers) == 1 and load_checkpoint(first).meta["distill"]["teacher"]["path"] == str(
+        teachers[0].resolve()
+    )
     assert load_checkpoint(teachers[0]).meta["split"]["hash"] == load_checkpoint(first).meta["split"]["hash"]
     with caplog.at_level(logging.INFO, logger="fishopt.training.train"):
         train(_cfg(data, tmp_path, "b", *STUDENT, "distill.teacher=auto", "distill.runtime=torch"))

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import write_image
 
 from fishopt.models import create_model, model_info
 from fishopt.training import embeddings as emb
-from helpers import write_image
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite_pytorch") is None,
-                                reason="the pretrained extra is not installed")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite_pytorch") is None, reason="the pretrained extra is not installed"
+)
 META = {"input_size": [32, 32], "load_size": [32, 32], "mean": [0.5] * 3, "std": [0.25] * 3}
 
 

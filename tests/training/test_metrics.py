@@ -33,5 +33,11 @@ def test_unit_report_counts_units_and_lists_the_failing_ones_worst_first() -> No
     rep = unit_report(preds, targets, units, names, "cluster")
     assert (rep["by"], rep["n"], rep["all_correct"], rep["majority_correct"]) == ("cluster", 3, 1, 1)
     assert [u["unit"] for u in rep["failing"]] == ["b/c1", "c/c2"]
-    assert rep["failing"][0] == {"unit": "b/c1", "class": "b", "n": 3, "top1": pytest.approx(1 / 3), "predicted": {"c": 2}}
+    assert rep["failing"][0] == {
+        "unit": "b/c1",
+        "class": "b",
+        "n": 3,
+        "top1": pytest.approx(1 / 3),
+        "predicted": {"c": 2},
+    }
     assert rep["failing"][1]["predicted"] == {"a": 1}

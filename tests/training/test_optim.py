@@ -25,7 +25,7 @@ def test_each_optimizer_builds_and_steps(name: str) -> None:
     loss = model(torch.randn(2, 3, 32, 32)).logsumexp(1).mean()
     loss.backward()
     opt.step()
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_sgd_uses_nesterov_momentum_and_adamw_is_the_default() -> None:

@@ -10,19 +10,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers import write_image
+
+import fishopt
+from fishopt.checkpoint import load_checkpoint
 from fishopt.errors import CheckpointError, ConfigError, DataError, MissingDependencyError
 from fishopt.training import train as train_mod
-from fishopt.checkpoint import load_checkpoint
 from fishopt.training.config import compose_config, to_dict
 from fishopt.training.train import train
 
-import fishopt
-
 REPO = Path(fishopt.__file__).resolve().parents[1]  # the fishopt under test, for the child processes too
-TINY = ["trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.refit=false", "data.load_size=[36,48]",
-        "data.input_size=[32,32]", "data.batch_size=8", "model.width=4", "model.hidden=16", "trainer.threads=1"]
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.progress_bar=false",
+    "trainer.refit=false",
+    "data.load_size=[36,48]",
+    "data.input_size=[32,32]",
+    "data.batch_size=8",
+    "model.width=4",
+    "model.hidden=16",
+    "trainer.threads=1",
+]
 
 
 def _cfg(root: Path, out: Path, *extra: str) -> dict:
@@ -95,11 +103,14 @@ def test_interrupt_before_a_checkpoint_leaves_nothing(synthetic_root, tmp_path, 
     assert list((tmp_path / "runs").iterdir()) == []
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("trainer.accelerator=nosuch", r"Lightning refuses trainer.accelerator='nosuch'.*Available names are: .*cpu"),
-    ("trainer.strategy=nosuch", r"Lightning refuses .*trainer.strategy='nosuch'.*invalid strategy"),
-    ("trainer.precision=64-mixed", r"Lightning refuses .*precision='64-mixed'"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.accelerator=nosuch", r"Lightning refuses trainer.accelerator='nosuch'.*Available names are: .*cpu"),
+        ("trainer.strategy=nosuch", r"Lightning refuses .*trainer.strategy='nosuch'.*invalid strategy"),
+        ("trainer.precision=64-mixed", r"Lightning refuses .*precision='64-mixed'"),
+    ],
+)
 def test_lightning_settings_refused_before_any_output(synthetic_root, tmp_path, no_fit, override, message):
     with pytest.raises(ConfigError, match=message):
         train(_cfg(synthetic_root, tmp_path / "runs", override))
@@ -111,9 +122,14 @@ def test_missing_logger_names_the_extra(synthetic_root, tmp_path, monkeypatch, n
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("tensorboard", "tensorboardX", "wandb") else real(name, *a))
-    with pytest.raises(MissingDependencyError, match=rf"trainer.logger={kind} needs .* pip install 'fishopt\[loggers\]'"):
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("tensorboard", "tensorboardX", "wandb") else real(name, *a),
+    )
+    with pytest.raises(
+        MissingDependencyError, match=rf"trainer.logger={kind} needs .* pip install 'fishopt\[loggers\]'"
+    ):
         train(_cfg(synthetic_root, tmp_path / "runs", f"trainer.logger={kind}"))
     assert not (tmp_path / "runs").exists()
 
@@ -154,13 +170,29 @@ def test_data_with_some_species_missing_warns_and_records_it(tmp_path, caplog):
 def test_ddp_on_cpu_with_two_processes(synthetic_root, tmp_path):
     """trainer.strategy=ddp through Lightning's launcher: rank 0 writes the run, rank 1 trains with it."""
     out = tmp_path / "runs"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "PYTHONWARNINGS": "ignore"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONWARNINGS": "ignore",
+    }
     for key in ("LOCAL_RANK", "RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT"):
         env.pop(key, None)
-    cmd = [sys.executable, "-m", "fishopt", "train", "--data", str(synthetic_root), *TINY, "trainer.max_epochs=2",
-           "trainer.refit=true", f"out_dir={out}", "run_name=ddp", "trainer.strategy=ddp", "trainer.devices=2",
-           "trainer.accelerator=cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fishopt",
+        "train",
+        "--data",
+        str(synthetic_root),
+        *TINY,
+        "trainer.max_epochs=2",
+        "trainer.refit=true",
+        f"out_dir={out}",
+        "run_name=ddp",
+        "trainer.strategy=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Starting with 2 processes" in proc.stderr and "distributed_backend=gloo" in proc.stderr
@@ -180,8 +212,19 @@ def test_sigterm_during_training_exits_143_and_keeps_the_resumable_run(synthetic
 
     out = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "fishopt", "train", "--data", str(synthetic_root), *TINY, "trainer.max_epochs=500",
-           "trainer.patience=500", f"out_dir={out}", "run_name=long"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fishopt",
+        "train",
+        "--data",
+        str(synthetic_root),
+        *TINY,
+        "trainer.max_epochs=500",
+        "trainer.patience=500",
+        f"out_dir={out}",
+        "run_name=long",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(out.glob(".long.build-*/checkpoints/last.ckpt")):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fishopt.errors import ConfigError, OutputError
 from fishopt.checkpoint import load_checkpoint
+from fishopt.errors import ConfigError, OutputError
 from fishopt.training.config import compose_config, to_dict
 from fishopt.training.train import train
 
@@ -111,9 +111,16 @@ def test_bad_ema_decay(fish_root: Path, tmp_path: Path, decay: float) -> None:
         train(_cfg(fish_root, tmp_path, f"trainer.ema_decay={decay}"))
 
 
-@pytest.mark.parametrize(("override", "message"), [("trainer.optimizer=adam", "expected 'adamw' or 'sgd'"),
-                                                   ("trainer.mixup=-1", "trainer.mixup=-1 is not valid: expected >= 0")])
-def test_bad_trainer_settings_refused_before_any_output(fish_root: Path, tmp_path: Path, override: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.optimizer=adam", "expected 'adamw' or 'sgd'"),
+        ("trainer.mixup=-1", "trainer.mixup=-1 is not valid: expected >= 0"),
+    ],
+)
+def test_bad_trainer_settings_refused_before_any_output(
+    fish_root: Path, tmp_path: Path, override: str, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         train(_cfg(fish_root, tmp_path, override))
     assert not (tmp_path / "smoke").exists(), "no half-written run folder"

@@ -66,8 +66,14 @@ def resolve_raw_size(meta: dict[str, Any], raw_size: Any = None) -> list[int]:
     return [h, w]
 
 
-def wrap_for_export(ckpt: LoadedCheckpoint, *, precision: str = "fp32", with_preprocessing: bool = False, raw_size: Any = None,
-                  batch_size: int = 2) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
+def wrap_for_export(
+    ckpt: LoadedCheckpoint,
+    *,
+    precision: str = "fp32",
+    with_preprocessing: bool = False,
+    raw_size: Any = None,
+    batch_size: int = 2,
+) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
     """The module to export, an example input, and the metadata keys that describe its input.
 
     Args:
@@ -95,8 +101,9 @@ def wrap_for_export(ckpt: LoadedCheckpoint, *, precision: str = "fp32", with_pre
     return _Wrapped(model, pre, precision == "fp16").eval(), example, info
 
 
-def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, *, static_batch: bool = False,
-                opset: int | None = None) -> Any:
+def export_onnx(
+    module: nn.Module, example: torch.Tensor, path: Path, *, static_batch: bool = False, opset: int | None = None
+) -> Any:
     """Export ``module`` with the dynamo exporter to one self-contained ONNX file.
 
     Args:
@@ -117,9 +124,19 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, *, static_
     dynamic = None if static_batch else batch_dim()
     with torch.no_grad(), quiet("onnxscript", "onnx_ir", "torch.onnx", stdout=True):
         program = torch.onnx.export(
-            module, (example,), None, dynamo=True, external_data=False, dynamic_shapes=dynamic,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset, verbose=False,
+            module,
+            (example,),
+            None,
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes=dynamic,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            verbose=False,
         )
+    if program is None:  # torch.onnx.export returns the program whenever dynamo=True
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
     import onnx
 
     model = strip_debug_info(program.model_proto)
@@ -130,8 +147,13 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, *, static_
 def build_onnx(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: OnnxConfig) -> BuildOutput:
     """Builder of ``onnx-fp32`` / ``onnx-fp16``: ``workdir/model.onnx``, one self-contained file."""
     path = Path(workdir) / "model.onnx"
-    module, example, facts = wrap_for_export(ckpt, precision=meta["precision"], with_preprocessing=config.with_preprocessing,
-                                             raw_size=config.raw_size, batch_size=config.example_batch)
+    module, example, facts = wrap_for_export(
+        ckpt,
+        precision=meta["precision"],
+        with_preprocessing=config.with_preprocessing,
+        raw_size=config.raw_size,
+        batch_size=config.example_batch,
+    )
     model = export_onnx(module, example, path, static_batch=config.static_batch, opset=config.opset)
     if config.sanitize:
         model = sanitize_onnx(model)

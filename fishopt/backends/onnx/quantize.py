@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,12 +29,15 @@ from fishopt.backends.onnx.graph import save_onnx
 from fishopt.backends.torch.pt2e import dynamic_coverage
 from fishopt.checkpoint import LoadedCheckpoint
 
+if TYPE_CHECKING:
+    from onnxruntime.quantization import CalibrationDataReader
+
 log = logging.getLogger(__name__)
 
 DYNAMIC_OPS = ["MatMul", "Gemm"]
 
 
-def _reader(input_name: str, batch: np.ndarray, batch_size: int = 32):
+def _reader(input_name: str, batch: np.ndarray, batch_size: int = 32) -> CalibrationDataReader:
     """A ``CalibrationDataReader`` over a batch (float32 model input, or uint8 images for raw-input graphs)."""
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -105,7 +108,9 @@ def quantize_onnx_static(
             per_channel=per_channel,
             activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy}[calibrate_method],
+            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy}[
+                calibrate_method
+            ],
             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
     drop_int32_zero_points(out)
@@ -189,23 +194,33 @@ def build_onnx_int8(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any],
     out = quantize_onnx_static(fp32, workdir / "model.onnx", calib.model_input(ckpt.meta).numpy(), config.per_channel)
     shutil.rmtree(fp32.parent, ignore_errors=True)
     ops = count_ops(out)
-    return _save_quantized(out, meta, {
-        "quantized": f"Conv and MatMul/Gemm weights and activations (QDQ, {ops.get('QuantizeLinear', 0)} "
-        f"QuantizeLinear nodes, {'per-channel' if config.per_channel else 'per-tensor'} weights)",
-        "calibration": {"split": "train", "images": len(calib), "seed": config.seed},
-        "quantize_seconds": round(time.perf_counter() - start, 2),
-    })
+    return _save_quantized(
+        out,
+        meta,
+        {
+            "quantized": f"Conv and MatMul/Gemm weights and activations (QDQ, {ops.get('QuantizeLinear', 0)} "
+            f"QuantizeLinear nodes, {'per-channel' if config.per_channel else 'per-tensor'} weights)",
+            "calibration": {"split": "train", "images": len(calib), "seed": config.seed},
+            "quantize_seconds": round(time.perf_counter() - start, 2),
+        },
+    )
 
 
-def build_onnx_int8_dynamic(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any],
-                            config: NoOptions) -> BuildOutput:
+def build_onnx_int8_dynamic(
+    ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: NoOptions
+) -> BuildOutput:
     """Builder of ``onnxruntime-int8-dynamic``: dynamic INT8 of the MatMul/Gemm nodes only."""
     start = time.perf_counter()
     fp32 = _fp32_onnx(ckpt, workdir, meta)
     out = quantize_onnx_dynamic(fp32, workdir / "model.onnx")
     shutil.rmtree(fp32.parent, ignore_errors=True)
     coverage = dynamic_coverage(ckpt.model, ckpt.meta["input_size"])
-    return _save_quantized(out, meta, {
-        **coverage, "quantized": coverage["quantized"].replace("Linear layers", "MatMul/Gemm (Linear) nodes"),
-        "quantize_seconds": round(time.perf_counter() - start, 2),
-    })
+    return _save_quantized(
+        out,
+        meta,
+        {
+            **coverage,
+            "quantized": coverage["quantized"].replace("Linear layers", "MatMul/Gemm (Linear) nodes"),
+            "quantize_seconds": round(time.perf_counter() - start, 2),
+        },
+    )

@@ -8,13 +8,17 @@ from typing import Any
 import numpy as np
 
 from fishopt.artifacts.metadata import check_metadata, read_onnxruntime_metadata
-from fishopt.artifacts.runtime import Runtime
+from fishopt.artifacts.runtime import Runtime, reject_settings
 from fishopt.errors import BackendUnavailableError, CheckpointError, require, unknown_choice
 
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 #: Execution providers by their short name, CPU last (the fallback for nodes a provider does not take).
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "openvino": "OpenVINOExecutionProvider",
-             "tensorrt": "TensorrtExecutionProvider"}
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
 
 
 class OnnxRuntime(Runtime):
@@ -29,8 +33,18 @@ class OnnxRuntime(Runtime):
     see :meth:`end_profiling`).
     """
 
-    def __init__(self, path: Path, meta: dict[str, Any], session: Any, *, threads: int | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
+    #: The session options and providers it was loaded with (set by :meth:`load`; :meth:`optimized_op_types`).
+    _options: tuple[Any, list[str]]
+
+    def __init__(
+        self,
+        path: Path,
+        meta: dict[str, Any],
+        session: Any,
+        *,
+        threads: int | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(path, meta, threads=threads, settings=settings)
         self.session = session
         first = session.get_inputs()[0]
@@ -39,8 +53,18 @@ class OnnxRuntime(Runtime):
         self.raw_input = bool(meta.get("raw_input", self.input_dtype == np.uint8))
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu", provider: str | None = None,
-             spinning: bool = False, optimization: str = "all", profile: str | None = None) -> OnnxRuntime:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        device: str = "cpu",
+        provider: str | None = None,
+        spinning: bool = False,
+        optimization: str = "all",
+        profile: str | None = None,
+        **settings: Any,
+    ) -> OnnxRuntime:
         """Create the session.
 
         Args:
@@ -51,13 +75,15 @@ class OnnxRuntime(Runtime):
             spinning: Let idle threads spin (lower latency on a quiet machine, worse under load).
             optimization: Graph optimization level: ``disable``, ``basic``, ``extended`` or ``all``.
             profile: Turn on ONNX Runtime's profiler, writing ``<profile>_<date>.json`` (per-node kernel times).
+            **settings: Nothing else: any other setting is an error.
 
         Raises:
             MissingDependencyError: onnxruntime is not installed.
             BackendUnavailableError: The provider is not in this onnxruntime build (names the package that has it).
-            ConfigError: Unknown provider or optimization level.
+            ConfigError: Unknown setting, provider or optimization level.
             CheckpointError: The file is missing, not ONNX, or lacks fishopt metadata.
         """
+        reject_settings("ONNX Runtime", settings, ("provider", "spinning", "optimization", "profile"))
         require("onnxruntime", "onnx")
         import onnxruntime as ort
 
@@ -73,8 +99,13 @@ class OnnxRuntime(Runtime):
                 "instead of onnxruntime, or use provider 'cpu'"
             )
         level = ort.GraphOptimizationLevel
-        levels = dict(zip(OPTIMIZATION_LEVELS, (level.ORT_DISABLE_ALL, level.ORT_ENABLE_BASIC,
-                                                level.ORT_ENABLE_EXTENDED, level.ORT_ENABLE_ALL), strict=True))
+        levels = dict(
+            zip(
+                OPTIMIZATION_LEVELS,
+                (level.ORT_DISABLE_ALL, level.ORT_ENABLE_BASIC, level.ORT_ENABLE_EXTENDED, level.ORT_ENABLE_ALL),
+                strict=True,
+            )
+        )
         opts = ort.SessionOptions()
         opts.graph_optimization_level = levels[optimization]
         opts.inter_op_num_threads = 1
@@ -92,8 +123,8 @@ class OnnxRuntime(Runtime):
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise CheckpointError(f"cannot load {str(path)!r} with onnxruntime: {exc}") from exc
         meta = check_metadata(read_onnxruntime_metadata(session), path)
-        settings = {"provider": provider, "spinning": spinning, "optimization": optimization}
-        runtime = cls(Path(path), meta, session, threads=threads, settings=settings)
+        applied = {"provider": provider, "spinning": spinning, "optimization": optimization}
+        runtime = cls(Path(path), meta, session, threads=threads, settings=applied)
         runtime.device = "cuda" if provider in ("cuda", "tensorrt") else "cpu"
         runtime._options = (opts, providers)
         return runtime

@@ -53,7 +53,9 @@ def _from_onnx(ckpt: LoadedCheckpoint, workdir: Path, static_batch: bool, batch:
         tmp.unlink(missing_ok=True)
 
 
-def convert_openvino(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: GraphConfig) -> tuple[Any, dict[str, Any]]:
+def convert_openvino(
+    ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: GraphConfig
+) -> tuple[Any, dict[str, Any]]:
     """Convert a checkpoint to an in-memory ``openvino.Model`` carrying fishopt metadata in ``rt_info``.
 
     Args:
@@ -70,13 +72,21 @@ def convert_openvino(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any]
     batch = config.example_batch
     if config.with_preprocessing:
         model = _from_onnx(ckpt, Path(workdir), config.static_batch, batch, config.raw_size)
-        facts = {"raw_input": True, "raw_size": resolve_raw_size(ckpt.meta, config.raw_size), "input_layout": "NHWC uint8 RGB"}
+        facts = {
+            "raw_input": True,
+            "raw_size": resolve_raw_size(ckpt.meta, config.raw_size),
+            "input_layout": "NHWC uint8 RGB",
+        }
     else:
         model = _from_torch(ckpt, config.static_batch, batch)
         facts = {"raw_input": False, "input_layout": "NCHW float32 normalized"}
     precision = meta["precision"]
-    facts.update(config.shape_meta(), weights="fp16" if precision == "fp16" else "fp32",
-                 inference_precision=INFERENCE_PRECISION.get(precision), openvino_version=ov.get_version())
+    facts.update(
+        config.shape_meta(),
+        weights="fp16" if precision == "fp16" else "fp32",
+        inference_precision=INFERENCE_PRECISION.get(precision),
+        openvino_version=ov.get_version(),
+    )
     set_openvino_metadata(model, {**meta, **facts})
     return model, facts
 

@@ -37,10 +37,16 @@ def quantize_ov_model(model: Any, calib: np.ndarray, batch_size: int = 32) -> An
     """
     import nncf
 
-    items = [np.ascontiguousarray(calib[i : i + batch_size], dtype=np.float32)
-             for i in range(0, len(calib), batch_size)]
-    return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items), preset=nncf.QuantizationPreset.PERFORMANCE,
-                         fast_bias_correction=False)
+    items = [
+        np.ascontiguousarray(calib[i : i + batch_size], dtype=np.float32) for i in range(0, len(calib), batch_size)
+    ]
+    return nncf.quantize(
+        model,
+        nncf.Dataset(items),
+        subset_size=len(items),
+        preset=nncf.QuantizationPreset.PERFORMANCE,
+        fast_bias_correction=False,
+    )
 
 
 def count_fake_quantize(model: Any) -> int:
@@ -48,23 +54,30 @@ def count_fake_quantize(model: Any) -> int:
     return sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
 
 
-def build_openvino_int8(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any],
-                        config: CalibratedConfig) -> BuildOutput:
+def build_openvino_int8(
+    ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: CalibratedConfig
+) -> BuildOutput:
     """Builder of ``openvino-int8``: NNCF on the converted FP32 model, ``workdir/model.xml`` (int8 weights in ``model.bin``)."""
     import nncf
     import openvino as ov
 
     start = time.perf_counter()
     calib = calibration_images(ckpt, config.calib_size, config.seed)
-    model, facts = convert_openvino(ckpt, workdir, {**meta, "precision": "fp32", "format": "openvino-fp32"}, GraphConfig())
+    model, facts = convert_openvino(
+        ckpt, workdir, {**meta, "precision": "fp32", "format": "openvino-fp32"}, GraphConfig()
+    )
     quantized = quantize_ov_model(model, calib.model_input(ckpt.meta).numpy())
-    facts.update(weights="int8", inference_precision=None, quantization={
-        "quantized": f"Conv and MatMul inputs and weights ({count_fake_quantize(quantized)} FakeQuantize nodes, "
-        "per-channel weights)",
-        "calibration": {"split": "train", "images": len(calib), "seed": config.seed},
-        "quantize_seconds": round(time.perf_counter() - start, 2),
-        "nncf_version": nncf.__version__,
-    })
+    facts.update(
+        weights="int8",
+        inference_precision=None,
+        quantization={
+            "quantized": f"Conv and MatMul inputs and weights ({count_fake_quantize(quantized)} FakeQuantize nodes, "
+            "per-channel weights)",
+            "calibration": {"split": "train", "images": len(calib), "seed": config.seed},
+            "quantize_seconds": round(time.perf_counter() - start, 2),
+            "nncf_version": nncf.__version__,
+        },
+    )
     set_openvino_metadata(quantized, {**meta, **facts})
     path = Path(workdir) / "model.xml"
     ov.save_model(quantized, str(path), compress_to_fp16=False)

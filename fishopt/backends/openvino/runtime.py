@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fishopt.artifacts.metadata import check_metadata, get_openvino_metadata
-from fishopt.artifacts.runtime import Runtime
+from fishopt.artifacts.runtime import Runtime, reject_settings
 from fishopt.errors import CheckpointError, require, unknown_choice
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
@@ -23,8 +23,15 @@ class OpenVINORuntime(Runtime):
             compiled model: OpenVINO's CPU default is bf16 on CPUs with AVX-512 BF16 or AMX.
     """
 
-    def __init__(self, path: Path, meta: dict[str, Any], compiled: Any, *, threads: int | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        meta: dict[str, Any],
+        compiled: Any,
+        *,
+        threads: int | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(path, meta, threads=threads, settings=settings)
         self.compiled = compiled
         self.request = compiled.create_infer_request()
@@ -34,9 +41,18 @@ class OpenVINORuntime(Runtime):
         self.raw_input = bool(meta.get("raw_input", first.get_element_type().get_type_name() == "u8"))
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu",
-             precision_hint: str | None = None, performance_hint: str = "LATENCY",
-             reshape: int | None = None, perf_count: bool = False) -> OpenVINORuntime:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        device: str = "cpu",
+        precision_hint: str | None = None,
+        performance_hint: str = "LATENCY",
+        reshape: int | None = None,
+        perf_count: bool = False,
+        **settings: Any,
+    ) -> OpenVINORuntime:
         """Read and compile the IR.
 
         Args:
@@ -50,12 +66,14 @@ class OpenVINORuntime(Runtime):
                 CPU plugin pick kernels for it; the benchmark does this per timed batch size, see
                 :meth:`latency_settings`).
             perf_count: Turn on per-layer performance counters (``PERF_COUNT``; :meth:`profiling_info`).
+            **settings: Nothing else: any other setting is an error.
 
         Raises:
             MissingDependencyError: openvino is not installed.
             CheckpointError: The file is missing, not an IR, or lacks fishopt metadata.
-            ConfigError: An unknown precision hint.
+            ConfigError: An unknown setting or precision hint.
         """
+        reject_settings("OpenVINO", settings, ("precision_hint", "performance_hint", "reshape", "perf_count"))
         require("openvino", "openvino")
         import openvino as ov
 
@@ -84,9 +102,17 @@ class OpenVINORuntime(Runtime):
         if perf_count:
             config["PERF_COUNT"] = True
         compiled = core.compile_model(model, device.upper(), config)
-        settings = {k: v for k, v in (("precision_hint", precision_hint), ("performance_hint", performance_hint),
-                                      ("reshape", reshape), ("perf_count", perf_count or None)) if v is not None}
-        runtime = cls(Path(path), meta, compiled, threads=threads, settings=settings)
+        applied = {
+            k: v
+            for k, v in (
+                ("precision_hint", precision_hint),
+                ("performance_hint", performance_hint),
+                ("reshape", reshape),
+                ("perf_count", perf_count or None),
+            )
+            if v is not None
+        }
+        runtime = cls(Path(path), meta, compiled, threads=threads, settings=applied)
         runtime.device = device
         return runtime
 

@@ -13,14 +13,34 @@ _REQUIRES = ("tensorrt", "onnx", "onnxscript", "onnxruntime", "polygraphy", "onn
 _RUNTIME = "fishopt.backends.tensorrt.runtime:TensorRTRuntime"
 _BUILDER = "fishopt.backends.tensorrt.engine:build_engine"
 
-register_format(Format(
-    name="tensorrt-fp16", backend="tensorrt", precision="fp16", suffix=".engine", builder=_BUILDER, runtime=_RUNTIME,
-    config=EngineConfig, needs_gpu=True, requires=_REQUIRES, extra="tensorrt",
-    description="TensorRT engine (FP16) from the sanitized ONNX graph; needs a CUDA GPU.",
-))
+register_format(
+    Format(
+        name="tensorrt-fp16",
+        backend="tensorrt",
+        precision="fp16",
+        suffix=".engine",
+        builder=_BUILDER,
+        runtime=_RUNTIME,
+        config=EngineConfig,
+        needs_gpu=True,
+        requires=_REQUIRES,
+        extra="tensorrt",
+        description="TensorRT engine (FP16) from the sanitized ONNX graph; needs a CUDA GPU.",
+    )
+)
 
-register_format(Format(
-    name="tensorrt-int8", backend="tensorrt", precision="int8", suffix=".engine", builder=_BUILDER, runtime=_RUNTIME,
-    config=Int8EngineConfig, needs_gpu=True, requires=_REQUIRES, extra="tensorrt",
-    description="TensorRT engine (INT8 with FP16 fallback) from a Q/DQ ONNX graph calibrated on the train split.",
-))
+register_format(
+    Format(
+        name="tensorrt-int8",
+        backend="tensorrt",
+        precision="int8",
+        suffix=".engine",
+        builder=_BUILDER,
+        runtime=_RUNTIME,
+        config=Int8EngineConfig,
+        needs_gpu=True,
+        requires=_REQUIRES,
+        extra="tensorrt",
+        description="TensorRT engine (INT8 with FP16 fallback) from a Q/DQ ONNX graph calibrated on the train split.",
+    )
+)

@@ -36,7 +36,9 @@ def trt_ready_onnx(ckpt: LoadedCheckpoint, path: Path, *, precision: str, static
     """Export the TensorRT-ready ONNX graph (sanitized; FP16 for ``fp16``, FP32 otherwise) to ``path``."""
     import onnx
 
-    module, example, _ = wrap_for_export(ckpt, precision="fp16" if precision == "fp16" else "fp32", batch_size=batch_size)
+    module, example, _ = wrap_for_export(
+        ckpt, precision="fp16" if precision == "fp16" else "fp32", batch_size=batch_size
+    )
     model = sanitize_onnx(export_onnx(module, example, path, static_batch=static_batch))
     onnx.save(model, str(path))
     return path
@@ -46,12 +48,19 @@ def qdq_onnx(ckpt: LoadedCheckpoint, fp32_path: Path, out_path: Path, calib_size
     """Insert symmetric per-channel INT8 Q/DQ nodes (TensorRT explicit quantization), calibrated (entropy) on
     train images stratified per class (:func:`fishopt.artifacts.calibration.calibration_images`)."""
     calib = calibration_images(ckpt, calib_size).model_input(ckpt.meta).numpy()
-    return quantize_onnx_static(fp32_path, out_path, calib, per_channel=True, symmetric=True, pre_process=False,
-                                calibrate_method="entropy")
+    return quantize_onnx_static(
+        fp32_path, out_path, calib, per_channel=True, symmetric=True, pre_process=False, calibrate_method="entropy"
+    )
 
 
-def engine_from_onnx(onnx_path: Path, engine_path: Path, input_shape: tuple[int, ...], *, static_batch: bool,
-                     max_batch: int = DEFAULT_MAX_BATCH) -> Path:
+def engine_from_onnx(
+    onnx_path: Path,
+    engine_path: Path,
+    input_shape: tuple[int, ...],
+    *,
+    static_batch: bool,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> Path:
     """Build a strongly typed TensorRT engine from an ONNX file with the TensorRT ONNX parser.
 
     Raises:
@@ -84,7 +93,9 @@ def engine_from_onnx(onnx_path: Path, engine_path: Path, input_shape: tuple[int,
     return engine_path
 
 
-def build_engine(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: EngineConfig | Int8EngineConfig) -> BuildOutput:
+def build_engine(
+    ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: EngineConfig | Int8EngineConfig
+) -> BuildOutput:
     """Builder of ``tensorrt-fp16`` / ``tensorrt-int8``.
 
     Writes ``model.onnx`` (the TensorRT-ready graph the engine was built from), ``model.engine`` and
@@ -99,16 +110,22 @@ def build_engine(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], co
     workdir = Path(workdir)
     precision = meta["precision"]
     batch = config.example_batch
-    onnx_path = trt_ready_onnx(ckpt, workdir / "model.onnx", precision=precision, static_batch=config.static_batch,
-                               batch_size=batch)
+    onnx_path = trt_ready_onnx(
+        ckpt, workdir / "model.onnx", precision=precision, static_batch=config.static_batch, batch_size=batch
+    )
     if precision == "int8":
         fp32_path = onnx_path.with_name("model.fp32.onnx")
         onnx_path.replace(fp32_path)
         qdq_onnx(ckpt, fp32_path, onnx_path, getattr(config, "calib_size", DEFAULT_CALIB_SIZE))
         fp32_path.unlink()
-    engine = engine_from_onnx(onnx_path, workdir / "model.engine", (batch, 3, *ckpt.meta["input_size"]),
-                              static_batch=config.static_batch)
-    facts = {"raw_input": False, **config.shape_meta(), "max_batch": batch if config.static_batch else DEFAULT_MAX_BATCH,
-             "tensorrt_version": trt.__version__}
+    engine = engine_from_onnx(
+        onnx_path, workdir / "model.engine", (batch, 3, *ckpt.meta["input_size"]), static_batch=config.static_batch
+    )
+    facts = {
+        "raw_input": False,
+        **config.shape_meta(),
+        "max_batch": batch if config.static_batch else DEFAULT_MAX_BATCH,
+        "tensorrt_version": trt.__version__,
+    }
     write_sidecar(engine, {**meta, **facts})
     return BuildOutput(engine, facts)

@@ -9,7 +9,7 @@ import numpy as np
 
 from fishopt.artifacts.metadata import check_metadata, read_sidecar
 from fishopt.artifacts.registry import availability, cuda_available
-from fishopt.artifacts.runtime import Runtime
+from fishopt.artifacts.runtime import Runtime, reject_settings
 from fishopt.errors import BackendUnavailableError
 
 
@@ -46,13 +46,28 @@ class TensorRTRuntime(Runtime):
         self.stream = torch.cuda.Stream()
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cuda") -> TensorRTRuntime:  # noqa: ARG003 - the Runtime signature
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        device: str = "cuda",  # noqa: ARG003 - the Runtime signature
+        **settings: Any,
+    ) -> TensorRTRuntime:
         """Deserialize ``model.engine`` (metadata from ``model.engine.json``).
 
+        Args:
+            path: The ``.engine`` file.
+            threads: Recorded only (TensorRT runs on the GPU).
+            device: Always ``cuda``.
+            **settings: None: TensorRT takes no runtime settings, any is an error.
+
         Raises:
+            ConfigError: A runtime setting was given.
             BackendUnavailableError: No tensorrt module or no CUDA GPU (names which), or the engine does not
                 deserialize (built for another GPU or TensorRT version: rebuild it on this machine).
         """
+        reject_settings("TensorRT", settings, ())
         check_tensorrt()
         import tensorrt as trt
 

@@ -58,7 +58,9 @@ def aoti_package(program: torch.export.ExportedProgram, path: Path, configs: dic
     from torch._inductor import aoti_compile_and_package
 
     with torch.no_grad():
-        out = aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs or inductor_configs("default"))
+        out = aoti_compile_and_package(
+            program, package_path=str(path), inductor_configs=configs or inductor_configs("default")
+        )
     deflate_zip(out)  # AOTInductor stores every record uncompressed
     return Path(out)
 
@@ -72,12 +74,18 @@ def build_aoti(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], conf
     path = Path(workdir) / "model.pt2"
     model = copy.deepcopy(ckpt.model).eval()
     start = time.perf_counter()
-    program = export_program(model, example_input(ckpt.meta["input_size"], config.example_batch),
-                             static_batch=config.static_batch)
+    program = export_program(
+        model, example_input(ckpt.meta["input_size"], config.example_batch), static_batch=config.static_batch
+    )
     aoti_package(program, path, inductor_configs(config.mode))
     seconds = time.perf_counter() - start
     log.info("compiled %s (mode %s) in %.1f s", path.name, config.mode, seconds)
-    facts = {"raw_input": False, "mode": config.mode, "compile_seconds": round(seconds, 3), **config.shape_meta(),
-             "torch_version": torch.__version__}
+    facts = {
+        "raw_input": False,
+        "mode": config.mode,
+        "compile_seconds": round(seconds, 3),
+        **config.shape_meta(),
+        "torch_version": torch.__version__,
+    }
     write_sidecar(path, {**meta, **facts})
     return BuildOutput(path, facts)

@@ -14,7 +14,9 @@ def batch_dim() -> tuple[dict[int, Any]]:
     return ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
 
 
-def export_program(model: torch.nn.Module, example: torch.Tensor, *, static_batch: bool = False) -> torch.export.ExportedProgram:
+def export_program(
+    model: torch.nn.Module, example: torch.Tensor, *, static_batch: bool = False
+) -> torch.export.ExportedProgram:
     """``torch.export`` ``model`` (or a quantized graph) for inputs like ``example``.
 
     Args:

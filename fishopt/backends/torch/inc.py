@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def inc_version() -> str:
         return "unknown"
 
 
-def top1(model, batch: torch.Tensor, labels: torch.Tensor, batch_size: int = 64) -> float:
+def top1(
+    model: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, labels: torch.Tensor, batch_size: int = 64
+) -> float:
     """Top-1 accuracy (0-1) of a callable on a preprocessed batch."""
     if len(labels) == 0:
         return 0.0
@@ -50,8 +53,14 @@ def top1(model, batch: torch.Tensor, labels: torch.Tensor, batch_size: int = 64)
     return float((preds == labels).float().mean())
 
 
-def tune(model: torch.nn.Module, calib: torch.Tensor, val: torch.Tensor, val_labels: torch.Tensor,
-         max_drop: float, max_trials: int = 4) -> tuple[torch.fx.GraphModule, dict[str, Any]]:
+def tune(
+    model: torch.nn.Module,
+    calib: torch.Tensor,
+    val: torch.Tensor,
+    val_labels: torch.Tensor,
+    max_drop: float,
+    max_trials: int = 4,
+) -> tuple[torch.fx.GraphModule, dict[str, Any]]:
     """Accuracy-aware static INT8 with INC ``autotune``.
 
     Args:
@@ -76,12 +85,12 @@ def tune(model: torch.nn.Module, calib: torch.Tensor, val: torch.Tensor, val_lab
     baseline = top1(model, val, val_labels)
     scores: list[float] = []
 
-    def run_fn(graph) -> None:
+    def run_fn(graph: Callable[[torch.Tensor], torch.Tensor]) -> None:
         with torch.no_grad():
             for i in range(0, len(calib), 32):
                 graph(calib[i : i + 32])
 
-    def eval_fn(graph) -> float:
+    def eval_fn(graph: Callable[[torch.Tensor], torch.Tensor]) -> float:
         scores.append(top1(graph, val, val_labels))
         return scores[-1]
 
@@ -90,12 +99,22 @@ def tune(model: torch.nn.Module, calib: torch.Tensor, val: torch.Tensor, val_lab
     configs = [INT8StaticQuantConfig(act_sym=[False, True], act_algo=["minmax", "kl"])]
     with quiet("neural_compressor"):
         graph = export(model, (example,), dynamic_shapes=batch_dim())
-        tuned = autotune(graph, TuningConfig(config_set=configs, tolerable_loss=tolerable, max_trials=max_trials),
-                         eval_fn=eval_fn, run_fn=run_fn, example_inputs=(example,))
+        tuned = autotune(
+            graph,
+            TuningConfig(config_set=configs, tolerable_loss=tolerable, max_trials=max_trials),
+            eval_fn=eval_fn,
+            run_fn=run_fn,
+            example_inputs=(example,),
+        )
     trials = scores[1:]  # the first score is INC's own FP32 baseline
     best = max(trials) if trials else 0.0
-    report = {"val_top1_fp32": round(100 * baseline, 2), "val_top1_int8": round(100 * best, 2),
-              "val_images": len(val_labels), "trials": len(trials), "tolerable_loss_relative": round(tolerable, 5)}
+    report = {
+        "val_top1_fp32": round(100 * baseline, 2),
+        "val_top1_int8": round(100 * best, 2),
+        "val_images": len(val_labels),
+        "trials": len(trials),
+        "tolerable_loss_relative": round(tolerable, 5),
+    }
     if tuned is None or 100 * (baseline - best) > max_drop + 1e-9:
         raise ParityError(
             f"INC tuning found no INT8 config within --max-drop {max_drop} points on the validation split "
@@ -119,12 +138,20 @@ def build_inc_int8(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], 
     tuned, report = tune(ckpt.model, batch, val.model_input(ckpt.meta), val.labels, config.max_drop)
     if val_in_training(ckpt.meta):
         report["val_in_training"] = True
-        log.warning("this checkpoint was refit on train + val, so INC scored its trials on images the model was "
-                    "trained on: the validation drop (%s -> %s%%) understates the INT8 drop on new photos; the "
-                    "parity gate on test images still applies", report["val_top1_fp32"], report["val_top1_int8"])
+        log.warning(
+            "this checkpoint was refit on train + val, so INC scored its trials on images the model was "
+            "trained on: the validation drop (%s -> %s%%) understates the INT8 drop on new photos; the "
+            "parity gate on test images still applies",
+            report["val_top1_fp32"],
+            report["val_top1_int8"],
+        )
     path, saved_as = save_program(fold_weight_quantize(tuned), batch, Path(workdir) / "model.pt2", config.package)
-    facts = package_facts(saved_as, start,
-                          quantized="Conv2d and Linear weights and activations (static, per-channel weights, INC-tuned)",
-                          calibration={"split": "train", "images": len(calib), "seed": config.seed},
-                          tuning={"split": "val", **report}, inc_version=inc_version())
+    facts = package_facts(
+        saved_as,
+        start,
+        quantized="Conv2d and Linear weights and activations (static, per-channel weights, INC-tuned)",
+        calibration={"split": "train", "images": len(calib), "seed": config.seed},
+        tuning={"split": "val", **report},
+        inc_version=inc_version(),
+    )
     return write_program_meta(path, meta, facts)

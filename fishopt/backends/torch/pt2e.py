@@ -32,6 +32,7 @@ from fishopt.models import count_macs
 
 log = logging.getLogger(__name__)
 
+
 def quantize_pt2e(model: nn.Module, calib: torch.Tensor, batch_size: int = 32) -> torch.fx.GraphModule:
     """Static INT8 of a float model with torchao's PT2E flow and the x86 Inductor quantizer.
 
@@ -101,8 +102,11 @@ def save_program(model: nn.Module, example: torch.Tensor, path: Path, package: s
         try:
             return aoti_package(program, path), "aoti"
         except Exception as exc:  # Inductor raises many types (compiler missing, lowering errors)
-            log.warning("AOTInductor packaging failed (%s: %s); saving a torch.export program instead",
-                        exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
+            log.warning(
+                "AOTInductor packaging failed (%s: %s); saving a torch.export program instead",
+                exc.__class__.__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
     _drop_example_inputs(program)
     _drop_debug_meta(program)
     torch.export.save(program, path)
@@ -154,8 +158,11 @@ def _drop_debug_meta(program: torch.export.ExportedProgram) -> None:
 
 def package_facts(saved_as: str, start: float, **extra: Any) -> dict[str, Any]:
     """The ``quantization`` facts of a saved torch INT8 program: how it was saved and how long it took."""
-    how = "AOTInductor package (compiled, loads without recompiling)" if saved_as == "aoti" else (
-        "torch.export program (reference Q/DQ kernels; AOTInductor was not used or failed)")
+    how = (
+        "AOTInductor package (compiled, loads without recompiling)"
+        if saved_as == "aoti"
+        else ("torch.export program (reference Q/DQ kernels; AOTInductor was not used or failed)")
+    )
     return {**extra, "saved_as": saved_as, "package": how, "quantize_seconds": round(time.perf_counter() - start, 2)}
 
 
@@ -166,24 +173,32 @@ def write_program_meta(path: Path, meta: dict[str, Any], quantization: dict[str,
     return BuildOutput(path, facts)
 
 
-def build_torch_int8(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: TorchInt8Config) -> BuildOutput:
+def build_torch_int8(
+    ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: TorchInt8Config
+) -> BuildOutput:
     """Builder of ``torch-int8``: PT2E static INT8 (X86InductorQuantizer), saved as ``model.pt2``."""
     start = time.perf_counter()
     calib = calibration_images(ckpt, config.calib_size, config.seed)
     batch = calib.model_input(ckpt.meta)
     quantized = quantize_pt2e(copy.deepcopy(ckpt.model), batch)
     path, saved_as = save_program(quantized, batch, Path(workdir) / "model.pt2", config.package)
-    facts = package_facts(saved_as, start, quantized="Conv2d and Linear weights and activations (static, per-channel weights)",
-                          calibration={"split": "train", "images": len(calib), "seed": config.seed})
+    facts = package_facts(
+        saved_as,
+        start,
+        quantized="Conv2d and Linear weights and activations (static, per-channel weights)",
+        calibration={"split": "train", "images": len(calib), "seed": config.seed},
+    )
     return write_program_meta(path, meta, facts)
 
 
-def build_torch_int8_dynamic(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any],
-                             config: PackageConfig) -> BuildOutput:
+def build_torch_int8_dynamic(
+    ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], config: PackageConfig
+) -> BuildOutput:
     """Builder of ``torch-int8-dynamic``: torchao dynamic INT8 of the Linear layers, saved as ``model.pt2``."""
     start = time.perf_counter()
     coverage = dynamic_coverage(ckpt.model, ckpt.meta["input_size"])
     quantized = quantize_dynamic(copy.deepcopy(ckpt.model))
-    path, saved_as = save_program(quantized, example_input(ckpt.meta["input_size"], 2), Path(workdir) / "model.pt2",
-                                  config.package)
+    path, saved_as = save_program(
+        quantized, example_input(ckpt.meta["input_size"], 2), Path(workdir) / "model.pt2", config.package
+    )
     return write_program_meta(path, meta, package_facts(saved_as, start, **coverage))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from fishopt.artifacts.metadata import check_metadata, read_sidecar, sidecar_path
-from fishopt.artifacts.runtime import Runtime
+from fishopt.artifacts.runtime import Runtime, reject_settings
 from fishopt.checkpoint import load_checkpoint
 from fishopt.errors import BackendUnavailableError, CheckpointError, unknown_choice
 
@@ -33,7 +34,9 @@ def check_device(device: str) -> None:
     if device not in ("cpu", "cuda"):
         raise unknown_choice("device", device, ("cpu", "cuda"))
     if device == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailableError("device 'cuda' needs a CUDA GPU and a CUDA build of torch; none is available here")
+        raise BackendUnavailableError(
+            "device 'cuda' needs a CUDA GPU and a CUDA build of torch; none is available here"
+        )
 
 
 def is_aoti_package(path: str | Path) -> bool:
@@ -54,7 +57,6 @@ def load_program(path: str | Path) -> Any:
     return torch.export.load(path).module()
 
 
-
 class TorchEagerRuntime(Runtime):
     """A fishopt checkpoint run by PyTorch eager, on the CPU or a CUDA GPU.
 
@@ -65,10 +67,18 @@ class TorchEagerRuntime(Runtime):
     synchronizes), not the host-to-device copy of the input.
     """
 
-    def __init__(self, path: Path, meta: dict[str, Any], model: torch.nn.Module, *, threads: int | None = None,
-                 settings: dict[str, Any] | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        path: Path,
+        meta: dict[str, Any],
+        model: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        threads: int | None = None,
+        settings: dict[str, Any] | None = None,
+        device: str = "cpu",
+    ) -> None:
         super().__init__(path, meta, threads=threads, settings=settings)
-        self.model = model
+        self.model: Callable[[torch.Tensor], torch.Tensor] | None = model
         self.device = device
         self.channels_last = bool(self.settings.get("channels_last"))
         self.autocast = AUTOCAST[self.settings.get("autocast") or "fp32"]
@@ -77,8 +87,17 @@ class TorchEagerRuntime(Runtime):
         self._dev: torch.Tensor | None = None
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu", channels_last: bool = False,
-             autocast: str | None = None, compile: str | None = None) -> TorchEagerRuntime:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        device: str = "cpu",
+        channels_last: bool = False,
+        autocast: str | None = None,
+        compile: str | None = None,
+        **settings: Any,
+    ) -> TorchEagerRuntime:
         """Load ``model.pt``; metadata from ``model.pt.json`` if present, else from the checkpoint.
 
         Args:
@@ -88,11 +107,13 @@ class TorchEagerRuntime(Runtime):
             channels_last: Run in channels_last memory format (about 2x faster on CPU for conv nets).
             autocast: ``fp16`` or ``bf16`` mixed precision (``None``: FP32).
             compile: A ``torch.compile`` mode (``None``: eager).
+            **settings: Nothing else: any other setting is an error.
 
         Raises:
-            ConfigError: Unknown autocast precision, compile mode or device.
+            ConfigError: Unknown setting, autocast precision, compile mode or device.
             BackendUnavailableError: ``device='cuda'`` without a CUDA GPU.
         """
+        reject_settings("PyTorch eager", settings, ("channels_last", "autocast", "compile"))
         if autocast not in AUTOCAST and autocast is not None:
             raise unknown_choice("autocast precision", autocast, [k for k in AUTOCAST if k != "fp32"])
         if compile is not None and compile not in TORCH_COMPILE_MODES:
@@ -104,11 +125,13 @@ class TorchEagerRuntime(Runtime):
         meta = read_sidecar(path) if sidecar_path(path).is_file() else {**ckpt.meta, "raw_input": False}
         model = ckpt.model.to(device).eval()
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        if compile:
-            model = torch.compile(model, mode=compile)
-        settings = {k: v for k, v in (("channels_last", channels_last), ("autocast", autocast), ("compile", compile)) if v}
-        return cls(ckpt.path, meta, model, threads=threads, settings=settings, device=device)
+            # torch's stubs omit the memory_format keyword that Module.to documents and takes
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        run: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model, mode=compile) if compile else model
+        applied = {
+            k: v for k, v in (("channels_last", channels_last), ("autocast", autocast), ("compile", compile)) if v
+        }
+        return cls(ckpt.path, meta, run, threads=threads, settings=applied, device=device)
 
     def _input(self, batch: np.ndarray) -> torch.Tensor:
         if self.device == "cpu":
@@ -127,6 +150,8 @@ class TorchEagerRuntime(Runtime):
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Logits of a normalized float32 (N, 3, H, W) batch."""
+        if self.model is None:
+            raise RuntimeError("this runtime is closed; load the checkpoint again")
         x = self._input(batch)
         if self.cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()
@@ -151,21 +176,39 @@ class TorchProgramRuntime(Runtime):
         load_seconds: Time the file took to load.
     """
 
-    def __init__(self, path: Path, meta: dict, program, kind: str, *, threads: int | None = None,
-                 load_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        meta: dict[str, Any],
+        program: Callable[[torch.Tensor], torch.Tensor],
+        kind: str,
+        *,
+        threads: int | None = None,
+        load_seconds: float = 0.0,
+    ) -> None:
         super().__init__(path, meta, threads=threads)
         self.program = program
         self.kind = kind
         self.load_seconds = load_seconds
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu") -> TorchProgramRuntime:
+    def load(
+        cls, path: str | Path, *, threads: int | None = None, device: str = "cpu", **settings: Any
+    ) -> TorchProgramRuntime:
         """Load ``model.pt2`` and its ``model.pt2.json`` metadata.
 
+        Args:
+            path: The ``.pt2`` file.
+            threads: torch intra-op threads (process-wide; ``None`` keeps torch's default).
+            device: ``cpu`` (fishopt builds its ``.pt2`` files for the CPU).
+            **settings: None: a ``.pt2`` takes no runtime settings, any is an error.
+
         Raises:
+            ConfigError: A runtime setting was given.
             CheckpointError: If the file or its metadata is missing, or it is not a ``.pt2`` archive.
             BackendUnavailableError: If ``device`` is not ``cpu`` (fishopt builds its ``.pt2`` files for the CPU).
         """
+        reject_settings("torch .pt2", settings, ())
         path = Path(path)
         if device != "cpu":
             raise BackendUnavailableError(f"{path.name} was built for the CPU; load it with device='cpu'")

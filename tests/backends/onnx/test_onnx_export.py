@@ -66,14 +66,20 @@ def test_with_preprocessing_takes_raw_uint8(built) -> None:
 
 def test_preprocessing_matches_python_on_real_images(fish_checkpoint: Path, tmp_path: Path) -> None:
     """The raw-input graph at the load size reproduces the Python evaluation transform on real photos."""
-    from fishopt.data.preprocess import eval_transform
     from fishopt.artifacts.build import build
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.data.preprocess import eval_transform
 
-    result = build("onnx-fp32", fish_checkpoint, tmp_path / "raw", options={"with_preprocessing": True}, parity_images=32)
+    result = build(
+        "onnx-fp32", fish_checkpoint, tmp_path / "raw", options={"with_preprocessing": True}, parity_images=32
+    )
     ckpt = load_checkpoint(fish_checkpoint)
     images = ckpt.split_images("test", limit=32).images
-    python = ckpt.model(eval_transform(images, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"])).detach().numpy()
+    python = (
+        ckpt.model(eval_transform(images, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"]))
+        .detach()
+        .numpy()
+    )
     graph = _session(result.artifact).run(None, {"images": images.permute(0, 2, 3, 1).numpy()})[0]
     assert (graph.argmax(1) == python.argmax(1)).all()
     assert np.abs(graph - python).max() < 1e-4
@@ -81,25 +87,32 @@ def test_preprocessing_matches_python_on_real_images(fish_checkpoint: Path, tmp_
 
 def test_preprocessing_with_resize_on_real_photos(fish_checkpoint: Path, tmp_path: Path) -> None:
     """Photos at their stored size (168x224) resized inside the graph (antialiased bilinear) vs decode+fit_to."""
-    from fishopt.data.preprocess import eval_transform
     from fishopt.artifacts.build import build
     from fishopt.checkpoint import load_checkpoint
+    from fishopt.data.preprocess import eval_transform
 
-    result = build("onnx-fp32", fish_checkpoint, tmp_path / "raw", parity_images=16,
-                   options={"with_preprocessing": True, "raw_size": [168, 224]})
+    result = build(
+        "onnx-fp32",
+        fish_checkpoint,
+        tmp_path / "raw",
+        parity_images=16,
+        options={"with_preprocessing": True, "raw_size": [168, 224]},
+    )
     assert result.manifest["parity"]["rule"] == "agreement" and result.manifest["metadata"]["raw_size"] == [168, 224]
     ckpt = load_checkpoint(fish_checkpoint)
     small = ckpt.split_images("test", limit=16).images
     full = ckpt.split_images("test", limit=16, size=[168, 224]).images
-    python = ckpt.model(eval_transform(small, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"])).detach().numpy()
+    python = (
+        ckpt.model(eval_transform(small, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"])).detach().numpy()
+    )
     graph = _session(result.artifact).run(None, {"images": full.permute(0, 2, 3, 1).numpy()})[0]
     assert (graph.argmax(1) == python.argmax(1)).mean() >= 0.9
     assert np.abs(graph - python).max() < 0.05  # uint8 rounding after the resize may differ by one level
 
 
 def test_raw_size_must_cover_input(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from fishopt.errors import ConfigError
     from fishopt.artifacts.build import build
+    from fishopt.errors import ConfigError
 
     with pytest.raises(ConfigError, match="smaller than the model input 32x32"):
         build("onnx-fp32", tiny_checkpoint, tmp_path / "o", options={"with_preprocessing": True, "raw_size": [16, 16]})

@@ -68,9 +68,9 @@ def test_existing_output_folder_is_refused(fish_checkpoint, tmp_path):
 
 
 def test_failing_parity_writes_nothing(fish_checkpoint, tmp_path, monkeypatch):
-    from fishopt.errors import ParityError
     from fishopt.artifacts import parity
     from fishopt.artifacts.build import build
+    from fishopt.errors import ParityError
 
     monkeypatch.setattr(parity, "MIN_AGREEMENT", 1.01)  # no artifact can pass: the gate must stop the write
     with pytest.raises(ParityError, match="top-1 agreement"):
@@ -87,15 +87,18 @@ def test_drop_int32_zero_points_keeps_non_conformant_ones(tmp_path):
     from fishopt.backends.onnx.quantize import drop_int32_zero_points
 
     def dq(name: str, zp: int) -> tuple[onnx.NodeProto, list[onnx.TensorProto]]:
-        inits = [numpy_helper.from_array(np.array([5, 7], np.int32), f"{name}_q"),
-                 numpy_helper.from_array(np.array([0.5, 0.25], np.float32), f"{name}_s"),
-                 numpy_helper.from_array(np.array([zp, zp], np.int32), f"{name}_zp")]
+        inits = [
+            numpy_helper.from_array(np.array([5, 7], np.int32), f"{name}_q"),
+            numpy_helper.from_array(np.array([0.5, 0.25], np.float32), f"{name}_s"),
+            numpy_helper.from_array(np.array([zp, zp], np.int32), f"{name}_zp"),
+        ]
         return helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_s", f"{name}_zp"], [name], axis=0), inits
 
     (a, ia), (b, ib) = dq("a", 0), dq("b", 3)
     add = helper.make_node("Add", ["a", "b"], ["y"])
-    graph = helper.make_graph([a, b, add], "g", [], [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])],
-                              initializer=ia + ib)
+    graph = helper.make_graph(
+        [a, b, add], "g", [], [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])], initializer=ia + ib
+    )
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), str(path))
     assert drop_int32_zero_points(path) == 1

@@ -22,14 +22,16 @@ def test_nncf_round_trip(fish_checkpoint, tmp_path):
     model = ov.Core().read_model(str(tmp_path / "ov" / "model.xml"))
     assert count_fake_quantize(model) > 0
     consts = [op for op in model.get_ops() if op.get_type_name() == "Constant"]
-    assert any(str(c.get_element_type()) in ("<Type: 'int8_t'>", "i8") or "i8" in str(c.get_element_type()) for c in consts)
+    assert any(
+        str(c.get_element_type()) in ("<Type: 'int8_t'>", "i8") or "i8" in str(c.get_element_type()) for c in consts
+    )
     assert info["meta"]["quantization"]["calibration"]["images"] == 18
     assert not (tmp_path / "ov" / ".fp32").exists()
 
 
 def test_missing_nncf_names_the_extra(fish_checkpoint, tmp_path, monkeypatch):
-    from fishopt.errors import MissingDependencyError
     from fishopt.artifacts.build import build
+    from fishopt.errors import MissingDependencyError
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a))

@@ -65,7 +65,6 @@ def test_runtime_without_tensorrt(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["tensorrt-fp16", "tensorrt-int8"])
 def test_engine_roundtrip(name: str, trained_tiny: Path, tmp_path: Path) -> None:
     """Build an engine (static batch), load it again, run parity (needs CUDA + TensorRT)."""
-    import torch
 
     from fishopt.artifacts.build import build
     from fishopt.artifacts.registry import get_format
@@ -73,7 +72,9 @@ def test_engine_roundtrip(name: str, trained_tiny: Path, tmp_path: Path) -> None
     if reason := get_format(name).unavailable_reason():
         pytest.skip(f"{name}: {reason}")
 
-    result = build(name, trained_tiny, tmp_path / "trt", options={"static_batch": True, "batch_size": 4}, parity_images=64)
+    result = build(
+        name, trained_tiny, tmp_path / "trt", options={"static_batch": True, "batch_size": 4}, parity_images=64
+    )
     assert result.parity.passed and (tmp_path / "trt" / "model.engine").is_file()
     assert (tmp_path / "trt" / "model.onnx").is_file()
 
@@ -101,9 +102,10 @@ def test_engine_inputs_prepared_on_cpu(trained_tiny: Path, tmp_path: Path) -> No
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
 
     from fishopt.data.preprocess import eval_transform
-    _part = ckpt.split_images("test", limit=32); images, labels = _part.images, _part.labels
+
+    _part = ckpt.split_images("test", limit=32)
+    images, labels = _part.images, _part.labels
     x = eval_transform(images, ckpt.meta["input_size"], ckpt.meta["mean"], ckpt.meta["std"]).numpy()
     out = ort.InferenceSession(str(qdq)).run(None, {"images": x})[0]
-    report = compare(ckpt.logits(images), out, np.asarray(labels), precision="int8",
-                     rule="agreement", atol=None)
+    report = compare(ckpt.logits(images), out, np.asarray(labels), precision="int8", rule="agreement", atol=None)
     assert report.passed, report.summary()

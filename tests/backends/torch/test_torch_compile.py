@@ -46,23 +46,31 @@ def test_compile_rejects_bad_mode_before_building(tiny_checkpoint: Path, tmp_pat
 
 
 @pytest.mark.slow
-def test_compile_package_loads_in_fresh_process_without_recompiling(tiny_checkpoint: Path, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compile_package_loads_in_fresh_process_without_recompiling(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fresh process, empty Inductor cache: the only C++ it compiles is torch's CPU-ISA probes, not the model."""
     monkeypatch.delenv("FISHOPT_DATA", raising=False)
     from fishopt.artifacts.build import build
 
     result = build("torch-compile-fp32", tiny_checkpoint, tmp_path / "c", parity_images=16)
     meta = result.manifest["metadata"]
-    assert meta["compile_seconds"] > 0 and meta["mode"] == "default" and result.manifest["parity"]["max_abs_diff"] <= 1e-5
+    assert (
+        meta["compile_seconds"] > 0 and meta["mode"] == "default" and result.manifest["parity"]["max_abs_diff"] <= 1e-5
+    )
     assert {f["path"] for f in result.manifest["files"]} == {"model.pt2", "model.pt2.json"}
 
     cache = tmp_path / "inductor-cache"
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", LOAD, str(result.artifact), str(tiny_checkpoint)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD, str(result.artifact), str(tiny_checkpoint)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))[len("RESULT"):])
+    out = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))[len("RESULT") :])
     assert all(d <= 1e-5 for d in out["diffs"].values()), out["diffs"]  # dynamic batch: 1, 3, 8
     assert out["meta"]["format"] == "torch-compile-fp32"
     sources = list(cache.rglob("*.cpp")) if cache.exists() else []

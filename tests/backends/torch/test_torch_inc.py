@@ -8,13 +8,15 @@ import zipfile
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("neural_compressor") is None, reason="neural-compressor-pt not installed")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("neural_compressor") is None, reason="neural-compressor-pt not installed"
+)
 
 
 def test_tune_quantizes_with_dynamic_batch_and_int8_weights():
-    from fishopt.models import create_model
     from fishopt.backends.torch import inc
     from fishopt.backends.torch.pt2e import fold_weight_quantize, strip_unused
+    from fishopt.models import create_model
 
     torch.manual_seed(0)
     model = create_model("baseline", num_classes=3, width=4, hidden=8).eval()
@@ -48,9 +50,9 @@ def test_inc_round_trip(fish_checkpoint, tmp_path):
 
 
 def test_tuning_that_cannot_meet_max_drop_raises(monkeypatch):
+    from fishopt.backends.torch import inc
     from fishopt.errors import ParityError
     from fishopt.models import create_model
-    from fishopt.backends.torch import inc
 
     scores = iter([1.0] + [0.5] * 20)  # FP32 baseline, then every INT8 trial much worse
     monkeypatch.setattr(inc, "top1", lambda *a, **k: next(scores))
@@ -60,11 +62,14 @@ def test_tuning_that_cannot_meet_max_drop_raises(monkeypatch):
         inc.tune(model, x, x, torch.zeros(8, dtype=torch.long), max_drop=0.5, max_trials=1)
 
 
-@pytest.mark.parametrize(("meta", "expected"), [
-    ({"refit": {"sides": ["train", "val"], "epochs": 12}}, True),
-    ({"refit": None}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({"refit": {"sides": ["train", "val"], "epochs": 12}}, True),
+        ({"refit": None}, False),
+        ({}, False),
+    ],
+)
 def test_val_in_training_reads_the_refit_block(meta, expected):
     from fishopt.backends.torch.inc import val_in_training
 

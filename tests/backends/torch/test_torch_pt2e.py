@@ -13,7 +13,9 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("torchao") is None, rea
 def test_static_pt2e_exported_round_trip(fish_checkpoint, tmp_path):
     from quant_helpers import check_round_trip
 
-    info = check_round_trip("torch-int8", fish_checkpoint, tmp_path / "pt2e", tmp_path, calib_size=18, package="exported")
+    info = check_round_trip(
+        "torch-int8", fish_checkpoint, tmp_path / "pt2e", tmp_path, calib_size=18, package="exported"
+    )
     assert info["kind"] == "exported" and info["meta"]["quantization"]["saved_as"] == "exported"
     assert info["meta"]["dynamic_batch"] is True
     import zipfile
@@ -23,9 +25,9 @@ def test_static_pt2e_exported_round_trip(fish_checkpoint, tmp_path):
 
 
 def test_static_graph_has_int8_weights_and_dynamic_batch():
-    from fishopt.models import create_model
     from fishopt.backends.torch.export import export_program
     from fishopt.backends.torch.pt2e import quantize_pt2e, strip_unused
+    from fishopt.models import create_model
 
     torch.manual_seed(0)
     model = create_model("baseline", num_classes=3, width=4, hidden=8).eval()
@@ -49,8 +51,8 @@ def test_dynamic_covers_linear_only(fish_checkpoint, tmp_path):
 
 
 def test_dynamic_coverage_matches_count_macs():
-    from fishopt.models import count_macs, create_model
     from fishopt.backends.torch.pt2e import dynamic_coverage
+    from fishopt.models import count_macs, create_model
 
     model = create_model("baseline", num_classes=9)
     cov = dynamic_coverage(model, (112, 144))
@@ -59,9 +61,9 @@ def test_dynamic_coverage_matches_count_macs():
 
 
 def test_aoti_failure_falls_back_to_exported_program(tmp_path, monkeypatch, caplog):
-    from fishopt.models import create_model
     from fishopt.backends.torch import pt2e as torch_pt2e
     from fishopt.backends.torch.runtime import is_aoti_package
+    from fishopt.models import create_model
 
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
