@@ -16,13 +16,15 @@ SERVE_PORT ?= 8000
 SERVE_ARGS ?= --threads 2
 # the default deployable model: the baseline CNN distilled from the pretrained teacher (trained once per split)
 TRAIN_DEFAULTS ?= distill.teacher=auto
+# make benchmark measures the default model and the teacher it was distilled from, in one report
+BENCH_MODELS ?= --checkpoint $(DEFAULT_CKPT) --with-teacher
 
 .PHONY: install train benchmark benchmark-quick serve lint test test-slow test-all clean help
 
 help:
 	@echo "make install    - create $(VENV) and install fishopt[dev] under constraints.txt"
 	@echo "make train      - train the teacher if needed, then the distilled default model into $(RUNS)/<timestamp>-baseline/"
-	@echo "make benchmark  - train $(DEFAULT_CKPT) if missing, build every variant, benchmark, report"
+	@echo "make benchmark  - train $(DEFAULT_CKPT) if missing, build every variant of it and of its teacher, benchmark, report"
 	@echo "make serve      - quantize $(DEFAULT_CKPT) to INT8 (ONNX Runtime) if missing and serve it on port $(SERVE_PORT)"
 	@echo "make lint       - ruff (lint, import order, format check) and mypy on the typed modules"
 	@echo "make test       - the default test run (no slow tests), with coverage"
@@ -48,10 +50,10 @@ $(DEFAULT_CKPT): | install
 	$(FISHOPT) train out_dir=$(RUNS) run_name=default $(TRAIN_DEFAULTS) $(ARGS)
 
 benchmark: install $(DEFAULT_CKPT)
-	$(FISHOPT) benchmark --checkpoint $(DEFAULT_CKPT) --out $(BENCH_OUT) --overwrite $(BENCH_ARGS)
+	$(FISHOPT) benchmark $(BENCH_MODELS) --out $(BENCH_OUT) --overwrite $(BENCH_ARGS)
 
 benchmark-quick: install $(DEFAULT_CKPT)
-	$(FISHOPT) benchmark --checkpoint $(DEFAULT_CKPT) --out $(BENCH_OUT)-quick --overwrite --quick $(BENCH_ARGS)
+	$(FISHOPT) benchmark $(BENCH_MODELS) --out $(BENCH_OUT)-quick --overwrite --quick $(BENCH_ARGS)
 
 $(SERVE_ARTIFACT)/manifest.json: $(DEFAULT_CKPT) | install
 	$(FISHOPT) quantize $(DEFAULT_CKPT) --backend onnxruntime --out $(SERVE_ARTIFACT) --overwrite

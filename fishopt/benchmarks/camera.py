@@ -73,23 +73,30 @@ def camera_jpeg(source: Path, label: str, quality: int = QUALITY, cache: str | P
     scale = max(w / rgb.width, h / rgb.height)
     nw, nh = max(w, round(rgb.width * scale)), max(h, round(rgb.height * scale))
     left, top = (nw - w) // 2, (nh - h) // 2
-    frame = rgb.resize((nw, nh), Image.LANCZOS).crop((left, top, left + w, top + h))
+    frame = rgb.resize((nw, nh), Image.Resampling.LANCZOS).crop((left, top, left + w, top + h))
     buf = io.BytesIO()
     frame.save(buf, "JPEG", quality=quality, subsampling="4:2:0")
     atomic_write(entry, lambda tmp: tmp.write_bytes(buf.getvalue()))
     return entry
 
 
-def camera_jpegs(files: Sequence[Path], label: str, quality: int = QUALITY,
-                 cache: str | Path | None = None) -> list[Path]:
+def camera_jpegs(
+    files: Sequence[Path], label: str, quality: int = QUALITY, cache: str | Path | None = None
+) -> list[Path]:
     """:func:`camera_jpeg` of every file (``native``: the files themselves)."""
     if label == NATIVE:
         return list(files)
     return [camera_jpeg(Path(f), label, quality, cache) for f in files]
 
 
-def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int],
-                        batch: int = 64, cache: str | Path | None = None) -> dict:
+def fast_path_agreement(
+    ckpt: Any,
+    files: Sequence[Path],
+    labels: Any,
+    load_size: Sequence[int],
+    batch: int = 64,
+    cache: str | Path | None = None,
+) -> dict:
     """Top-1 of the checkpoint on ``files`` through the fast path and through today's pipeline, and their agreement.
 
     The verdict is cached beside the camera files, keyed by the checkpoint's and the files' content and the source of
@@ -103,8 +110,13 @@ def fast_path_agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size
     import json
 
     key = hashlib.sha256()
-    for part in (f"method {AGREEMENT_METHOD}", file_sha256(ckpt.path), Path(decode.__file__).read_bytes(), repr(list(load_size)),
-                 *(file_sha256(f) for f in files)):
+    for part in (
+        f"method {AGREEMENT_METHOD}",
+        file_sha256(ckpt.path),
+        Path(decode.__file__).read_bytes(),
+        repr(list(load_size)),
+        *(file_sha256(f) for f in files),
+    ):
         key.update(part if isinstance(part, bytes) else str(part).encode())
     entry = cache_dir(None if cache is False else cache) / "camera" / "agreement" / f"{key.hexdigest()}.json"
     if cache is not False and entry.is_file():
@@ -121,7 +133,7 @@ def _agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequenc
     from fishopt.data.preprocess import fit_to
 
     load = tuple(int(v) for v in load_size)
-    preds = {"fast": [], "today": []}
+    preds: dict[str, list[np.ndarray]] = {"fast": [], "today": []}
     scales: dict[str, int] = {}
     for i in range(0, len(files), batch):
         chunk = files[i : i + batch]
@@ -146,8 +158,12 @@ def _agreement(ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequenc
     top1_fast, top1_today = float((fast_p == y).mean()), float((today_p == y).mean())
     delta = round(100.0 * (top1_fast - top1_today), 3)
     return {
-        "n": int(len(y)), "agreement": round(agreement, 6), "top1_fast": round(top1_fast, 6),
-        "top1_today": round(top1_today, 6), "delta_points": delta, "scales": scales,
+        "n": int(len(y)),
+        "agreement": round(agreement, 6),
+        "top1_fast": round(top1_fast, 6),
+        "top1_today": round(top1_today, 6),
+        "delta_points": delta,
+        "scales": scales,
         "taken": bool(agreement >= MIN_AGREEMENT and abs(delta) <= MAX_DELTA_POINTS),
         "rule": f"agreement >= {MIN_AGREEMENT:.1%} and |top-1 change| <= {MAX_DELTA_POINTS} points",
     }

@@ -12,16 +12,38 @@ import platform
 import resource
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from fishopt.artifacts.manifest import dist_versions
 from fishopt.benchmarks.roofline import measure_peaks
 
 PACKAGES = (
-    "torch", "onnx", "onnxruntime", "openvino", "nncf", "neural-compressor-pt", "torchao", "kornia",
-    "numpy", "torch-tensorrt", "tensorrt", "fishopt",
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "openvino",
+    "nncf",
+    "neural-compressor-pt",
+    "torchao",
+    "kornia",
+    "numpy",
+    "torch-tensorrt",
+    "tensorrt",
+    "fishopt",
 )
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16")
+ISA_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "2147483647"}
 
 
@@ -127,8 +149,13 @@ def peak_gops(cpu: dict, threads: int, precision: str = "fp32") -> dict:
     per_cycle, note = flops_per_cycle(cpu, precision)
     mhz = cpu.get("mhz") or 0.0
     gops = threads * mhz * per_cycle / 1000.0
-    return {"gops": round(gops, 1), "ops_per_cycle": per_cycle, "mhz": mhz, "threads": threads,
-            "assumption": f"{threads} threads x {mhz:.0f} MHz ({cpu.get('mhz_source', 'clock')}) x {per_cycle} ops/cycle ({note})"}
+    return {
+        "gops": round(gops, 1),
+        "ops_per_cycle": per_cycle,
+        "mhz": mhz,
+        "threads": threads,
+        "assumption": f"{threads} threads x {mhz:.0f} MHz ({cpu.get('mhz_source', 'clock')}) x {per_cycle} ops/cycle ({note})",
+    }
 
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
@@ -144,8 +171,12 @@ def git_commit(repo: Path | None = None) -> dict:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return {"commit": None, "dirty": None}
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
@@ -159,21 +190,31 @@ def gpu_info() -> dict | None:
         return None
     driver = None
     try:
-        smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+        smi = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         driver = smi.stdout.strip().splitlines()[0] if smi.returncode == 0 and smi.stdout.strip() else None
     except (OSError, subprocess.SubprocessError):
         pass
     props = torch.cuda.get_device_properties(0)
-    return {"name": props.name, "capability": f"{props.major}.{props.minor}", "memory_gb": round(props.total_memory / 1024**3, 1),
-            "count": torch.cuda.device_count(), "cuda": torch.version.cuda, "driver": driver}
+    return {
+        "name": props.name,
+        "capability": f"{props.major}.{props.minor}",
+        "memory_gb": round(props.total_memory / 1024**3, 1),
+        "count": torch.cuda.device_count(),
+        "cuda": torch.version.cuda,
+        "driver": driver,
+    }
 
 
-def malloc_settings(env: dict[str, str] | None = None) -> dict:
+def malloc_settings(env: Mapping[str, str] | None = None) -> dict:
     """The glibc malloc variables and whether both are at fishopt's recommended value."""
-    env = os.environ if env is None else env
-    values = {k: env.get(k) for k in MALLOC_ENV}
-    return {**values, "tuned": all(env.get(k) == v for k, v in MALLOC_ENV.items())}
+    source: Mapping[str, str] = os.environ if env is None else env
+    values = {k: source.get(k) for k in MALLOC_ENV}
+    return {**values, "tuned": all(source.get(k) == v for k, v in MALLOC_ENV.items())}
 
 
 def fingerprint(threads: int, split_hash: str | None = None, peaks: dict | None = None) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,9 @@ from fishopt.benchmarks.variants import (
 from fishopt.benchmarks.workers import Worker, WorkerError, WorkerSpec, close_workers, start_workers
 from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
 from fishopt.errors import CheckpointError, ConfigError, SplitError
-from fishopt.io import ensure_new_dir
+from fishopt.io import ensure_new_dir, file_sha256
 from fishopt.models import count_macs
+from fishopt.training.metrics import bootstrap_ci
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ log = logging.getLogger(__name__)
 QUICK_IMAGES = 180
 
 
-def load_test_set(ckpt: LoadedCheckpoint, data: str | os.PathLike[str] | None = None, limit: int | None = None,
-                  seed: int = 0) -> SplitImages:
+def load_test_set(
+    ckpt: LoadedCheckpoint, data: str | os.PathLike[str] | None = None, limit: int | None = None, seed: int = 0
+) -> SplitImages:
     """The test part of a checkpoint's split (all of it, or ``limit`` images stratified per class).
 
     Raises:
@@ -71,7 +73,9 @@ def load_test_set(ckpt: LoadedCheckpoint, data: str | os.PathLike[str] | None = 
     """
     meta = ckpt.meta
     if not isinstance(meta.get("split"), dict) or not meta["split"].get("file"):
-        raise CheckpointError(f"checkpoint {str(ckpt.path)!r} records no split file; benchmark a model.pt written by 'fishopt train'")
+        raise CheckpointError(
+            f"checkpoint {str(ckpt.path)!r} records no split file; benchmark a model.pt written by 'fishopt train'"
+        )
     if not ckpt.split.paths("test"):
         raise SplitError(
             f"the split of {str(ckpt.path)!r} has no test images; accuracy is measured on the test part only. "
@@ -81,9 +85,15 @@ def load_test_set(ckpt: LoadedCheckpoint, data: str | os.PathLike[str] | None = 
 
 
 def reference_report(ckpt: LoadedCheckpoint, test: SplitImages) -> tuple[dict, np.ndarray]:
-    """Metrics and predictions of the checkpoint itself (PyTorch eager FP32): the accuracy reference."""
+    """Metrics and predictions of the checkpoint itself (PyTorch eager FP32): the accuracy reference.
+
+    The report holds ``top1_ci95``, the bootstrap interval over the test side's photo clusters.
+    """
     logits = ckpt.logits(test.images)
-    return report_of(logits, test.labels, list(ckpt.meta["class_names"])), logits.argmax(1)
+    report = report_of(logits, test.labels, list(ckpt.meta["class_names"]))
+    preds = logits.argmax(1)
+    report["top1_ci95"] = bootstrap_ci(preds == np.asarray(test.labels), [ckpt.split.units[p] for p in test.paths])
+    return report, preds
 
 
 def macs_per_image(ckpt: Any) -> int | None:
@@ -97,13 +107,21 @@ def macs_per_image(ckpt: Any) -> int | None:
     return int(count_macs(ckpt.model, ckpt.meta["input_size"])["total"])
 
 
-def prepare_variants(variants: list[Variant], ckpt: LoadedCheckpoint, test: SplitImages, ref: tuple[dict, np.ndarray],
-                     folder: Path, threads: int, progress: bool) -> tuple[list[dict], list[Loaded]]:
+def prepare_variants(
+    variants: list[Variant],
+    ckpt: LoadedCheckpoint,
+    test: SplitImages,
+    ref: tuple[dict, np.ndarray],
+    folder: Path,
+    threads: int,
+    progress: bool,
+) -> tuple[list[dict], list[Loaded]]:
     """Build each format once, then load and score every variant; return all rows and the variants that loaded."""
     from tqdm import tqdm
 
     rows, loaded, built = [], [], {}
     names = list(ckpt.meta["class_names"])
+    units = [ckpt.split.units[p] for p in test.paths]
     parity = ckpt.split_images("test", limit=DEFAULT_IMAGES, data=test.root)
     for variant in tqdm(variants, desc="build + accuracy", unit="variant", disable=not progress):
         fmt = variant.fmt
@@ -122,7 +140,7 @@ def prepare_variants(variants: list[Variant], ckpt: LoadedCheckpoint, test: Spli
             if runtime is not None:
                 try:
                     logits = run_logits(runtime, test.images, ckpt.meta, row["raw_input"])
-                    row["accuracy"] = accuracy_block(logits, test.labels, names, *ref)
+                    row["accuracy"] = accuracy_block(logits, test.labels, names, *ref, units=units)
                 except Exception as exc:  # a runtime that cannot run the test set is a failed row
                     mark(row, "failed", f"{type(exc).__name__}: {exc}", "accuracy")
                     runtime = None
@@ -148,13 +166,29 @@ def worker_specs(loaded: list[Loaded], test: SplitImages, meta: dict, threads: i
     """One :class:`WorkerSpec` per loaded variant (its artifact, settings, threads and 64 test images)."""
     images = test.images[:64].numpy()
     keep = {k: meta[k] for k in ("input_size", "load_size", "mean", "std")}
-    return [WorkerSpec(name=i.name, runtime=i.variant.fmt.runtime, path=i.row["artifact"],
-                       settings=dict(i.variant.settings),
-                       device=i.variant.device, threads=threads, meta=keep, images=images) for i in loaded]
+    return [
+        WorkerSpec(
+            name=i.name,
+            runtime=i.variant.fmt.runtime,
+            path=i.row["artifact"],
+            settings=dict(i.variant.settings),
+            device=i.variant.device,
+            threads=threads,
+            meta=keep,
+            images=images,
+        )
+        for i in loaded
+    ]
 
 
-def e2e_inputs(ckpt: LoadedCheckpoint, test: SplitImages, sizes: Sequence[str], n_files: int, progress: bool,
-               agreement_set: SplitImages | None = None) -> dict[str, dict]:
+def e2e_inputs(
+    ckpt: LoadedCheckpoint,
+    test: SplitImages,
+    sizes: Sequence[str],
+    n_files: int,
+    progress: bool,
+    agreement_set: SplitImages | None = None,
+) -> dict[str, dict]:
     """Per input size: the JPEG files the end-to-end rows cycle through, and the fast-path agreement verdict.
 
     The verdict is measured on ``agreement_set`` (default ``test``): the whole test split, also in quick runs, since
@@ -168,14 +202,25 @@ def e2e_inputs(ckpt: LoadedCheckpoint, test: SplitImages, sizes: Sequence[str], 
         every = camera_jpegs(agreement_set.files, label)
         check = fast_path_agreement(ckpt, every, agreement_set.labels, ckpt.meta["load_size"])
         files = camera_jpegs(test.files[:n_files], label)
-        out[label] = {"files": [str(f) for f in files], "n_files": len(files),
-                      "mean_kb": round(float(np.mean([Path(f).stat().st_size for f in files])) / 1e3, 1),
-                      "agreement": check, "pipeline": "fast" if check["taken"] else "general"}
+        out[label] = {
+            "files": [str(f) for f in files],
+            "n_files": len(files),
+            "mean_kb": round(float(np.mean([Path(f).stat().st_size for f in files])) / 1e3, 1),
+            "agreement": check,
+            "pipeline": "fast" if check["taken"] else "general",
+        }
     return out
 
 
-def measure(workers: dict[str, Worker], rows: dict[str, dict], inputs: dict[str, dict], batch_sizes: Sequence[int],
-            plans: dict, progress: bool, settle: float = SETTLE_SECONDS) -> dict:
+def measure(
+    workers: dict[str, Worker],
+    rows: dict[str, dict],
+    inputs: dict[str, dict],
+    batch_sizes: Sequence[int],
+    plans: dict,
+    progress: bool,
+    settle: float = SETTLE_SECONDS,
+) -> dict:
     """Time every worker in interleaved rounds; fill each row's ``latency``, ``e2e`` and ``throughput``.
 
     Returns:
@@ -186,8 +231,9 @@ def measure(workers: dict[str, Worker], rows: dict[str, dict], inputs: dict[str,
     def run(label: str, jobs: dict[str, tuple[str, dict]], plan: TimingPlan) -> dict[str, dict[str, list[float]]]:
         live = {k: v for k, v in jobs.items() if v[0] in workers}
         with tqdm(total=plan.rounds, desc=label, unit="round", disable=not progress) as bar:
-            times, errors = time_jobs(workers, live, plan.warmup, plan.rounds, plan.calls, settle=settle,
-                                      on_round=lambda _r: bar.update())
+            times, errors = time_jobs(
+                workers, live, plan.warmup, plan.rounds, plan.calls, settle=settle, on_round=lambda _r: bar.update()
+            )
         failed = {live[k][0]: v for k, v in errors.items()}
         _mark_failed(rows, failed, label)
         for name in failed:
@@ -230,8 +276,15 @@ def _e2e_block(stages: dict[str, list[float]], pipeline: str) -> dict:
     return {"pipeline": pipeline, "total": summarize(stages["total"]), "stages_p50_ms": split}
 
 
-def time_jobs(workers: dict[str, Worker], jobs: dict[str, tuple[str, dict]], warmup: int, rounds: int, calls: int,
-              settle: float = 0.0, on_round=None) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
+def time_jobs(
+    workers: dict[str, Worker],
+    jobs: dict[str, tuple[str, dict]],
+    warmup: int,
+    rounds: int,
+    calls: int,
+    settle: float = 0.0,
+    on_round: Callable[[int], None] | None = None,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """:func:`fishopt.benchmarks.workers.time_rounds` for jobs labelled by name, several per worker allowed."""
 
     errors: dict[str, str] = {}
@@ -260,8 +313,14 @@ def time_jobs(workers: dict[str, Worker], jobs: dict[str, tuple[str, dict]], war
 
 def _throughput(bs: int, summary: dict) -> dict:
     ips = bs * 1000.0 / summary["p50_ms"] if summary["p50_ms"] else None
-    return {"batch_size": bs, "images_per_s": None if ips is None else round(ips, 2), "p50_ms": summary["p50_ms"],
-            "ci95_ms": summary["ci95_ms"], "cv": summary["cv"], "unstable": summary["unstable"]}
+    return {
+        "batch_size": bs,
+        "images_per_s": None if ips is None else round(ips, 2),
+        "p50_ms": summary["p50_ms"],
+        "ci95_ms": summary["ci95_ms"],
+        "cv": summary["cv"],
+        "unstable": summary["unstable"],
+    }
 
 
 def worker_info(workers: dict[str, Worker], rows: dict[str, dict]) -> None:
@@ -275,15 +334,29 @@ def worker_info(workers: dict[str, Worker], rows: dict[str, dict]) -> None:
             continue
         rows[name]["compute_precision"] = info["compute_precision"]["precision"]
         rows[name]["compute_precision_source"] = info["compute_precision"]["source"]
-        rows[name]["timing_settings"] = {"per_batch": info["applied"], "env": info["env"],
-                                         "torch_imported": info["torch_imported"], "process": "one worker per variant"}
+        rows[name]["timing_settings"] = {
+            "per_batch": info["applied"],
+            "env": info["env"],
+            "torch_imported": info["torch_imported"],
+            "process": "one worker per variant",
+        }
 
 
 def profiles(workers: dict[str, Worker], rows: dict[str, dict], calls: int, top: int = 2) -> dict[str, dict]:
     """Per-operator profiles of the ``top`` fastest INT8 CPU variants at batch 1."""
 
-    int8 = sorted((r for r in rows.values() if r["status"] == "ok" and r["precision"] == "int8" and r["device"] == "cpu"
-                   and r.get("latency") and r["variant"] in workers), key=lambda r: r["latency"]["bs1"]["p50_ms"])
+    int8 = sorted(
+        (
+            r
+            for r in rows.values()
+            if r["status"] == "ok"
+            and r["precision"] == "int8"
+            and r["device"] == "cpu"
+            and r.get("latency")
+            and r["variant"] in workers
+        ),
+        key=lambda r: r["latency"]["bs1"]["p50_ms"],
+    )
     out = {}
     for row in int8[:top]:
         try:
@@ -308,8 +381,11 @@ def derive(rows: list[dict], macs: int | None, peaks: dict, batch_sizes: Sequenc
             row["speedup_throughput"] = speedup(base_tp, tp.get("p50_ms"))
         best = max(row["throughput"].values(), key=lambda t: t.get("images_per_s") or 0.0)
         per_core = round(best["images_per_s"] / threads, 2) if best["images_per_s"] else None
-        row["throughput_best"] = {"batch_size": best["batch_size"], "images_per_s": best["images_per_s"],
-                                  "images_per_s_per_core": per_core}
+        row["throughput_best"] = {
+            "batch_size": best["batch_size"],
+            "images_per_s": best["images_per_s"],
+            "images_per_s_per_core": per_core,
+        }
         row["gops"] = achieved_gops(macs, best["images_per_s"])
         precision = row.get("compute_precision") or row["precision"]
         if row["device"] == "cpu":
@@ -400,18 +476,111 @@ def run_benchmark(
     for row in rows:
         row["model"] = model
     settings = {
-        "checkpoint": str(ckpt.path), "model": model, "device": device, "macs_per_image": macs,
-        "data_root": str(test.root), "n_test": len(test.files), "n_test_total": len(ckpt.split.paths("test")),
-        "batch_sizes": list(batch_sizes), "input_sizes": sizes, "threads": threads, "quick": quick,
+        "checkpoint": str(ckpt.path),
+        "model": model,
+        "device": device,
+        "macs_per_image": macs,
+        "data_root": str(test.root),
+        "n_test": len(test.files),
+        "n_test_total": len(ckpt.split.paths("test")),
+        "batch_sizes": list(batch_sizes),
+        "input_sizes": sizes,
+        "threads": threads,
+        "quick": quick,
         "max_drop": max_drop,
-        "baseline": BASELINE, "plans": {k: vars(v) for k, v in plans.items()}, "settle_seconds": SETTLE_SECONDS,
+        "baseline": BASELINE,
+        "plans": {k: vars(v) for k, v in plans.items()},
+        "settle_seconds": SETTLE_SECONDS,
         "method": "one worker process per variant (spawn), rounds interleaved across workers, one worker at a time",
         "leaky_split": bool(ckpt.meta["split"].get("leaky")),
         "elapsed_seconds": round(time.perf_counter() - started, 1),
-        "load_size": list(ckpt.meta["load_size"]), "input_size": list(ckpt.meta["input_size"]),
+        "load_size": list(ckpt.meta["load_size"]),
+        "input_size": list(ckpt.meta["input_size"]),
     }
     camera = {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in inputs.items()}
-    results = report.assemble(fp, settings, ref[0], rows, e2e_today=extra["today"], camera=camera,
-                              profiles=extra["profiles"])
+    results = report.assemble(
+        fp, settings, ref[0], rows, e2e_today=extra["today"], camera=camera, profiles=extra["profiles"]
+    )
     report.write_all(results, out)
     return results
+
+
+def teacher_of(ckpt: LoadedCheckpoint) -> Path:
+    """The teacher checkpoint a distilled student records (``meta["distill"]["teacher"]["path"]``).
+
+    Raises:
+        CheckpointError: The checkpoint was not distilled, or its teacher's file is gone or was replaced.
+    """
+    teacher = (ckpt.meta.get("distill") or {}).get("teacher") or {}
+    if not teacher.get("path"):
+        raise CheckpointError(
+            f"{str(ckpt.path)!r} was not distilled from a teacher, so --with-teacher has nothing to add; "
+            "pass the second model with another --checkpoint"
+        )
+    path = Path(teacher["path"])
+    if not path.is_file():
+        raise CheckpointError(
+            f"the teacher {str(path)!r} recorded in {str(ckpt.path)!r} is missing; pass it with --checkpoint "
+            "(or retrain the teacher: fishopt train model=efficientnet_lite0)"
+        )
+    want = teacher.get("sha256")
+    if want and file_sha256(path) != want:
+        raise CheckpointError(
+            f"the teacher {str(path)!r} changed since {str(ckpt.path)!r} was distilled from it (sha256 differs); "
+            "pass the teacher you mean with --checkpoint"
+        )
+    return path
+
+
+def run_benchmarks(
+    checkpoints: Sequence[LoadedCheckpoint | str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str] = "benchmarks/results",
+    overwrite: bool = False,
+    latency_budget_ms: float | None = None,
+    **settings: Any,
+) -> dict:
+    """Benchmark several checkpoints (e.g. the distilled default and its teacher) and merge them into one report.
+
+    Each checkpoint gets a full :func:`run_benchmark` into ``out_dir/<model>`` (``<model>-<n>`` when two share a
+    family), run one after the other; ``out_dir`` then holds the merged report: one row per model x variant,
+    the per-model recommendations and the recommendations across models
+    (:func:`fishopt.benchmarks.recommend.across_models`). A single checkpoint is the same as :func:`run_benchmark`.
+
+    Args:
+        checkpoints: ``model.pt`` files written by ``fishopt train``, all on one split.
+        out_dir: Output folder of the merged report.
+        overwrite: Allow a non-empty ``out_dir``.
+        latency_budget_ms: Batch-1 p50 budget of the "most accurate under a budget" recommendation.
+        **settings: Passed to :func:`run_benchmark` (variants, batch_sizes, threads, quick, max_drop, ...).
+
+    Returns:
+        The merged results dict written to ``out_dir/results.json``.
+
+    Raises:
+        ConfigError: No checkpoint, or checkpoints on different splits.
+        OutputError: ``out_dir`` is not empty and ``overwrite`` is False.
+    """
+    if not checkpoints:
+        raise ConfigError("no checkpoint to benchmark; pass --checkpoint runs/<name>/model.pt")
+    loaded = [as_checkpoint(c) for c in checkpoints]
+    if len(loaded) == 1:
+        return run_benchmark(loaded[0], out_dir=out_dir, overwrite=overwrite, **settings)
+    hashes = {c.split.hash for c in loaded}
+    if len(hashes) > 1:
+        raise ConfigError(
+            "the checkpoints were trained on different splits, so their accuracies are not comparable: "
+            + ", ".join(f"{c.path} ({c.split.hash[:12]})" for c in loaded)
+            + "; train them on one split (data.split_file=<one run>/split.json)"
+        )
+    out = ensure_new_dir(out_dir, overwrite)
+    names: list[str] = []
+    for c in loaded:
+        name = str(c.meta.get("model", {}).get("name") or "model")
+        names.append(name if name not in names else f"{name}-{len(names)}")
+    results = []
+    for ckpt, name in zip(loaded, names, strict=True):
+        log.info("benchmarking %s (%s) into %s", ckpt.path, name, out / name)
+        results.append(run_benchmark(ckpt, out_dir=out / name, overwrite=True, **settings))
+    merged = report.merge(results, latency_budget_ms=latency_budget_ms)
+    report.write_all(merged, out)
+    return merged

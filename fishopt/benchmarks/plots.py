@@ -50,8 +50,13 @@ def save_pareto(results: dict, path: str | Path) -> Path:
             ax.annotate(r["variant"] + share, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
         front = pareto_front(list(zip(xs, ys, strict=True)))
         ax.plot([xs[i] for i in front], [ys[i] for i in front], "r--", lw=1, label="Pareto front")
-        ax.axhline(100 * results["reference"]["top1"] - results["settings"]["max_drop"], color="gray", lw=0.8, ls=":",
-                   label=f"FP32 top-1 - {results['settings']['max_drop']} pt")
+        ax.axhline(
+            100 * results["reference"]["top1"] - results["settings"]["max_drop"],
+            color="gray",
+            lw=0.8,
+            ls=":",
+            label=f"FP32 top-1 - {results['settings']['max_drop']} pt",
+        )
         if max(xs) / max(min(xs), 1e-9) > 20:
             ax.set_xscale("log")
         for prec, color in colors.items():
@@ -98,8 +103,11 @@ def save_e2e_split(results: dict, path: str | Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [s for s in results["settings"].get("input_sizes", []) if any(
-        (r.get("e2e") or {}).get(s) for r in results["rows"])]
+    sizes = [
+        s
+        for s in results["settings"].get("input_sizes", [])
+        if any((r.get("e2e") or {}).get(s) for r in results["rows"])
+    ]
     if not sizes:
         return None
     fig, axes = plt.subplots(len(sizes), 1, figsize=(9, 2.2 + 0.32 * len(results["rows"]) * len(sizes)), squeeze=False)
@@ -108,8 +116,11 @@ def save_e2e_split(results: dict, path: str | Path) -> Path | None:
         today = (results.get("e2e_today") or {}).get(size)
         if today:
             bars.append(("today's pipeline (eager FP32)", today["stages_p50_ms"]))
-        bars += [(r["variant"], r["e2e"][size]["stages_p50_ms"]) for r in results["rows"]
-                 if r["status"] == "ok" and (r.get("e2e") or {}).get(size)]
+        bars += [
+            (r["variant"], r["e2e"][size]["stages_p50_ms"])
+            for r in results["rows"]
+            if r["status"] == "ok" and (r.get("e2e") or {}).get(size)
+        ]
         labels = [b[0] for b in bars]
         left = [0.0] * len(bars)
         for stage, color in STAGES:

@@ -44,12 +44,21 @@ def profile_runtime(runtime: Any, batch: np.ndarray, calls: int = 200, warmup: i
 def _summary(profiler: str, calls: int, table: dict[tuple[str, str, str], float]) -> dict:
     total = sum(table.values()) or 1.0
     rows = sorted(table.items(), key=lambda kv: -kv[1])
-    ops = [{"op": k[0], "kind": k[1], "impl": k[2], "ms": round(v / calls * 1e3, 5), "share": round(v / total, 4)}
-           for k, v in rows[:TOP]]
+    ops = [
+        {"op": k[0], "kind": k[1], "impl": k[2], "ms": round(v / calls * 1e3, 5), "share": round(v / total, 4)}
+        for k, v in rows[:TOP]
+    ]
     rest = sum(v for _, v in rows[TOP:])
     if rest:
-        ops.append({"op": "(other)", "kind": "", "impl": "", "ms": round(rest / calls * 1e3, 5),
-                    "share": round(rest / total, 4)})
+        ops.append(
+            {
+                "op": "(other)",
+                "kind": "",
+                "impl": "",
+                "ms": round(rest / calls * 1e3, 5),
+                "share": round(rest / total, 4),
+            }
+        )
     return {"profiler": profiler, "calls": calls, "total_ms": round(total / calls * 1e3, 5), "ops": ops}
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from fishopt.benchmarks.markdown import to_markdown
 from fishopt.benchmarks.plots import save_confusion, save_e2e_split, save_pareto
-from fishopt.benchmarks.recommend import best_by_precision, camera_targets, recommend, targets
+from fishopt.benchmarks.recommend import across_models, best_by_precision, camera_targets, recommend, targets
 from fishopt.benchmarks.schema import SCHEMA_VERSION, check_results
+from fishopt.errors import ConfigError
 from fishopt.io import atomic_write_json, atomic_write_text
 
 #: Background load (share of all CPUs busy with other processes) above which timings are flagged.
@@ -22,12 +23,43 @@ BUSY_SHARE = 0.10
 CONTENDED_SHARE = 0.25
 
 CSV_COLUMNS = (
-    "model", "variant", "runtime", "precision", "compute_precision", "mode", "device", "status", "reason", "top1",
-    "macro_f1", "delta_top1",
-    "agreement", "collapse", "bs1_p50_ms", "bs1_p90_ms", "bs1_p99_ms", "bs1_ci95_lo_ms", "bs1_ci95_hi_ms", "bs1_cv", "bs1_robust_cv",
-    "e2e_p50_ms", "e2e_p99_ms", "speedup_bs1", "images_per_s", "speedup_throughput", "size_bytes", "build_seconds",
-    "peak_mem_mb", "gops", "peak_gops", "peak_share", "best_batch", "best_images_per_s", "images_per_s_per_core",
-    "e2e_1920x1080_p50_ms", "e2e_590x445_p50_ms",
+    "model",
+    "variant",
+    "runtime",
+    "precision",
+    "compute_precision",
+    "mode",
+    "device",
+    "status",
+    "reason",
+    "top1",
+    "macro_f1",
+    "delta_top1",
+    "agreement",
+    "collapse",
+    "bs1_p50_ms",
+    "bs1_p90_ms",
+    "bs1_p99_ms",
+    "bs1_ci95_lo_ms",
+    "bs1_ci95_hi_ms",
+    "bs1_cv",
+    "bs1_robust_cv",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "speedup_bs1",
+    "images_per_s",
+    "speedup_throughput",
+    "size_bytes",
+    "build_seconds",
+    "peak_mem_mb",
+    "gops",
+    "peak_gops",
+    "peak_share",
+    "best_batch",
+    "best_images_per_s",
+    "images_per_s_per_core",
+    "e2e_1920x1080_p50_ms",
+    "e2e_590x445_p50_ms",
 )
 
 
@@ -35,35 +67,54 @@ def warnings_of(fp: dict, settings: dict, rows: list[dict]) -> list[str]:
     """Notes a reader must see: malloc, background load, unstable timings, failures, collapses."""
     out = []
     if not fp["malloc"]["tuned"]:
-        out.append("glibc malloc was NOT tuned (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ unset): "
-                   "PyTorch eager batch-32 times can be ~2x slower; run through 'fishopt benchmark' without --no-malloc-tuning")
+        out.append(
+            "glibc malloc was NOT tuned (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ unset): "
+            "PyTorch eager batch-32 times can be ~2x slower; run through 'fishopt benchmark' without --no-malloc-tuning"
+        )
     share = (fp.get("background_load") or {}).get("background_share")
     if share is not None and share > BUSY_SHARE:
-        out.append(f"other processes kept {100 * share:.0f}% of all CPUs busy during the run: absolute times are inflated, "
-                   "compare ratios only (variants were interleaved so all saw the same load)")
+        out.append(
+            f"other processes kept {100 * share:.0f}% of all CPUs busy during the run: absolute times are inflated, "
+            "compare ratios only (variants were interleaved so all saw the same load)"
+        )
     if share is not None and share > CONTENDED_SHARE and settings["threads"] > 1:
-        out.append(f"heavy contention ({100 * share:.0f}% of CPUs busy elsewhere) with {settings['threads']} threads: PyTorch's "
-                   "OpenMP pool slows far more than ONNX Runtime/OpenVINO under load (1-3 ms -> 100+ ms), so speedups over "
-                   "torch-eager-fp32 are inflated; rerun on a quiet machine or with --threads 1")
+        out.append(
+            f"heavy contention ({100 * share:.0f}% of CPUs busy elsewhere) with {settings['threads']} threads: PyTorch's "
+            "OpenMP pool slows far more than ONNX Runtime/OpenVINO under load (1-3 ms -> 100+ ms), so speedups over "
+            "torch-eager-fp32 are inflated; rerun on a quiet machine or with --threads 1"
+        )
     for row in rows:
         lat = (row.get("latency") or {}).get("bs1")
         if lat and lat["unstable"]:
-            out.append(f"{row['variant']}: bs1 latency unstable (robust CV {lat['robust_cv']:.2f}, CV {lat['cv']:.2f}); "
-                       "rerun on a quiet machine")
+            out.append(
+                f"{row['variant']}: bs1 latency unstable (robust CV {lat['robust_cv']:.2f}, CV {lat['cv']:.2f}); "
+                "rerun on a quiet machine"
+            )
         if row["status"] == "failed":
             out.append(f"{row['variant']}: FAILED at {row.get('stage') or '?'}: {row['reason']}")
         if row.get("accuracy") and row["accuracy"]["collapse"]:
-            out.append(f"{row['variant']}: accuracy COLLAPSE (top-1 {row['accuracy']['delta_top1']:+.2f} points, "
-                       f"worst class {row['accuracy']['worst_class']})")
+            out.append(
+                f"{row['variant']}: accuracy COLLAPSE (top-1 {row['accuracy']['delta_top1']:+.2f} points, "
+                f"worst class {row['accuracy']['worst_class']})"
+            )
     if settings.get("quick"):
-        out.append(f"quick run: {settings['n_test']} of {settings['n_test_total']} test images and few rounds; not for publication")
+        out.append(
+            f"quick run: {settings['n_test']} of {settings['n_test_total']} test images and few rounds; not for publication"
+        )
     if settings.get("leaky_split"):
         out.append("the checkpoint's split is LEAKY (by file): accuracy is inflated")
     return out
 
 
-def assemble(fp: dict, settings: dict, reference: dict, rows: list[dict], e2e_today: dict | None = None,
-             camera: dict | None = None, profiles: dict | None = None) -> dict:
+def assemble(
+    fp: dict,
+    settings: dict,
+    reference: dict,
+    rows: list[dict],
+    e2e_today: dict | None = None,
+    camera: dict | None = None,
+    profiles: dict | None = None,
+) -> dict:
     """Build the results dict (adds recommendations, targets and warnings).
 
     Args:
@@ -91,39 +142,75 @@ def assemble(fp: dict, settings: dict, reference: dict, rows: list[dict], e2e_to
 
 
 def _roofline_warnings(rows: list[dict]) -> list[str]:
-    return [f"{r['variant']}: {100 * r['peak_share']:.0f}% of the measured "
-            f"{r.get('compute_precision') or r['precision']} "
-            "peak: the peak measurement was disturbed (background load during it); rerun on a quiet machine"
-            for r in rows if (r.get("peak_share") or 0) > 1.0]
+    return [
+        f"{r['variant']}: {100 * r['peak_share']:.0f}% of the measured "
+        f"{r.get('compute_precision') or r['precision']} "
+        "peak: the peak measurement was disturbed (background load during it); rerun on a quiet machine"
+        for r in rows
+        if (r.get("peak_share") or 0) > 1.0
+    ]
 
 
 def _camera_warnings(camera: dict) -> list[str]:
-    return [f"input size {size}: the fast decode path changed the reference's answers (agreement "
-            f"{100 * c['agreement']['agreement']:.1f}%, top-1 {c['agreement']['delta_points']:+.2f} points): "
-            "its end-to-end rows use the general path (full decode)"
-            for size, c in camera.items() if not c["agreement"]["taken"]]
+    return [
+        f"input size {size}: the fast decode path changed the reference's answers (agreement "
+        f"{100 * c['agreement']['agreement']:.1f}%, top-1 {c['agreement']['delta_points']:+.2f} points): "
+        "its end-to-end rows use the general path (full decode)"
+        for size, c in camera.items()
+        if not c["agreement"]["taken"]
+    ]
 
 
-def merge(results: list[dict]) -> dict:
+def merge(results: list[dict], latency_budget_ms: float | None = None) -> dict:
     """One results dict holding the rows of several runs (e.g. two checkpoints): one row per model x variant.
 
     The first run's fingerprint and settings are kept; every row keeps its ``model`` and gains ``run`` (the index of
-    its run) so the table, CSV and plots show them side by side. Ratios are only comparable between rows of runs
-    with similar background load (listed per run in ``settings["merged_runs"]``).
+    its run) so the table, CSV and plots show them side by side. ``recommendations`` are per model (each model's
+    variants against its own FP32 reference, keys ``<model> <target>``); ``across_models`` picks across models
+    (:func:`fishopt.benchmarks.recommend.across_models`: the fastest variant within ``max_drop`` points of the most
+    accurate one, and with ``latency_budget_ms`` the most accurate variant under that budget). Latency ratios are
+    only comparable between rows of runs with similar background load (listed per run in
+    ``settings["merged_runs"]``).
+
+    Raises:
+        ConfigError: Nothing to merge, or the runs measured accuracy on different test splits.
     """
     if not results:
-        raise ValueError("nothing to merge")
+        raise ConfigError("nothing to merge: pass the output folders of one or more fishopt benchmark runs")
+    hashes = {res["fingerprint"].get("split_hash") for res in results}
+    if len(hashes) > 1:
+        raise ConfigError(
+            "these benchmark runs measured accuracy on different test splits "
+            f"({', '.join(sorted(str(h) for h in hashes))}); compare models trained on one split "
+            "(fishopt train data.split_file=<the other run>/split.json)"
+        )
     out = {**results[0], "rows": [], "warnings": []}
     runs = []
+    recs: dict[str, dict] = {}
     for i, res in enumerate(results):
-        runs.append({"checkpoint": res["settings"]["checkpoint"], "model": res["settings"].get("model"),
-                     "background_load": res["fingerprint"].get("background_load"),
-                     "time_utc": res["fingerprint"]["time_utc"]})
-        for row in res["rows"]:
-            out["rows"].append({**row, "run": i, "model": row.get("model") or res["settings"].get("model")})
-        out["warnings"] += [f"run {i} ({res['settings'].get('model')}): {w}" for w in res["warnings"]]
-    out["settings"] = {**results[0]["settings"], "merged_runs": runs}
-    out["recommendations"] = recommend(out["rows"], out["settings"]["max_drop"], out["settings"]["batch_sizes"])
+        model = res["settings"].get("model")
+        runs.append(
+            {
+                "checkpoint": res["settings"]["checkpoint"],
+                "model": model,
+                "reference": {k: res["reference"].get(k) for k in ("top1", "macro_f1", "top1_ci95")}
+                if res.get("reference")
+                else None,
+                "background_load": res["fingerprint"].get("background_load"),
+                "time_utc": res["fingerprint"]["time_utc"],
+                "elapsed_seconds": res["settings"].get("elapsed_seconds"),
+            }
+        )
+        rows = [{**row, "run": i, "model": row.get("model") or model} for row in res["rows"]]
+        out["rows"] += rows
+        out["warnings"] += [f"run {i} ({model}): {w}" for w in res["warnings"]]
+        for target, rec in recommend(rows, res["settings"]["max_drop"], res["settings"]["batch_sizes"]).items():
+            recs[f"{model} {target}"] = {**rec, "model": model}
+    out["settings"] = {**results[0]["settings"], "merged_runs": runs, "latency_budget_ms": latency_budget_ms}
+    out["recommendations"] = recs
+    out["across_models"] = across_models(
+        out["rows"], out["settings"]["max_drop"], latency_budget_ms, out["settings"]["batch_sizes"]
+    )
     return out
 
 
@@ -137,19 +224,43 @@ def flat_row(row: dict) -> dict:
     ci = bs1.get("ci95_ms") or [None, None]
     return {
         **{k: row.get(k) for k in ("variant", "runtime", "precision", "mode", "device", "status", "reason")},
-        "top1": acc.get("top1"), "macro_f1": acc.get("macro_f1"), "delta_top1": acc.get("delta_top1"),
-        "agreement": acc.get("agreement"), "collapse": acc.get("collapse"),
-        "bs1_p50_ms": bs1.get("p50_ms"), "bs1_p90_ms": bs1.get("p90_ms"), "bs1_p99_ms": bs1.get("p99_ms"),
-        "bs1_ci95_lo_ms": ci[0], "bs1_ci95_hi_ms": ci[1], "bs1_cv": bs1.get("cv"), "bs1_robust_cv": bs1.get("robust_cv"),
-        "e2e_p50_ms": e2e.get("p50_ms"), "e2e_p99_ms": e2e.get("p99_ms"), "speedup_bs1": row.get("speedup_bs1"),
-        "images_per_s": big.get("images_per_s"), "speedup_throughput": row.get("speedup_throughput"),
-        **{k: row.get(k) for k in ("size_bytes", "build_seconds", "peak_mem_mb", "gops", "peak_gops", "peak_share",
-                                   "model", "compute_precision")},
+        "top1": acc.get("top1"),
+        "macro_f1": acc.get("macro_f1"),
+        "delta_top1": acc.get("delta_top1"),
+        "agreement": acc.get("agreement"),
+        "collapse": acc.get("collapse"),
+        "bs1_p50_ms": bs1.get("p50_ms"),
+        "bs1_p90_ms": bs1.get("p90_ms"),
+        "bs1_p99_ms": bs1.get("p99_ms"),
+        "bs1_ci95_lo_ms": ci[0],
+        "bs1_ci95_hi_ms": ci[1],
+        "bs1_cv": bs1.get("cv"),
+        "bs1_robust_cv": bs1.get("robust_cv"),
+        "e2e_p50_ms": e2e.get("p50_ms"),
+        "e2e_p99_ms": e2e.get("p99_ms"),
+        "speedup_bs1": row.get("speedup_bs1"),
+        "images_per_s": big.get("images_per_s"),
+        "speedup_throughput": row.get("speedup_throughput"),
+        **{
+            k: row.get(k)
+            for k in (
+                "size_bytes",
+                "build_seconds",
+                "peak_mem_mb",
+                "gops",
+                "peak_gops",
+                "peak_share",
+                "model",
+                "compute_precision",
+            )
+        },
         "best_batch": (row.get("throughput_best") or {}).get("batch_size"),
         "best_images_per_s": (row.get("throughput_best") or {}).get("images_per_s"),
         "images_per_s_per_core": (row.get("throughput_best") or {}).get("images_per_s_per_core"),
-        **{f"e2e_{size}_p50_ms": (((row.get("e2e") or {}).get(size) or {}).get("total") or {}).get("p50_ms")
-           for size in ("1920x1080", "590x445")},
+        **{
+            f"e2e_{size}_p50_ms": (((row.get("e2e") or {}).get(size) or {}).get("total") or {}).get("p50_ms")
+            for size in ("1920x1080", "590x445")
+        },
     }
 
 
@@ -185,7 +296,9 @@ def write_all(results: dict, out: Path, show: bool = True) -> dict[str, Path]:
     confusion = save_confusion(results, out)
     if confusion is not None:
         paths["confusion"] = confusion
-    paths["markdown"] = atomic_write_text(out / "REPORT.md", to_markdown(results, {k: p.name for k, p in paths.items()}))
+    paths["markdown"] = atomic_write_text(
+        out / "REPORT.md", to_markdown(results, {k: p.name for k, p in paths.items()})
+    )
     if show:
         print_table(results)
     return paths
@@ -201,19 +314,40 @@ def print_table(results: dict) -> None:
     from rich.table import Table
 
     big = str(max(results["settings"]["batch_sizes"]))
-    table = Table(title=f"fishopt benchmark ({results['settings']['threads']} threads, "
-                        f"malloc {'tuned' if results['fingerprint']['malloc']['tuned'] else 'NOT tuned'})")
-    for col in ("variant", "status", "top-1", "Δ pts", "bs1 p50 ms", "e2e p50 ms", "speedup", f"img/s bs{big}", "size MB"):
+    table = Table(
+        title=f"fishopt benchmark ({results['settings']['threads']} threads, "
+        f"malloc {'tuned' if results['fingerprint']['malloc']['tuned'] else 'NOT tuned'})"
+    )
+    for col in (
+        "variant",
+        "status",
+        "top-1",
+        "Δ pts",
+        "bs1 p50 ms",
+        "e2e p50 ms",
+        "speedup",
+        f"img/s bs{big}",
+        "size MB",
+    ):
         table.add_column(col, justify="left" if col in ("variant", "status") else "right")
     for row in results["rows"]:
         acc = row.get("accuracy") or {}
         bs1 = (row.get("latency") or {}).get("bs1") or {}
         tp = ((row.get("throughput") or {}).get(big) or {}).get("images_per_s")
-        status = {"ok": "[green]ok[/green]", "skipped": "[yellow]skipped[/yellow]", "failed": "[red]failed[/red]"}[row["status"]]
-        table.add_row(row["variant"], status, _fmt(acc.get("top1"), ".4f"), _fmt(acc.get("delta_top1"), "+.2f"),
-                      _fmt(bs1.get("p50_ms"), ".3f"), _fmt((bs1.get("e2e") or {}).get("p50_ms"), ".3f"),
-                      _fmt(row.get("speedup_bs1"), ".2f", "x"), _fmt(tp, ".1f"),
-                      _fmt(row["size_bytes"] / 1e6 if row.get("size_bytes") else None, ".2f"))
+        status = {"ok": "[green]ok[/green]", "skipped": "[yellow]skipped[/yellow]", "failed": "[red]failed[/red]"}[
+            row["status"]
+        ]
+        table.add_row(
+            row["variant"],
+            status,
+            _fmt(acc.get("top1"), ".4f"),
+            _fmt(acc.get("delta_top1"), "+.2f"),
+            _fmt(bs1.get("p50_ms"), ".3f"),
+            _fmt((bs1.get("e2e") or {}).get("p50_ms"), ".3f"),
+            _fmt(row.get("speedup_bs1"), ".2f", "x"),
+            _fmt(tp, ".1f"),
+            _fmt(row["size_bytes"] / 1e6 if row.get("size_bytes") else None, ".2f"),
+        )
     console = Console()
     if not console.is_terminal:
         console.width = 160

@@ -17,6 +17,7 @@ peak measurement itself was disturbed (then the report flags it).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -24,12 +25,20 @@ PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 SIZES = (512, 1024)
 #: Seconds of GEMM timing per (library, precision, size) at most.
 BUDGET = 0.08
-_INT_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm", "MatMulIntegerToFloat",
-            "DynamicQuantizeMatMul", "QLinearAdd")
+_INT_OPS = (
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "QGemm",
+    "MatMulIntegerToFloat",
+    "DynamicQuantizeMatMul",
+    "QLinearAdd",
+)
 _COMPUTE_LAYERS = ("Convolution", "FullyConnected", "MatMul", "GroupConvolution", "Deconvolution", "Gemm")
 
 
-def _best_seconds(fn, budget: float = BUDGET, min_reps: int = 3) -> float:
+def _best_seconds(fn: Callable[[], object], budget: float = BUDGET, min_reps: int = 3) -> float:
     fn()  # warm-up (packing, JIT kernels)
     best, spent, reps = float("inf"), 0.0, 0
     while reps < min_reps or spent < budget:
@@ -42,7 +51,7 @@ def _best_seconds(fn, budget: float = BUDGET, min_reps: int = 3) -> float:
     return best
 
 
-def _torch_gemm(precision: str, n: int, threads: int):
+def _torch_gemm(precision: str, n: int, threads: int) -> Callable[[], object] | None:
     import torch
 
     torch.set_num_threads(threads)
@@ -57,7 +66,7 @@ def _torch_gemm(precision: str, n: int, threads: int):
     return lambda: torch.mm(a, b)
 
 
-def _ort_gemm(precision: str, n: int, threads: int):
+def _ort_gemm(precision: str, n: int, threads: int) -> Callable[[], object] | None:
     try:
         import numpy as np
         import onnxruntime as ort
@@ -75,9 +84,13 @@ def _ort_gemm(precision: str, n: int, threads: int):
         weight = numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "B")
         a = rng.standard_normal((n, n)).astype(np.float32)
         node, elem, out = "MatMul", TensorProto.FLOAT, TensorProto.FLOAT
-    graph = helper.make_graph([helper.make_node(node, ["A", "B"], ["Y"])], "gemm",
-                              [helper.make_tensor_value_info("A", elem, [n, n])],
-                              [helper.make_tensor_value_info("Y", out, [n, n])], [weight])
+    graph = helper.make_graph(
+        [helper.make_node(node, ["A", "B"], ["Y"])],
+        "gemm",
+        [helper.make_tensor_value_info("A", elem, [n, n])],
+        [helper.make_tensor_value_info("Y", out, [n, n])],
+        [weight],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -98,7 +111,7 @@ def measure_peaks(threads: int, sizes: tuple[int, ...] = SIZES, budget: float = 
     """
     out: dict[str, dict] = {}
     for precision in PRECISIONS:
-        tried: dict[str, float] = {}
+        tried: dict[str, float | None] = {}
         for library, make in LIBRARIES.items():
             for n in sizes:
                 try:
@@ -107,13 +120,16 @@ def measure_peaks(threads: int, sizes: tuple[int, ...] = SIZES, budget: float = 
                         continue
                     tried[f"{library} {n}"] = round(2.0 * n**3 / _best_seconds(fn, budget) / 1e9, 1)
                 except Exception as exc:  # a library without this precision on this CPU: not a peak
-                    tried[f"{library} {n}"] = None  # type: ignore[assignment]
+                    tried[f"{library} {n}"] = None
                     del exc
         valid = {k: v for k, v in tried.items() if v}
-        best = max(valid, key=valid.get) if valid else None
+        best = max(valid, key=valid.__getitem__) if valid else None
         out[precision] = {
-            "gops": valid[best] if best else None, "library": best.split()[0] if best else None,
-            "n": int(best.split()[1]) if best else None, "threads": threads, "tried": tried,
+            "gops": valid[best] if best else None,
+            "library": best.split()[0] if best else None,
+            "n": int(best.split()[1]) if best else None,
+            "threads": threads,
+            "tried": tried,
             "method": "best of square GEMMs (2*n^3 ops) through " + ", ".join(LIBRARIES) + f" at {threads} thread(s)",
         }
     return out
@@ -122,8 +138,8 @@ def measure_peaks(threads: int, sizes: tuple[int, ...] = SIZES, budget: float = 
 def peak_for(peaks: dict[str, dict], precision: str | None) -> float | None:
     """The peak a row computing in ``precision`` is judged against: max(its precision's peak, the FP32 peak)."""
     values = [(peaks.get(p) or {}).get("gops") for p in {precision or "fp32", "fp32"}]
-    values = [v for v in values if v]
-    return max(values) if values else None
+    known = [v for v in values if v]
+    return max(known) if known else None
 
 
 def judge(gops: float | None, precision: str | None, peaks: dict[str, dict]) -> float | None:
@@ -169,13 +185,19 @@ def _openvino_precision(runtime: Any) -> dict:
     mapping = {"i8": "int8", "u8": "int8", "bf16": "bf16", "f16": "fp16", "f32": "fp32"}
     found = {mapping.get(k, "fp32") for k in counts}
     precision = next((p for p in ("int8", "bf16", "fp16", "fp32") if p in found), "fp32")
-    return {"precision": precision, "source": "OpenVINO execution graph (runtimePrecision of compute layers)",
-            "detail": {"layers": counts, "inference_precision": getattr(runtime, "inference_precision", None)}}
+    return {
+        "precision": precision,
+        "source": "OpenVINO execution graph (runtimePrecision of compute layers)",
+        "detail": {"layers": counts, "inference_precision": getattr(runtime, "inference_precision", None)},
+    }
 
 
 def _ort_precision(runtime: Any) -> dict:
     ops = runtime.optimized_op_types() if hasattr(runtime, "optimized_op_types") else {}
     integer = {k: v for k, v in ops.items() if k in _INT_OPS}
     precision = "int8" if integer else "fp32"
-    return {"precision": precision, "source": "ONNX Runtime optimized graph (integer kernels after QDQ fusion)",
-            "detail": {"op_types": ops}}
+    return {
+        "precision": precision,
+        "source": "ONNX Runtime optimized graph (integer kernels after QDQ fusion)",
+        "detail": {"op_types": ops},
+    }

@@ -14,8 +14,20 @@ SCHEMA_VERSION = 2
 _NUM = {"type": ["number", "null"]}
 _STR = {"type": ["string", "null"]}
 _CI = {"type": ["array", "null"], "items": {"type": "number"}}
+#: A bootstrap interval of top-1 over photo clusters (:func:`fishopt.training.metrics.bootstrap_ci`).
+TOP1_CI = {
+    "type": "object",
+    "required": ["low", "high", "level", "by", "units"],
+    "properties": {
+        "low": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "high": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "level": {"type": "number", "minimum": 0, "maximum": 1},
+        "by": {"type": "string"},
+        "units": {"type": "integer", "minimum": 0},
+    },
+}
 
-TIMING = {
+TIMING: dict[str, Any] = {
     "type": "object",
     "required": ["n", "p50_ms", "p90_ms", "p99_ms", "ci95_ms", "cv", "unstable"],
     "properties": {
@@ -33,7 +45,17 @@ TIMING = {
 
 ACCURACY = {
     "type": ["object", "null"],
-    "required": ["n", "top1", "macro_f1", "per_class", "agreement", "delta_top1", "delta_macro_f1", "delta_per_class", "collapse"],
+    "required": [
+        "n",
+        "top1",
+        "macro_f1",
+        "per_class",
+        "agreement",
+        "delta_top1",
+        "delta_macro_f1",
+        "delta_per_class",
+        "collapse",
+    ],
     "properties": {
         "n": {"type": "integer", "minimum": 0},
         "top1": {"type": "number", "minimum": 0, "maximum": 1},
@@ -46,14 +68,21 @@ ACCURACY = {
         "delta_per_class": {"type": "object", "additionalProperties": _NUM},
         "worst_class": _STR,
         "collapse": {"type": "boolean"},
+        "top1_ci95": TOP1_CI,
     },
 }
 
 THROUGHPUT = {
     "type": "object",
     "required": ["batch_size", "images_per_s", "p50_ms"],
-    "properties": {"batch_size": {"type": "integer", "minimum": 1}, "images_per_s": _NUM, "p50_ms": _NUM,
-                   "ci95_ms": _CI, "cv": _NUM, "unstable": {"type": "boolean"}},
+    "properties": {
+        "batch_size": {"type": "integer", "minimum": 1},
+        "images_per_s": _NUM,
+        "p50_ms": _NUM,
+        "ci95_ms": _CI,
+        "cv": _NUM,
+        "unstable": {"type": "boolean"},
+    },
 }
 
 E2E = {
@@ -62,15 +91,32 @@ E2E = {
     "properties": {
         "pipeline": {"type": "string", "enum": ["fast", "general", "today"]},
         "total": TIMING,
-        "stages_p50_ms": {"type": "object", "required": ["decode", "preprocess", "model"],
-                          "additionalProperties": {"type": "number", "minimum": 0}},
+        "stages_p50_ms": {
+            "type": "object",
+            "required": ["decode", "preprocess", "model"],
+            "additionalProperties": {"type": "number", "minimum": 0},
+        },
     },
 }
 
 ROW = {
     "type": "object",
-    "required": ["variant", "runtime", "precision", "device", "status", "reason", "accuracy", "latency", "throughput",
-                 "size_bytes", "build_seconds", "peak_mem_mb", "gops", "peak_share"],
+    "required": [
+        "variant",
+        "runtime",
+        "precision",
+        "device",
+        "status",
+        "reason",
+        "accuracy",
+        "latency",
+        "throughput",
+        "size_bytes",
+        "build_seconds",
+        "peak_mem_mb",
+        "gops",
+        "peak_share",
+    ],
     "properties": {
         "variant": {"type": "string"},
         "runtime": {"type": "string"},
@@ -81,9 +127,16 @@ ROW = {
         "reason": _STR,
         "stage": _STR,
         "accuracy": ACCURACY,
-        "latency": {"type": ["object", "null"], "required": ["bs1"], "properties": {
-            "bs1": {**TIMING, "properties": {**TIMING["properties"], "e2e": {**TIMING, "type": ["object", "null"]}}},
-        }},
+        "latency": {
+            "type": ["object", "null"],
+            "required": ["bs1"],
+            "properties": {
+                "bs1": {
+                    **TIMING,
+                    "properties": {**TIMING["properties"], "e2e": {**TIMING, "type": ["object", "null"]}},
+                },
+            },
+        },
         "throughput": {"type": ["object", "null"], "additionalProperties": THROUGHPUT},
         "speedup_bs1": _NUM,
         "speedup_throughput": _NUM,
@@ -95,8 +148,10 @@ ROW = {
         "peak_share": {"type": ["number", "null"], "minimum": 0},
         "compute_precision": {"type": ["string", "null"], "enum": ["fp32", "fp16", "bf16", "int8", None]},
         "e2e": {"type": ["object", "null"], "additionalProperties": E2E},
-        "throughput_best": {"type": ["object", "null"],
-                            "required": ["batch_size", "images_per_s", "images_per_s_per_core"]},
+        "throughput_best": {
+            "type": ["object", "null"],
+            "required": ["batch_size", "images_per_s", "images_per_s_per_core"],
+        },
         "model": _STR,
     },
 }
@@ -104,7 +159,14 @@ ROW = {
 RECOMMENDATION = {
     "type": "object",
     "required": ["variant", "metric", "value", "reason"],
-    "properties": {"variant": _STR, "metric": {"type": "string"}, "value": _NUM, "speedup": _NUM, "delta_top1": _NUM, "reason": _STR},
+    "properties": {
+        "variant": _STR,
+        "metric": {"type": "string"},
+        "value": _NUM,
+        "speedup": _NUM,
+        "delta_top1": _NUM,
+        "reason": _STR,
+    },
 }
 
 RESULTS = {
@@ -112,29 +174,79 @@ RESULTS = {
     "required": ["schema_version", "fingerprint", "settings", "reference", "rows", "recommendations", "warnings"],
     "properties": {
         "schema_version": {"type": "integer", "enum": [SCHEMA_VERSION]},
-        "fingerprint": {"type": "object", "required": ["cpu", "versions", "git", "malloc", "threads", "background_load", "peak"]},
-        "settings": {"type": "object", "required": ["checkpoint", "batch_sizes", "threads", "quick", "max_drop", "n_test"]},
-        "reference": {"type": "object", "required": ["top1", "macro_f1", "per_class"]},
+        "fingerprint": {
+            "type": "object",
+            "required": ["cpu", "versions", "git", "malloc", "threads", "background_load", "peak"],
+        },
+        "settings": {
+            "type": "object",
+            "required": ["checkpoint", "batch_sizes", "threads", "quick", "max_drop", "n_test"],
+        },
+        "reference": {
+            "type": "object",
+            "required": ["top1", "macro_f1", "per_class"],
+            "properties": {"top1_ci95": TOP1_CI},
+        },
+        "across_models": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["variant", "model", "top1", "value", "metric", "reason"],
+                "properties": {
+                    "variant": _STR,
+                    "model": _STR,
+                    "top1": _NUM,
+                    "value": _NUM,
+                    "reason": {"type": "string"},
+                },
+            },
+        },
         "rows": {"type": "array", "items": ROW},
         "recommendations": {"type": "object", "additionalProperties": RECOMMENDATION},
-        "targets": {"type": "object", "properties": {
-            "cpu_latency_speedup": _NUM, "int8_over_fp32": _NUM,
-            "meets_3x": {"type": ["boolean", "null"]}, "int8_beats_fp32": {"type": ["boolean", "null"]},
-            "int8_size": {"type": "object", "additionalProperties": {
-                "type": "object", "required": ["fp32", "ratio", "meets"],
-                "properties": {"fp32": {"type": "string"}, "ratio": _NUM, "meets": {"type": "boolean"}}}},
-        }},
+        "targets": {
+            "type": "object",
+            "properties": {
+                "cpu_latency_speedup": _NUM,
+                "int8_over_fp32": _NUM,
+                "meets_3x": {"type": ["boolean", "null"]},
+                "int8_beats_fp32": {"type": ["boolean", "null"]},
+                "int8_size": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["fp32", "ratio", "meets"],
+                        "properties": {"fp32": {"type": "string"}, "ratio": _NUM, "meets": {"type": "boolean"}},
+                    },
+                },
+            },
+        },
         "warnings": {"type": "array", "items": {"type": "string"}},
         "e2e_today": {"type": "object", "additionalProperties": E2E},
-        "camera": {"type": "object", "additionalProperties": {
-            "type": "object", "required": ["n_files", "mean_kb", "agreement", "pipeline"],
-            "properties": {"pipeline": {"type": "string", "enum": ["fast", "general"]},
-                           "agreement": {"type": "object", "required": ["n", "agreement", "delta_points", "taken"],
-                                         "properties": {"agreement": {"type": "number", "minimum": 0,
-                                                                      "maximum": 1}}}}}},
-        "profiles": {"type": "object", "additionalProperties": {
-            "type": "object", "required": ["profiler", "calls", "total_ms", "ops"],
-            "properties": {"ops": {"type": "array", "items": {"type": "object", "required": ["op", "ms", "share"]}}}}},
+        "camera": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["n_files", "mean_kb", "agreement", "pipeline"],
+                "properties": {
+                    "pipeline": {"type": "string", "enum": ["fast", "general"]},
+                    "agreement": {
+                        "type": "object",
+                        "required": ["n", "agreement", "delta_points", "taken"],
+                        "properties": {"agreement": {"type": "number", "minimum": 0, "maximum": 1}},
+                    },
+                },
+            },
+        },
+        "profiles": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["profiler", "calls", "total_ms", "ops"],
+                "properties": {
+                    "ops": {"type": "array", "items": {"type": "object", "required": ["op", "ms", "share"]}}
+                },
+            },
+        },
     },
 }
 

@@ -25,7 +25,7 @@ import multiprocessing as mp
 import os
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +86,6 @@ class _Server:
     """Runs inside the worker process: loads runtimes per batch size and answers requests."""
 
     def __init__(self, spec: WorkerSpec) -> None:
-
         self.spec = spec
         self.cls = resolve(spec.runtime)
         self.runtimes: dict[int, Any] = {}
@@ -103,8 +102,9 @@ class _Server:
             extra = self.cls.latency_settings(batch) if self._reshapes() else {}
             settings = {**extra, **self.spec.settings}  # a variant's own setting wins
             t0 = time.perf_counter()
-            self.runtimes[key] = self.cls.load(self.spec.path, threads=self.spec.threads, device=self.spec.device,
-                                               **settings)
+            self.runtimes[key] = self.cls.load(
+                self.spec.path, threads=self.spec.threads, device=self.spec.device, **settings
+            )
             self.applied[str(batch) if key else "any"] = {**extra, "load_seconds": round(time.perf_counter() - t0, 3)}
         return self.runtimes[key]
 
@@ -133,16 +133,19 @@ class _Server:
         if op == "info":
             return self.info()
         if op == "profile":
-
             return profile_runtime(self.runtime(1), self.batch(1), *args)
         raise ValueError(f"unknown request {op!r}")
 
     def info(self) -> dict:
-
         rt = self.runtime(1)
-        return {"pid": os.getpid(), "raw_input": bool(getattr(rt, "raw_input", False)), "applied": self.applied,
-                "compute_precision": compute_precision(rt), "torch_imported": "torch" in __import__("sys").modules,
-                "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "KMP_BLOCKTIME")}}
+        return {
+            "pid": os.getpid(),
+            "raw_input": bool(getattr(rt, "raw_input", False)),
+            "applied": self.applied,
+            "compute_precision": compute_precision(rt),
+            "torch_imported": "torch" in __import__("sys").modules,
+            "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "KMP_BLOCKTIME")},
+        }
 
     def time(self, job: dict, calls: int, warmup: int = 0) -> dict:
         kind = job["kind"]
@@ -171,7 +174,6 @@ class _Server:
         return call
 
     def _e2e_call(self, key: str, kind: str, fast: bool) -> Callable[[], dict]:
-
         rt, meta = self.runtime(1), self.spec.meta
         load = meta["load_size"]
         raw = bool(getattr(rt, "raw_input", False))
@@ -216,8 +218,11 @@ class _Server:
             x = torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
             t1 = time.perf_counter()
             x = fit_to(x, meta["load_size"]).unsqueeze(0)
-            batch = (np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy()) if raw
-                     else eval_transform(x, meta["input_size"], meta["mean"], meta["std"]).numpy())
+            batch = (
+                np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
+                if raw
+                else eval_transform(x, meta["input_size"], meta["mean"], meta["std"]).numpy()
+            )
             t2 = time.perf_counter()
             rt(batch)
             t3 = time.perf_counter()
@@ -264,7 +269,7 @@ def _worker_main(conn: Any, spec: WorkerSpec) -> None:
 
 # ------------------------------------------------------------------------------------------- the parent side
 @contextmanager
-def _environment(values: dict[str, str]):
+def _environment(values: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the duration of a block (a spawned child inherits them)."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update({k: str(v) for k, v in values.items()})
@@ -287,8 +292,9 @@ class Worker:
         self.timeout = timeout
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, spec), name=f"fishopt-bench-{spec.name}",
-                                   daemon=True)
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, spec), name=f"fishopt-bench-{spec.name}", daemon=True
+        )
         with _environment({**DEFAULT_ENV, **spec.env}):
             self.process.start()
         child.close()
@@ -354,8 +360,9 @@ class Worker:
             self.process.join(5)
 
 
-def start_workers(specs: Sequence[WorkerSpec], on_ready: Callable[[str], None] | None = None
-                  ) -> tuple[dict[str, Worker], dict[str, str]]:
+def start_workers(
+    specs: Sequence[WorkerSpec], on_ready: Callable[[str], None] | None = None
+) -> tuple[dict[str, Worker], dict[str, str]]:
     """Start one worker per spec (all at once, so their imports overlap) and wait for each to load.
 
     Returns:
@@ -374,9 +381,16 @@ def start_workers(specs: Sequence[WorkerSpec], on_ready: Callable[[str], None] |
     return workers, errors
 
 
-def time_rounds(workers: dict[str, Worker], jobs: dict[str, dict], warmup: int, rounds: int, calls: int,
-                seed: int = 0, settle: float = 0.0, on_round: Callable[[int], None] | None = None
-                ) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
+def time_rounds(
+    workers: dict[str, Worker],
+    jobs: dict[str, dict],
+    warmup: int,
+    rounds: int,
+    calls: int,
+    seed: int = 0,
+    settle: float = 0.0,
+    on_round: Callable[[int], None] | None = None,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """Time one job per worker, interleaved: every round each worker runs ``calls`` timed calls, in a fresh order.
 
     Only one worker runs at a time. Args: ``jobs`` maps a worker name to its job (workers without one sit the

@@ -18,8 +18,17 @@ CLASSES = ["a", "b"]
 
 
 def _timing(p50: float) -> dict:
-    return {"n": 10, "mean_ms": p50, "p50_ms": p50, "p90_ms": p50 * 1.1, "p99_ms": p50 * 1.3, "ci95_ms": [p50 * 0.9, p50 * 1.1],
-            "cv": 0.05, "robust_cv": 0.04, "unstable": False}
+    return {
+        "n": 10,
+        "mean_ms": p50,
+        "p50_ms": p50,
+        "p90_ms": p50 * 1.1,
+        "p99_ms": p50 * 1.3,
+        "ci95_ms": [p50 * 0.9, p50 * 1.1],
+        "cv": 0.05,
+        "robust_cv": 0.04,
+        "unstable": False,
+    }
 
 
 def _row(name: str, precision: str, p50: float, top1: float, status: str = "ok", device: str = "cpu") -> dict:
@@ -27,19 +36,47 @@ def _row(name: str, precision: str, p50: float, top1: float, status: str = "ok",
 
     from fishopt.benchmarks.accuracy import compare
 
-    row = {"variant": name, "runtime": name.split("-")[0], "precision": precision, "mode": None, "kind": "export",
-           "backend": "x", "device": device, "status": status, "reason": None if status == "ok" else "why", "stage": None,
-           "artifact": None, "raw_input": False, "accuracy": None, "latency": None, "throughput": None,
-           "speedup_bs1": None, "speedup_throughput": None, "size_bytes": None, "build_seconds": None, "load_seconds": None,
-           "peak_mem_mb": None, "gops": None, "peak_share": None}
+    row = {
+        "variant": name,
+        "runtime": name.split("-")[0],
+        "precision": precision,
+        "mode": None,
+        "kind": "export",
+        "backend": "x",
+        "device": device,
+        "status": status,
+        "reason": None if status == "ok" else "why",
+        "stage": None,
+        "artifact": None,
+        "raw_input": False,
+        "accuracy": None,
+        "latency": None,
+        "throughput": None,
+        "speedup_bs1": None,
+        "speedup_throughput": None,
+        "size_bytes": None,
+        "build_seconds": None,
+        "load_seconds": None,
+        "peak_mem_mb": None,
+        "gops": None,
+        "peak_share": None,
+    }
     if status != "ok":
         return row
-    rep = {"n": 100, "top1": top1, "macro_f1": top1, "per_class": {"a": top1, "b": top1}, "confusion": [[50, 0], [0, 50]]}
+    rep = {
+        "n": 100,
+        "top1": top1,
+        "macro_f1": top1,
+        "per_class": {"a": top1, "b": top1},
+        "confusion": [[50, 0], [0, 50]],
+    }
     ref = {"n": 100, "top1": 0.9, "macro_f1": 0.9, "per_class": {"a": 0.9, "b": 0.9}}
     row["accuracy"] = compare(rep, np.zeros(100), ref, np.zeros(100))
     row["latency"] = {"bs1": {**_timing(p50), "e2e": _timing(p50 + 1)}}
-    row["throughput"] = {"1": {"batch_size": 1, "images_per_s": 1000 / p50, "p50_ms": p50},
-                         "32": {"batch_size": 32, "images_per_s": 32000 / (p50 * 10), "p50_ms": p50 * 10}}
+    row["throughput"] = {
+        "1": {"batch_size": 1, "images_per_s": 1000 / p50, "p50_ms": p50},
+        "32": {"batch_size": 32, "images_per_s": 32000 / (p50 * 10), "p50_ms": p50 * 10},
+    }
     row.update(size_bytes=1000, build_seconds=1.0, peak_mem_mb=3.0, gops=1.0, peak_share=0.01, speedup_bs1=10 / p50)
     return row
 
@@ -64,8 +101,18 @@ def sample_results() -> dict:
         _row("tensorrt-fp16", "fp16", 0.1, 0.9, status="skipped", device="cuda"),
         _row("inc-int8", "int8", 0.1, 0.9, status="failed"),
     ]
-    settings = {"checkpoint": "x/model.pt", "batch_sizes": [1, 32], "threads": 2, "quick": True, "max_drop": 1.0,
-                "n_test": 100, "n_test_total": 500, "baseline": "torch-eager-fp32", "plans": {}, "macs_per_image": 1000}
+    settings = {
+        "checkpoint": "x/model.pt",
+        "batch_sizes": [1, 32],
+        "threads": 2,
+        "quick": True,
+        "max_drop": 1.0,
+        "n_test": 100,
+        "n_test_total": 500,
+        "baseline": "torch-eager-fp32",
+        "plans": {},
+        "macs_per_image": 1000,
+    }
     ref = {"n": 100, "top1": 0.9, "macro_f1": 0.9, "per_class": {"a": 0.9, "b": 0.9}, "confusion": [[1]]}
     return report.assemble(fp, settings, ref, rows)
 
@@ -150,11 +197,17 @@ def test_int8_size_ratio_pairs_each_int8_format_with_its_fp32_sibling() -> None:
     def sized(name: str, precision: str, size: int | None) -> dict:
         return {**_row(name, precision, 1.0, 0.9), "size_bytes": size}
 
-    rows = [sized("onnx-fp32", "fp32", 528_000), sized("onnxruntime-int8", "int8", 148_000),
-            sized("openvino-fp32", "fp32", 540_000), sized("openvino-int8", "int8", 172_000),
-            sized("torch-eager-fp32", "fp32", 533_000), sized("torch-int8", "int8", 270_000),  # no .pt2 FP32 built
-            sized("onnxruntime-int8-dynamic", "int8", 425_000),  # Linear layers only: not a size candidate
-            sized("bad-int8", "int8", 1_000), sized("inc-int8", "int8", None)]
+    rows = [
+        sized("onnx-fp32", "fp32", 528_000),
+        sized("onnxruntime-int8", "int8", 148_000),
+        sized("openvino-fp32", "fp32", 540_000),
+        sized("openvino-int8", "int8", 172_000),
+        sized("torch-eager-fp32", "fp32", 533_000),
+        sized("torch-int8", "int8", 270_000),  # no .pt2 FP32 built
+        sized("onnxruntime-int8-dynamic", "int8", 425_000),  # Linear layers only: not a size candidate
+        sized("bad-int8", "int8", 1_000),
+        sized("inc-int8", "int8", None),
+    ]
     ratios = int8_size_ratios(rows)
     assert set(ratios) == {"onnxruntime-int8", "openvino-int8"}
     assert ratios["onnxruntime-int8"] == {"fp32": "onnx-fp32", "ratio": pytest.approx(3.568, abs=1e-3), "meets": True}
@@ -176,7 +229,11 @@ def test_report_states_the_size_target() -> None:
 
 def _e2e(decode: float, pre: float, model: float, pipeline: str = "fast") -> dict:
     total = decode + pre + model
-    return {"pipeline": pipeline, "total": _timing(total), "stages_p50_ms": {"decode": decode, "preprocess": pre, "model": model}}
+    return {
+        "pipeline": pipeline,
+        "total": _timing(total),
+        "stages_p50_ms": {"decode": decode, "preprocess": pre, "model": model},
+    }
 
 
 def test_camera_rows_split_plot_targets_and_merge(tmp_path: Path) -> None:
@@ -184,16 +241,33 @@ def test_camera_rows_split_plot_targets_and_merge(tmp_path: Path) -> None:
     results["settings"]["input_sizes"] = ["native", "1920x1080", "590x445"]
     rows = {r["variant"]: r for r in results["rows"]}
     for name in ("torch-eager-fp32", "onnx-fp32", "openvino-int8", "bad-int8"):
-        rows[name]["e2e"] = {"native": _e2e(0.2, 0.5, 1.0), "1920x1080": _e2e(2.5, 0.6, 0.2), "590x445": _e2e(0.7, 0.5, 0.2)}
+        rows[name]["e2e"] = {
+            "native": _e2e(0.2, 0.5, 1.0),
+            "1920x1080": _e2e(2.5, 0.6, 0.2),
+            "590x445": _e2e(0.7, 0.5, 0.2),
+        }
         rows[name]["compute_precision"] = rows[name]["precision"]
     today = {"1920x1080": _e2e(20.0, 30.0, 2.0, "today"), "590x445": _e2e(3.0, 8.0, 2.0, "today")}
-    camera = {s: {"n_files": 4, "mean_kb": 10.0, "pipeline": "fast",
-                  "agreement": {"n": 10, "agreement": 1.0, "delta_points": 0.0, "taken": True, "scales": {"1/8": 10}}}
-              for s in ("native", "1920x1080", "590x445")}
+    camera = {
+        s: {
+            "n_files": 4,
+            "mean_kb": 10.0,
+            "pipeline": "fast",
+            "agreement": {"n": 10, "agreement": 1.0, "delta_points": 0.0, "taken": True, "scales": {"1/8": 10}},
+        }
+        for s in ("native", "1920x1080", "590x445")
+    }
     camera["590x445"]["agreement"].update(agreement=0.99, taken=False)
     camera["590x445"]["pipeline"] = "general"
-    done = report.assemble(results["fingerprint"], results["settings"], results["reference"], results["rows"],
-                           e2e_today=today, camera=camera, profiles={})
+    done = report.assemble(
+        results["fingerprint"],
+        results["settings"],
+        results["reference"],
+        results["rows"],
+        e2e_today=today,
+        camera=camera,
+        profiles={},
+    )
     check_results(done)
     cam = done["targets"]["camera"]
     assert cam["variant"] == "openvino-int8"  # the recommended CPU variant is INT8
@@ -224,11 +298,71 @@ def test_share_above_measured_peak_is_flagged() -> None:
 
 def test_profiles_appendix() -> None:
     results = sample_results()
-    profiles = {"openvino-int8": {"profiler": "openvino PERF_COUNT", "calls": 10, "total_ms": 0.2,
-                                  "ops": [{"op": "conv1", "kind": "Convolution", "impl": "brgconv_i8", "ms": 0.1, "share": 0.5}]}}
-    done = report.assemble(results["fingerprint"], results["settings"], results["reference"], results["rows"], profiles=profiles)
+    profiles = {
+        "openvino-int8": {
+            "profiler": "openvino PERF_COUNT",
+            "calls": 10,
+            "total_ms": 0.2,
+            "ops": [{"op": "conv1", "kind": "Convolution", "impl": "brgconv_i8", "ms": 0.1, "share": 0.5}],
+        }
+    }
+    done = report.assemble(
+        results["fingerprint"], results["settings"], results["reference"], results["rows"], profiles=profiles
+    )
     check_results(done)
     from fishopt.benchmarks.markdown import to_markdown
 
     md = to_markdown(done, {})
     assert "## Appendix: per-operator profiles" in md and "| conv1 | Convolution | brgconv_i8 | 0.1000 | 50.0% |" in md
+
+
+def _model_rows(model: str, rows: list[dict]) -> list[dict]:
+    return [{**r, "model": model} for r in rows]
+
+
+def test_across_models_fastest_within_points_of_the_most_accurate_and_under_a_budget() -> None:
+    from fishopt.benchmarks.recommend import across_models
+
+    small = _model_rows(
+        "baseline", [_row("torch-eager-fp32", "fp32", 1.0, 0.94), _row("openvino-int8", "int8", 0.1, 0.94)]
+    )
+    big = _model_rows(
+        "efficientnet_lite0",
+        [_row("torch-eager-fp32", "fp32", 100.0, 0.99), _row("openvino-int8", "int8", 3.0, 0.985)],
+    )
+    recs = across_models(small + big, within=1.0, latency_budget_ms=0.5, batch_sizes=[1, 32])
+    fast = recs["cpu-fastest-accurate"]
+    assert (fast["model"], fast["variant"]) == ("efficientnet_lite0", "openvino-int8")  # 0.5 pt below the best
+    assert recs["cpu-throughput-accurate"]["model"] == "efficientnet_lite0"
+    budget = recs["cpu-most-accurate-under-0.5ms"]
+    assert (budget["model"], budget["variant"]) == ("baseline", "openvino-int8")
+    loose = across_models(small + big, within=10.0, batch_sizes=[1, 32])
+    assert loose["cpu-fastest-accurate"]["model"] == "baseline" and not any("under" in k for k in loose)
+    none = across_models(small + big, within=1.0, latency_budget_ms=0.01)["cpu-most-accurate-under-0.01ms"]
+    assert none["variant"] is None and "no cpu variant answers within 0.01 ms" in none["reason"]
+
+
+def test_merge_refuses_runs_on_different_splits() -> None:
+    from fishopt.errors import ConfigError
+
+    one, other = sample_results(), sample_results()
+    other["fingerprint"]["split_hash"] = "another"
+    with pytest.raises(ConfigError, match="different test splits"):
+        report.merge([one, other])
+    with pytest.raises(ConfigError, match="nothing to merge"):
+        report.merge([])
+
+
+def test_merged_report_has_per_model_and_across_model_recommendations(tmp_path: Path) -> None:
+    one, two = sample_results(), sample_results()
+    one["settings"]["model"], two["settings"]["model"] = "baseline", "efficientnet_lite0"
+    for row in two["rows"]:
+        if row.get("accuracy"):
+            row["accuracy"]["top1"] = min(1.0, row["accuracy"]["top1"] + 0.05)
+    merged = report.merge([one, two], latency_budget_ms=2.0)
+    check_results(merged)
+    assert {"baseline cpu-latency", "efficientnet_lite0 cpu-latency"} <= set(merged["recommendations"])
+    assert merged["across_models"]["cpu-fastest-accurate"]["model"] == "efficientnet_lite0"
+    report.write_all(merged, tmp_path, show=False)
+    md = (tmp_path / "REPORT.md").read_text()
+    assert "Across models" in md and "cpu-most-accurate-under-2ms" in md
