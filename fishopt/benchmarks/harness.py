@@ -407,6 +407,7 @@ def run_benchmark(
     device: str = "cpu",
     input_sizes: Sequence[str] | None = None,
     profile: bool = True,
+    robustness: bool = True,
 ) -> dict:
     """Benchmark every registered variant (or ``variants``) of a checkpoint and write the report.
 
@@ -427,6 +428,7 @@ def run_benchmark(
         input_sizes: End-to-end input sizes: ``native`` (the data's own files) and/or ``WxH`` camera sizes
             (test images re-encoded once, cached). Default: native, 1920x1080 and 590x445.
         profile: Profile the two fastest INT8 variants per operator at batch 1 (the report's appendix).
+        robustness: Run the quick robustness check on the recommended variants (:func:`robustness_check`).
 
     Returns:
         The results dict written to ``results.json``.
@@ -498,8 +500,16 @@ def run_benchmark(
         "input_size": list(ckpt.meta["input_size"]),
     }
     camera = {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in inputs.items()}
+    robust = robustness_check(ckpt, rows, max_drop, batch_sizes, threads, test.root) if robustness else None
     results = report.assemble(
-        fp, settings, ref[0], rows, e2e_today=extra["today"], camera=camera, profiles=extra["profiles"]
+        fp,
+        settings,
+        ref[0],
+        rows,
+        e2e_today=extra["today"],
+        camera=camera,
+        profiles=extra["profiles"],
+        robustness=robust,
     )
     report.write_all(results, out)
     return results
@@ -584,3 +594,46 @@ def run_benchmarks(
     merged = report.merge(results, latency_budget_ms=latency_budget_ms)
     report.write_all(merged, out)
     return merged
+
+
+def robustness_check(
+    ckpt: LoadedCheckpoint,
+    rows: list[dict],
+    max_drop: float,
+    batch_sizes: Sequence[int],
+    threads: int,
+    data: str | os.PathLike[str] | None = None,
+) -> dict:
+    """The quick robustness check (a few ImageNet-C corruptions at severity 3, 300 test images) of the recommended
+    CPU variant and of the fastest eligible INT8 variant, against the FP32 checkpoint on the same images.
+
+    Returns:
+        :func:`fishopt.monitor.robustness.quick_robustness`'s result, or ``{"skipped": reason}`` when no
+        artifact qualifies or the ``monitor`` extra (and ``corrupt-tta``) is not installed.
+    """
+    from fishopt.benchmarks.recommend import recommend, recommended_int8
+
+    recs = recommend(rows, max_drop, list(batch_sizes))
+    picks = [
+        (recs.get("cpu-latency") or {}).get("variant"),
+        (recommended_int8(rows, recs, max_drop) or {}).get("variant"),
+    ]
+    by_name = {r["variant"]: r for r in rows}
+    folders = {
+        name: Path(by_name[name]["artifact"]).parent
+        for name in dict.fromkeys(p for p in picks if p)
+        if by_name[name].get("artifact") and name != BASELINE
+    }
+    if not folders:
+        return {"skipped": "no recommended CPU artifact other than the FP32 reference"}
+    try:
+        from fishopt.monitor.robustness import quick_robustness
+
+        return quick_robustness(
+            ckpt.path, folders, data=None if data is None else Path(data), threads=threads, workers=1
+        )
+    except ImportError as exc:
+        return {
+            "skipped": f"{exc.name or exc} is not installed: pip install 'fishopt[monitor]' && "
+            "pip install --no-deps corrupt-tta (see docs/monitoring.md)"
+        }

@@ -220,6 +220,15 @@ def to_markdown(results: dict, files: dict[str, str]) -> str:
     if skipped:
         lines += ["## Skipped", ""] + [f"- `{r['variant']}`: {r['reason']}" for r in skipped] + [""]
     lines += _where_time_goes(results, files) + _camera_targets(results) + _roofline(results)
+    by_model = results.get("robustness_by_model")
+    if by_model:
+        for model, rob in by_model.items():
+            lines += [
+                line.replace("## Robustness (quick)", f"## Robustness (quick), {model}")
+                for line in _robustness({"robustness": rob})
+            ]
+    else:
+        lines += _robustness(results)
     lines += _notes(results, files) + [""]
     if "pareto" in files:
         lines += [f"![accuracy vs latency]({files['pareto']})", ""]
@@ -297,6 +306,37 @@ def _camera_targets(results: dict) -> list[str]:
         f"- batch-1 INT8 >= 5x eager FP32: {_f(cam['int8_bs1_speedup'], '.2f', 'x')} ({yes[m['int8_bs1_speedup']]})",
         "",
     ]
+
+
+def _robustness(results: dict) -> list[str]:
+    rob = results.get("robustness") or {}
+    if not rob:
+        return []
+    if rob.get("skipped"):
+        return ["## Robustness (quick)", "", f"Not run: {rob['skipped']}.", ""]
+    st = rob["settings"]
+    lines = [
+        "## Robustness (quick)",
+        "",
+        f"{', '.join(st['corruptions'])} at severity {st['severity']} on {st['n']} test images, the same corrupted "
+        "images for every variant. Relative mCE > 1: less robust than FP32 (the interval resamples clusters). "
+        "The full grid: `fishopt robustness ARTIFACT_DIR`.",
+        "",
+        "| variant | clean top-1 % | corrupted top-1 % (mean) | relative mCE | 95% CI | less robust |",
+        "|---|---|---|---|---|---|",
+    ]
+    fp32 = rob["fp32"]
+    lines.append(
+        f"| FP32 checkpoint | {100 * fp32['clean']:.2f} | {100 * fp32['mean_corrupted_top1']:.2f} | 1.000 | - | - |"
+    )
+    for name, summary in rob["variants"].items():
+        ci = (summary.get("ci95") or {}).get("relative_mce") or [None, None]
+        lines.append(
+            f"| `{name}` | {100 * summary['clean']:.2f} | {100 * summary['mean_corrupted_top1']:.2f} | "
+            f"{_f(summary.get('relative_mce'), '.3f')} | {_f(ci[0], '.3f')}-{_f(ci[1], '.3f')} | "
+            f"{'yes' if summary.get('less_robust') else 'no'} |"
+        )
+    return lines + [""]
 
 
 def roofline_table(results: dict) -> list[str]:

@@ -114,6 +114,7 @@ def assemble(
     e2e_today: dict | None = None,
     camera: dict | None = None,
     profiles: dict | None = None,
+    robustness: dict | None = None,
 ) -> dict:
     """Build the results dict (adds recommendations, targets and warnings).
 
@@ -121,9 +122,11 @@ def assemble(
         e2e_today: Per input size, today's pipeline (full decode + torch resize + eager FP32) on the baseline.
         camera: Per input size, the end-to-end inputs (files, mean size) and the fast-path agreement verdict.
         profiles: Per-operator profiles by variant (the appendix).
+        robustness: The quick robustness check of the recommended variants
+            (:func:`fishopt.monitor.robustness.quick_robustness`, or ``{"skipped": reason}``).
     """
     batch = str(max(settings["batch_sizes"]))
-    ref = {k: reference[k] for k in ("n", "top1", "macro_f1", "per_class")}
+    ref = {k: reference[k] for k in ("n", "top1", "macro_f1", "per_class", "top1_ci95") if k in reference}
     recs = recommend(rows, settings["max_drop"], settings["batch_sizes"])
     today = e2e_today or {}
     return {
@@ -137,6 +140,7 @@ def assemble(
         "e2e_today": today,
         "camera": camera or {},
         "profiles": profiles or {},
+        "robustness": robustness or {},
         "warnings": warnings_of(fp, settings, rows) + _roofline_warnings(rows) + _camera_warnings(camera or {}),
     }
 
@@ -207,6 +211,9 @@ def merge(results: list[dict], latency_budget_ms: float | None = None) -> dict:
         for target, rec in recommend(rows, res["settings"]["max_drop"], res["settings"]["batch_sizes"]).items():
             recs[f"{model} {target}"] = {**rec, "model": model}
     out["settings"] = {**results[0]["settings"], "merged_runs": runs, "latency_budget_ms": latency_budget_ms}
+    out["robustness_by_model"] = {
+        str(res["settings"].get("model") or i): res.get("robustness") or {} for i, res in enumerate(results)
+    }
     out["recommendations"] = recs
     out["across_models"] = across_models(
         out["rows"], out["settings"]["max_drop"], latency_budget_ms, out["settings"]["batch_sizes"]

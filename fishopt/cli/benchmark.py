@@ -52,7 +52,7 @@ def malloc_argv(params: dict) -> list[str]:
     if params.get("input_sizes"):
         argv += ["--input-sizes", ",".join(params["input_sizes"])]
     argv += ["--max-drop", str(params["max_drop"])]
-    flags = ("overwrite", "quick", "no-profile", "with-teacher")
+    flags = ("overwrite", "quick", "no-profile", "no-robustness", "with-teacher")
     argv += [f"--{flag}" for flag in flags if params.get(flag.replace("-", "_"))]
     return argv
 
@@ -135,6 +135,12 @@ def _check_inputs(checkpoints: tuple[str, ...], out: str, overwrite: bool) -> li
 )
 @click.option("--no-profile", is_flag=True, help="Skip the per-operator profiles of the two fastest INT8 variants.")
 @click.option(
+    "--no-robustness",
+    is_flag=True,
+    help="Skip the quick robustness check (5 ImageNet-C corruptions at severity 3, 300 test images) of the "
+    "recommended variants.",
+)
+@click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,
@@ -178,6 +184,7 @@ def benchmark(
     batch_sizes: tuple[int, ...] | None,
     input_sizes: tuple[str, ...] | None,
     no_profile: bool,
+    no_robustness: bool,
     threads: int | None,
     out: str,
     overwrite: bool,
@@ -226,6 +233,7 @@ def benchmark(
                 "overwrite": overwrite,
                 "quick": quick,
                 "no_profile": no_profile,
+                "no_robustness": no_robustness,
             }
         )
     from fishopt.benchmarks.harness import run_benchmarks, teacher_of
@@ -250,6 +258,7 @@ def benchmark(
         device=device,
         input_sizes=input_sizes,
         profile=not no_profile,
+        robustness=not no_robustness,
     )
     click.echo(str(Path(out) / "REPORT.md"))
 

@@ -179,7 +179,10 @@ def summarize(
     m, mr = _matrix(grid, corruptions, severities), _matrix(ref, corruptions, severities)
     n, n_c, n_s = len(m), len(corruptions), len(severities)
     point = _scores(m.mean(0), mr.mean(0), n_c, n_s)
-    boot = _scores(*(bootstrap_weights(n, units, n_bootstrap, seed) @ x for x in (m, mr)), n_c, n_s) if n else None
+    boot = None
+    if n:  # one (paired) resampling for the model and the reference: same seed, same weights as drawn twice
+        weights = bootstrap_weights(n, units, n_bootstrap, seed)
+        boot = _scores(weights @ m, weights @ mr, n_c, n_s)
 
     def ci(key: str) -> list[float | None]:
         if boot is None or reference is None:

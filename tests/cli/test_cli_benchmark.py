@@ -207,7 +207,10 @@ def test_with_teacher_benchmarks_both_models_into_one_report(tiny_checkpoint: Pa
     }
     assert any(key.startswith("baseline cpu-latency") for key in merged["recommendations"])
     assert (out / "baseline" / "results.json").is_file() and (out / "baseline-1" / "results.json").is_file()
-    assert "Across models" in (out / "REPORT.md").read_text()
+    report_md = (out / "REPORT.md").read_text()
+    assert "Across models" in report_md and "## Robustness (quick), baseline" in report_md
+    robust = merged["robustness_by_model"]["baseline"]
+    assert robust.get("skipped") or set(robust["variants"]) <= {"onnx-fp32"}
 
 
 @pytest.mark.parametrize(
