@@ -207,12 +207,15 @@ def to_markdown(results: dict, files: dict[str, str]) -> str:
     """Render ``REPORT.md``."""
     st = results["settings"]
     took = f", run took {st['elapsed_seconds']:.0f} s" if st.get("elapsed_seconds") is not None else ""
-    lines = [
-        "# fishopt benchmark",
-        "",
-        f"Checkpoint `{st['checkpoint']}`, {results['fingerprint']['time_utc']}{took}.",
-        "",
-    ]
+    lines = ["# fishopt benchmark", ""]
+    runs = st.get("merged_runs")
+    if runs:  # several checkpoints, one run each, side by side
+        for run in runs:
+            spent = f", {run['elapsed_seconds']:.0f} s" if run.get("elapsed_seconds") is not None else ""
+            lines.append(f"- `{run['model']}`: checkpoint `{run['checkpoint']}`, {run['time_utc']}{spent}")
+        lines.append("")
+    else:
+        lines += [f"Checkpoint `{st['checkpoint']}`, {results['fingerprint']['time_utc']}{took}.", ""]
     lines += _table(results) + [""] + _recommendations(results) + [""]
     if results["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in results["warnings"]] + [""]
