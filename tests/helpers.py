@@ -99,3 +99,28 @@ def train_tiny(checkpoint: Path, steps: int = 60) -> Path:
         loss.backward()
         opt.step()
     return save_checkpoint(checkpoint, model.eval(), ckpt.meta)
+
+
+def make_tiny_family_checkpoint(out_dir: Path, data_root: Path, model: str, seed: int = 0) -> Path:
+    """A tiny checkpoint of a registered model family (its ``tiny`` config: random init, small, no weights),
+    with the family's own normalization, on a real split of ``data_root``, briefly trained (:func:`train_tiny`)."""
+    import torch
+
+    from fishopt.checkpoint import load_checkpoint, save_checkpoint
+    from fishopt.models import create_model, model_info
+
+    base = load_checkpoint(make_tiny_checkpoint(out_dir, data_root, seed=seed))
+    info = model_info(model)
+    cfg = {**info.tiny, "num_classes": len(base.meta["class_names"])}
+    torch.manual_seed(seed)
+    net = create_model(model, **cfg).eval()
+    size = list(cfg.get("image_size") or base.meta["input_size"])
+    meta = {
+        **base.meta,
+        "model": {"name": model, "cfg": cfg},
+        "input_size": size,
+        "load_size": [size[0] + 4, size[1] + 16],
+        "mean": list(info.mean) if info.mean else base.meta["mean"],
+        "std": list(info.std) if info.std else base.meta["std"],
+    }
+    return train_tiny(save_checkpoint(out_dir / "model.pt", net, meta))
