@@ -27,6 +27,7 @@ from fishopt.benchmarks import report
 from fishopt.benchmarks.accuracy import accuracy_block, report_of, run_logits
 from fishopt.benchmarks.camera import DEFAULT_SIZES, NATIVE, camera_jpegs, fast_path_agreement, parse_size
 from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
+from fishopt.benchmarks.recommend import recommend, recommended_int8
 from fishopt.benchmarks.roofline import judge, measure_peaks, peak_for
 from fishopt.benchmarks.stats import interleaved_rounds, speedup, summarize
 from fishopt.benchmarks.timing import (
@@ -611,8 +612,6 @@ def robustness_check(
         :func:`fishopt.monitor.robustness.quick_robustness`'s result, or ``{"skipped": reason}`` when no
         artifact qualifies or the ``monitor`` extra (and ``corrupt-tta``) is not installed.
     """
-    from fishopt.benchmarks.recommend import recommend, recommended_int8
-
     recs = recommend(rows, max_drop, list(batch_sizes))
     picks = [
         (recs.get("cpu-latency") or {}).get("variant"),
