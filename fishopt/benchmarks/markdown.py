@@ -226,12 +226,9 @@ def to_markdown(results: dict, files: dict[str, str]) -> str:
     by_model = results.get("robustness_by_model")
     if by_model:
         for model, rob in by_model.items():
-            lines += [
-                line.replace("## Robustness (quick)", f"## Robustness (quick), {model}")
-                for line in _robustness({"robustness": rob})
-            ]
+            lines += _robustness(rob, f"## Robustness (quick), {model}")
     else:
-        lines += _robustness(results)
+        lines += _robustness(results.get("robustness") or {})
     lines += _notes(results, files) + [""]
     if "pareto" in files:
         lines += [f"![accuracy vs latency]({files['pareto']})", ""]
@@ -311,15 +308,14 @@ def _camera_targets(results: dict) -> list[str]:
     ]
 
 
-def _robustness(results: dict) -> list[str]:
-    rob = results.get("robustness") or {}
+def _robustness(rob: dict, title: str = "## Robustness (quick)") -> list[str]:
     if not rob:
         return []
     if rob.get("skipped"):
-        return ["## Robustness (quick)", "", f"Not run: {rob['skipped']}.", ""]
+        return [title, "", f"Not run: {rob['skipped']}.", ""]
     st = rob["settings"]
     lines = [
-        "## Robustness (quick)",
+        title,
         "",
         f"{', '.join(st['corruptions'])} at severity {st['severity']} on {st['n']} test images, the same corrupted "
         "images for every variant. Relative mCE > 1: less robust than FP32 (the interval resamples clusters). "

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fishopt.checkpoint import LoadedCheckpoint, as_checkpoint, check_compatible, load_checkpoint
 from fishopt.data.split import stratified_sample
 from fishopt.errors import ConfigError
 from fishopt.monitor.corruptions import QUICK, Corruptor, resolve_corruptions, resolve_severities
@@ -253,7 +254,6 @@ def load_target(target: str | Path, reference: str | Path | None = None, threads
         ConfigError: A raw-input artifact whose raw size differs from the load size (the corruptions are
             applied at the load size).
     """
-    from fishopt.checkpoint import check_compatible, load_checkpoint
 
     path = Path(target)
     if threads:
@@ -407,7 +407,7 @@ def run_robustness(
 
 
 def quick_robustness(
-    checkpoint: str | Path,
+    checkpoint: LoadedCheckpoint | str | Path,
     variants: Mapping[str, Predictor | str | Path] | None = None,
     *,
     corruptions: Sequence[str] = QUICK,
@@ -424,7 +424,7 @@ def quick_robustness(
     Every variant and the FP32 checkpoint see the same corrupted test images.
 
     Args:
-        checkpoint: The FP32 checkpoint the variants were built from.
+        checkpoint: The FP32 checkpoint the variants were built from (loaded, or its ``model.pt``).
         variants: Name -> a :data:`Predictor` (e.g. :func:`fishopt.monitor.artifacts.runtime_predictor` of a
             runtime the benchmark loaded) or an artifact folder.
         corruptions: Corruptions (default :data:`fishopt.monitor.corruptions.QUICK`: one or two per family).
@@ -440,11 +440,9 @@ def quick_robustness(
         ``{"settings": {...}, "fp32": summary, "variants": {name: summary}}``, summaries as in :func:`summarize`
         (``corrupted_top1`` is ``mean_corrupted_top1``).
     """
-    from fishopt.checkpoint import load_checkpoint
-
     corruptions = resolve_corruptions(corruptions)
     severities = resolve_severities([severity])
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = as_checkpoint(checkpoint)
     predictors: dict[str, Predictor] = {"fp32": checkpoint_predictor(ckpt)}
     closers: list[Callable[[], None]] = []
     try:
@@ -452,7 +450,7 @@ def quick_robustness(
             if callable(variant):
                 predictors[name] = variant
             else:
-                tgt = load_target(variant, checkpoint, threads)
+                tgt = load_target(variant, ckpt.path, threads)
                 closers.append(tgt.close)
                 predictors[name] = tgt.predict
         split = ckpt.split
