@@ -25,7 +25,7 @@ from fishopt.artifacts.parity import DEFAULT_IMAGES
 from fishopt.artifacts.registry import Variant
 from fishopt.benchmarks import report
 from fishopt.benchmarks.accuracy import accuracy_block, report_of, run_logits
-from fishopt.benchmarks.camera import DEFAULT_SIZES, NATIVE, camera_jpegs, fast_path_agreement, parse_size
+from fishopt.benchmarks.camera import DEFAULT_SIZES, NATIVE, camera_jpegs, choose_pipeline, parse_size
 from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
 from fishopt.benchmarks.recommend import recommend, recommended_int8
 from fishopt.benchmarks.roofline import judge, measure_peaks, peak_for
@@ -190,7 +190,7 @@ def e2e_inputs(
     progress: bool,
     agreement_set: SplitImages | None = None,
 ) -> dict[str, dict]:
-    """Per input size: the JPEG files the end-to-end rows cycle through, and the fast-path agreement verdict.
+    """Per input size: the JPEG files the end-to-end rows cycle through, and the pipeline whose answers agree.
 
     The verdict is measured on ``agreement_set`` (default ``test``): the whole test split, also in quick runs, since
     one image of a 180-image subset is already 0.56 points of agreement.
@@ -201,15 +201,17 @@ def e2e_inputs(
     out = {}
     for label in tqdm(sizes, desc="camera-size inputs", unit="size", disable=not progress):
         every = camera_jpegs(agreement_set.files, label)
-        check = fast_path_agreement(ckpt, every, agreement_set.labels, ckpt.meta["load_size"])
+        pipeline, check, full = choose_pipeline(ckpt, every, agreement_set.labels, ckpt.meta["load_size"])
         files = camera_jpegs(test.files[:n_files], label)
         out[label] = {
             "files": [str(f) for f in files],
             "n_files": len(files),
             "mean_kb": round(float(np.mean([Path(f).stat().st_size for f in files])) / 1e3, 1),
             "agreement": check,
-            "pipeline": "fast" if check["taken"] else "general",
+            "pipeline": pipeline,
         }
+        if full is not None:
+            out[label]["agreement_full"] = full
     return out
 
 
@@ -251,7 +253,7 @@ def measure(
     for label, spec in inputs.items():
         for name in workers:
             workers[name].request("jpegs", label, spec["files"])
-        jobs = {n: (n, {"kind": "e2e", "key": label, "fast": spec["pipeline"] == "fast"}) for n in workers}
+        jobs = {n: (n, {"kind": "e2e", "key": label, "pipeline": spec["pipeline"]}) for n in workers}
         if BASELINE in workers:
             jobs["today"] = (BASELINE, {"kind": "today", "key": label})
         times = run(f"end-to-end {label}", jobs, plans["e2e"])

@@ -182,8 +182,9 @@ def _notes(results: dict, files: dict[str, str]) -> list[str]:
         "batch being timed; each row's `timing_settings` in results.json says what its worker applied. p50 CI is the "
         "order-statistic 95% interval; robust CV (1.4826 MAD/median) > 0.15 is flagged ⚠; the plain CV is in results.json.",
         "- End-to-end = JPEG bytes in memory -> decode -> fit to the load size, crop, normalize -> inference, batch 1, "
-        "through `fishopt.data.decode.decode_and_fit` (JPEG DCT scaling where the image is >= 2x the target). Model-only "
-        "starts from a preprocessed tensor.",
+        "through `fishopt.data.decode.decode_and_fit` in the fastest pipeline that keeps the reference's answers "
+        "(`fast`: JPEG DCT scaling where the image is >= 2x the target, then a float resize; `full`: the float resize "
+        "only; `exact`: today's pixels). Model-only starts from a preprocessed tensor.",
         f"- Accuracy: {st['n_test']} of {st['n_test_total']} test images of split {str(fp.get('split_hash'))[:12]}; "
         f"reference = the checkpoint in PyTorch eager FP32 (top-1 {100 * results['reference']['top1']:.2f}%). "
         "Collapse = top-1 drop > 2 points or any class losing > 10 points of recall.",
@@ -275,11 +276,18 @@ def _where_time_goes(results: dict, files: dict[str, str]) -> list[str]:
         "",
     ]
     for size, cam in (results.get("camera") or {}).items():
-        agree = cam["agreement"]
+        agree, full = cam["agreement"], cam.get("agreement_full")
         lines.append(
             f"- {size}: {cam['n_files']} files, mean {cam['mean_kb']} kB; fast path vs today's pixels on "
             f"{agree['n']} test images: agreement {100 * agree['agreement']:.2f}%, top-1 "
-            f"{agree['delta_points']:+.2f} points, DCT scales {agree['scales']} -> {cam['pipeline']} path"
+            f"{agree['delta_points']:+.2f} points, DCT scales {agree['scales']}"
+            + (
+                f"; full decode + float resize: agreement {100 * full['agreement']:.2f}%, top-1 "
+                f"{full['delta_points']:+.2f} points"
+                if full
+                else ""
+            )
+            + f" -> {cam['pipeline']} pipeline"
         )
     lines += [""] + where_time_goes(results) + [""]
     if "e2e_split" in files:

@@ -159,7 +159,9 @@ def _camera_warnings(camera: dict) -> list[str]:
     return [
         f"input size {size}: the fast decode path changed the reference's answers (agreement "
         f"{100 * c['agreement']['agreement']:.1f}%, top-1 {c['agreement']['delta_points']:+.2f} points): "
-        "its end-to-end rows use the general path (full decode)"
+        f"its end-to-end rows use the {c['pipeline']} pipeline ("
+        + ("full decode + float resize" if c["pipeline"] == "full" else "full decode + exact resize, today's pixels")
+        + ")"
         for size, c in camera.items()
         if not c["agreement"]["taken"]
     ]

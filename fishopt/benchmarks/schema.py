@@ -85,11 +85,17 @@ THROUGHPUT = {
     },
 }
 
+#: One fast-path agreement check (:func:`fishopt.benchmarks.camera.fast_path_agreement`).
+AGREEMENT = {
+    "type": "object",
+    "required": ["n", "agreement", "delta_points", "taken"],
+    "properties": {"agreement": {"type": "number", "minimum": 0, "maximum": 1}},
+}
 E2E = {
     "type": "object",
     "required": ["pipeline", "total", "stages_p50_ms"],
     "properties": {
-        "pipeline": {"type": "string", "enum": ["fast", "general", "today"]},
+        "pipeline": {"type": "string", "enum": ["fast", "full", "exact", "today"]},
         "total": TIMING,
         "stages_p50_ms": {
             "type": "object",
@@ -228,12 +234,9 @@ RESULTS = {
                 "type": "object",
                 "required": ["n_files", "mean_kb", "agreement", "pipeline"],
                 "properties": {
-                    "pipeline": {"type": "string", "enum": ["fast", "general"]},
-                    "agreement": {
-                        "type": "object",
-                        "required": ["n", "agreement", "delta_points", "taken"],
-                        "properties": {"agreement": {"type": "number", "minimum": 0, "maximum": 1}},
-                    },
+                    "pipeline": {"type": "string", "enum": ["fast", "full", "exact"]},
+                    "agreement": AGREEMENT,
+                    "agreement_full": AGREEMENT,
                 },
             },
         },

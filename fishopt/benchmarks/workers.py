@@ -37,7 +37,7 @@ from fishopt.artifacts.registry import resolve
 from fishopt.benchmarks.profile import profile_runtime
 from fishopt.benchmarks.roofline import compute_precision
 from fishopt.benchmarks.stats import interleaved_rounds
-from fishopt.data.decode import decode_rgb, fit_array
+from fishopt.data.decode import decode_rgb, fit_array, float_fit
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class _Server:
         if kind == "model":
             fn = self._model_call(int(job.get("batch", 1)))
         elif kind in ("e2e", "today"):
-            fn = self._e2e_call(job["key"], kind, bool(job.get("fast", True)))
+            fn = self._e2e_call(job["key"], kind, str(job.get("pipeline", "fast")))
         else:
             raise ValueError(f"unknown job kind {kind!r}")
         for _ in range(warmup):
@@ -173,7 +173,7 @@ class _Server:
 
         return call
 
-    def _e2e_call(self, key: str, kind: str, fast: bool) -> Callable[[], dict]:
+    def _e2e_call(self, key: str, kind: str, pipeline: str) -> Callable[[], dict]:
         rt, meta = self.runtime(1), self.spec.meta
         load = meta["load_size"]
         raw = bool(getattr(rt, "raw_input", False))
@@ -185,9 +185,9 @@ class _Server:
             data = jpegs[self.cursor[key] % len(jpegs)]
             self.cursor[key] += 1
             t0 = time.perf_counter()
-            decoded = decode_rgb(data, load, fast=fast)
+            decoded = decode_rgb(data, load, fast=pipeline == "fast")
             t1 = time.perf_counter()
-            fitted = fit_array(decoded.rgb, load, exact=not decoded.fast)
+            fitted = fit_array(decoded.rgb, load, exact=not float_fit(decoded, load, pipeline))
             x = np.ascontiguousarray(fitted[None]) if raw else normalize(fitted.transpose(2, 0, 1)[None], meta)
             t2 = time.perf_counter()
             rt(x)

@@ -62,3 +62,29 @@ def test_agreement_verdict_is_cached_per_checkpoint_files_and_decoder(
     camera.fast_path_agreement(ckpt, files[:2], test.labels[:2], ckpt.meta["load_size"], cache=tmp_path / "c")
     camera.fast_path_agreement(ckpt, files, test.labels[:3], ckpt.meta["load_size"], cache=False)
     assert len(calls) == 2  # other files, and no cache: measured again
+
+
+@pytest.mark.parametrize(
+    "fast_taken,scales,full_taken,expected",
+    [
+        (True, {"2/8": 3}, None, "fast"),
+        (False, {"2/8": 3}, True, "full"),
+        (False, {"2/8": 3}, False, "exact"),
+        (False, {"8/8": 3}, None, "exact"),  # nothing DCT-scaled: full would decode exactly as fast did
+    ],
+)
+def test_choose_pipeline_takes_the_fastest_that_agrees(
+    monkeypatch: pytest.MonkeyPatch, fast_taken, scales, full_taken, expected
+) -> None:
+    calls = []
+
+    def fake(ckpt, files, labels, load_size, batch=64, cache=None, pipeline="fast"):
+        calls.append(pipeline)
+        taken = fast_taken if pipeline == "fast" else full_taken
+        return {"pipeline": pipeline, "taken": taken, "scales": scales, "agreement": 1.0, "n": 3, "delta_points": 0.0}
+
+    monkeypatch.setattr(camera, "fast_path_agreement", fake)
+    chosen, fast, full = camera.choose_pipeline(None, [], [], (120, 160))
+    assert chosen == expected and fast["pipeline"] == "fast"
+    assert calls == (["fast"] if full_taken is None else ["fast", "full"])
+    assert (full is None) == (full_taken is None)

@@ -258,7 +258,7 @@ def test_camera_rows_split_plot_targets_and_merge(tmp_path: Path) -> None:
         for s in ("native", "1920x1080", "590x445")
     }
     camera["590x445"]["agreement"].update(agreement=0.99, taken=False)
-    camera["590x445"]["pipeline"] = "general"
+    camera["590x445"]["pipeline"] = "exact"
     done = report.assemble(
         results["fingerprint"],
         results["settings"],

@@ -103,7 +103,8 @@ def test_full_decode_gives_todays_pixels(tmp_path: Path) -> None:
     assert not D.decode_rgb(data, (120, 160)).fast  # < 2x the target: no DCT scaling
     assert np.array_equal(D.decode_and_fit(data, (120, 160)), _today(data, (120, 160), tmp_path))
     assert np.array_equal(
-        D.decode_and_fit(_jpeg(1920, 1080), (120, 160), fast=False), _today(_jpeg(1920, 1080), (120, 160), tmp_path)
+        D.decode_and_fit(_jpeg(1920, 1080), (120, 160), pipeline="exact"),
+        _today(_jpeg(1920, 1080), (120, 160), tmp_path),
     )
 
 
@@ -228,3 +229,41 @@ def test_fast_path_uses_the_fast_resize(monkeypatch: pytest.MonkeyPatch) -> None
     D.decode_and_fit(_jpeg(1920, 1080), (120, 160))
     D.decode_and_fit(_jpeg(224, 168), (120, 160))
     assert seen == [False, True]  # DCT-scaled: Pillow's float resize; full decode: the exact (cache) arithmetic
+
+
+@pytest.mark.parametrize(
+    "pipeline,scale,exact",
+    [("fast", 2, False), ("full", 8, False), ("exact", 8, True)],
+)
+def test_pipelines_decode_and_resize_as_documented(monkeypatch: pytest.MonkeyPatch, pipeline, scale, exact) -> None:
+    data = _jpeg(1920, 1080)
+    seen = []
+    real = D.fit_array
+    monkeypatch.setattr(
+        D, "fit_array", lambda rgb, size, exact=True: seen.append((rgb.shape, exact)) or real(rgb, size, exact)
+    )
+    out = D.decode_and_fit(data, (120, 160), pipeline=pipeline)
+    assert out.shape == (3, 120, 160)
+    assert seen == [((1080 * scale // 8, 1920 * scale // 8, 3), exact)]
+
+
+def test_full_pipeline_stays_next_to_todays_pixels(tmp_path: Path) -> None:
+    data = _jpeg(1920, 1080)
+    full = D.decode_and_fit(data, (120, 160), pipeline="full").astype(int)
+    diff = np.abs(full - _today(data, (120, 160), tmp_path).astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+def test_float_fit_rule() -> None:
+    big = D.Decoded(np.zeros((1080, 1920, 3), np.uint8), (1080, 1920), 8, "pillow")
+    near = D.Decoded(np.zeros((168, 224, 3), np.uint8), (168, 224), 8, "pillow")
+    scaled = D.Decoded(np.zeros((223, 295, 3), np.uint8), (445, 590), 4, "simplejpeg")
+    assert D.float_fit(big, (120, 160)) and D.float_fit(big, (120, 160), "full")
+    assert not D.float_fit(big, (120, 160), "exact")
+    assert not D.float_fit(near, (120, 160))  # < 2x: the cache's exact arithmetic (ties are common there)
+    assert D.float_fit(scaled, (168, 224))
+
+
+def test_unknown_pipeline_is_refused() -> None:
+    with pytest.raises(ValueError, match="pipeline must be one of"):
+        D.decode_and_fit(_jpeg(64, 48), (12, 16), pipeline="fastest")

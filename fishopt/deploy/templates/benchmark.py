@@ -94,14 +94,14 @@ def end_to_end(model, data: bytes, size: tuple[int, int], model_p50: float, iter
         t0 = time.perf_counter()
         decoded = fishdecode.decode_rgb(data, size)
         t1 = time.perf_counter()
-        x = np.ascontiguousarray(fishdecode.fit_array(decoded.rgb, size, exact=not decoded.fast)[None])
+        x = np.ascontiguousarray(fishdecode.fit_array(decoded.rgb, size, exact=not fishdecode.float_fit(decoded, size))[None])
         t2 = time.perf_counter()
         model(x)
         t3 = time.perf_counter()
         if i >= warmup:
             for key, value in (("decode", t1 - t0), ("preprocess", t2 - t1), ("model", t3 - t2), ("total", t3 - t0)):
                 stages[key].append(value)
-    full = time_calls(lambda: model(load_image(data, size, fast=False)[None]), min(warmup, 2), max(1, iters // 3))
+    full = time_calls(lambda: model(load_image(data, size, pipeline="exact")[None]), min(warmup, 2), max(1, iters // 3))
     p50 = {k: round(percentile(v, 50) * 1000, 4) for k, v in stages.items()}
     full_p50 = round(percentile(full, 50) * 1000, 4)
     return {

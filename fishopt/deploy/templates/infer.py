@@ -132,10 +132,10 @@ def fit_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return fishdecode.fit_array(image, size)
 
 
-def load_image(source, size: tuple[int, int], fast: bool = True) -> np.ndarray:
+def load_image(source, size: tuple[int, int], pipeline: str = "fast") -> np.ndarray:
     """Decode and fit one image (a file path or encoded bytes) to the model's (H, W): uint8 (H, W, 3)."""
     try:
-        return fishdecode.decode_and_fit(source, size, fast=fast, layout="hwc")
+        return fishdecode.decode_and_fit(source, size, pipeline=pipeline, layout="hwc")
     except fishdecode.ImageDecodeError as exc:
         name = source if not isinstance(source, (bytes, bytearray, memoryview)) else "image bytes"
         raise ImageError(f"{name}: not a readable image ({exc}); pass JPEG, PNG, BMP, TIFF or WebP files") from exc
