@@ -1,15 +1,11 @@
-"""Camera-size inputs for the end-to-end rows, and the check that the fast decode path keeps the model's answers.
+"""Camera-size inputs for the end-to-end rows.
 
 :func:`camera_jpegs` re-encodes test images at a camera's frame size once (Lanczos resize to cover the size,
 center crop, JPEG quality 90, 4:2:0), cached outside the repository under the decode cache folder:
 ``<cache>/camera/<W>x<H>-q<quality>/<sha256 of the source>.jpg``. Upscaled photos are smoother than real camera
 frames, so their JPEGs are smaller and decode somewhat faster (the report states the mean file size).
 
-:func:`fast_path_agreement` decodes the same files through a pipeline of :func:`fishopt.data.decode.decode_and_fit`
-(``fast``: DCT scaling and the float resize; ``full``: the float resize only) and through today's pipeline (full
-decode + torch ``fit_to``), runs the checkpoint on both and compares: a pipeline is taken at a size only when top-1
-agreement is at least :data:`MIN_AGREEMENT` and top-1 accuracy moves by at most :data:`MAX_DELTA_POINTS`.
-:func:`choose_pipeline` tries ``fast``, then ``full``, and falls back to ``exact`` (today's pixels).
+Which decode pipeline each size takes is gated by :mod:`fishopt.artifacts.pipeline_check`.
 """
 
 from __future__ import annotations
@@ -17,13 +13,8 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from fishopt.data import decode
 from fishopt.data.cache import cache_dir
-from fishopt.data.decode import decode_and_fit, decode_rgb
 from fishopt.errors import ConfigError
 from fishopt.io import atomic_write, file_sha256
 
@@ -32,10 +23,6 @@ NATIVE = "native"
 #: Default sizes of the end-to-end rows.
 DEFAULT_SIZES = (NATIVE, "1920x1080", "590x445")
 QUALITY = 90
-MIN_AGREEMENT = 0.995
-MAX_DELTA_POINTS = 0.2
-#: Version of the agreement method (part of its cache key).
-AGREEMENT_METHOD = 3
 
 
 def parse_size(text: str) -> str:
@@ -88,108 +75,3 @@ def camera_jpegs(
     if label == NATIVE:
         return list(files)
     return [camera_jpeg(Path(f), label, quality, cache) for f in files]
-
-
-def fast_path_agreement(
-    ckpt: Any,
-    files: Sequence[Path],
-    labels: Any,
-    load_size: Sequence[int],
-    batch: int = 64,
-    cache: str | Path | None = None,
-    pipeline: str = "fast",
-) -> dict:
-    """Top-1 of the checkpoint on ``files`` through ``pipeline`` and through today's pipeline, and their agreement.
-
-    The verdict is cached beside the camera files, keyed by the checkpoint's and the files' content and the source of
-    :mod:`fishopt.data.decode` (a changed decoder is measured again); ``cache=False`` skips the cache.
-
-    Returns:
-        ``{"pipeline", "n", "agreement", "top1_fast", "top1_today", "delta_points", "taken", "scales": {k/8: count},
-        "rule"}`` (``top1_fast``: top-1 through ``pipeline``); ``taken`` is the verdict for this input size.
-    """
-    import hashlib
-    import json
-
-    key = hashlib.sha256()
-    for part in (
-        f"method {AGREEMENT_METHOD}",
-        f"pipeline {pipeline}",
-        file_sha256(ckpt.path),
-        Path(decode.__file__).read_bytes(),
-        repr(list(load_size)),
-        *(file_sha256(f) for f in files),
-    ):
-        key.update(part if isinstance(part, bytes) else str(part).encode())
-    entry = cache_dir(None if cache is False else cache) / "camera" / "agreement" / f"{key.hexdigest()}.json"
-    if cache is not False and entry.is_file():
-        return json.loads(entry.read_text())
-    result = _agreement(ckpt, files, labels, load_size, batch, pipeline)
-    if cache is not False:
-        atomic_write(entry, lambda tmp: tmp.write_text(json.dumps(result)))
-    return result
-
-
-def _agreement(
-    ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int], batch: int, pipeline: str = "fast"
-) -> dict:
-    import torch
-
-    from fishopt.data.preprocess import fit_to
-
-    load = tuple(int(v) for v in load_size)
-    preds: dict[str, list[np.ndarray]] = {"fast": [], "today": []}
-    scales: dict[str, int] = {}
-    for i in range(0, len(files), batch):
-        chunk = files[i : i + batch]
-        fast, today = [], []
-        for path in chunk:
-            data = Path(path).read_bytes()
-            decoded = decode_rgb(data, load, fast=pipeline == "fast")
-            scales[f"{decoded.scale}/8"] = scales.get(f"{decoded.scale}/8", 0) + 1
-            fast.append(torch.from_numpy(decode_and_fit(data, load, pipeline=pipeline)))
-            full = decode_rgb(data, None, fast=False).rgb  # the same pixels as Pillow's full decode
-            today.append(fit_to(torch.from_numpy(np.ascontiguousarray(full.transpose(2, 0, 1))), load))
-        today_pred = np.asarray(ckpt.logits(torch.stack(today))).argmax(1)
-        fast_pred = today_pred.copy()  # identical pixels give the same answer: run the model only where they differ
-        differ = [j for j, (a, b) in enumerate(zip(fast, today, strict=True)) if not torch.equal(a, b)]
-        if differ:
-            fast_pred[differ] = np.asarray(ckpt.logits(torch.stack([fast[j] for j in differ]))).argmax(1)
-        preds["fast"].append(fast_pred)
-        preds["today"].append(today_pred)
-    fast_p, today_p = np.concatenate(preds["fast"]), np.concatenate(preds["today"])
-    y = np.asarray(labels)[: len(fast_p)]
-    agreement = float((fast_p == today_p).mean()) if len(y) else 1.0
-    top1_fast, top1_today = float((fast_p == y).mean()), float((today_p == y).mean())
-    delta = round(100.0 * (top1_fast - top1_today), 3)
-    return {
-        "pipeline": pipeline,
-        "n": int(len(y)),
-        "agreement": round(agreement, 6),
-        "top1_fast": round(top1_fast, 6),
-        "top1_today": round(top1_today, 6),
-        "delta_points": delta,
-        "scales": scales,
-        "taken": bool(agreement >= MIN_AGREEMENT and abs(delta) <= MAX_DELTA_POINTS),
-        "rule": f"agreement >= {MIN_AGREEMENT:.1%} and |top-1 change| <= {MAX_DELTA_POINTS} points",
-    }
-
-
-def choose_pipeline(
-    ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int], cache: str | Path | None = None
-) -> tuple[str, dict, dict | None]:
-    """The fastest pipeline of :func:`fishopt.data.decode.decode_and_fit` that keeps the checkpoint's answers here.
-
-    ``fast`` when its agreement check passes; else ``full`` when that one passes (checked only where it differs from
-    ``fast``: some file was DCT-scaled); else ``exact`` (today's pixels, nothing to check).
-
-    Returns:
-        ``(pipeline, fast_check, full_check)``; ``full_check`` is ``None`` when it was not needed.
-    """
-    fast = fast_path_agreement(ckpt, files, labels, load_size, cache=cache, pipeline="fast")
-    if fast["taken"]:
-        return "fast", fast, None
-    if set(fast["scales"]) <= {"8/8"}:  # nothing was DCT-scaled: ``full`` decodes exactly as ``fast`` did
-        return "exact", fast, None
-    full = fast_path_agreement(ckpt, files, labels, load_size, cache=cache, pipeline="full")
-    return ("full" if full["taken"] else "exact"), fast, full

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from fishopt.artifacts.parity import DEFAULT_IMAGES
+from fishopt.artifacts.pipeline_check import choose_pipeline
 from fishopt.artifacts.registry import Variant
 from fishopt.benchmarks import report
 from fishopt.benchmarks.accuracy import accuracy_block, report_of, run_logits
-from fishopt.benchmarks.camera import DEFAULT_SIZES, NATIVE, camera_jpegs, choose_pipeline, parse_size
+from fishopt.benchmarks.camera import DEFAULT_SIZES, NATIVE, camera_jpegs, parse_size
 from fishopt.benchmarks.fingerprint import LoadSampler, fingerprint
 from fishopt.benchmarks.recommend import recommend, recommended_int8
 from fishopt.benchmarks.roofline import judge, measure_peaks, peak_for

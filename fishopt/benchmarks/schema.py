@@ -85,7 +85,7 @@ THROUGHPUT = {
     },
 }
 
-#: One fast-path agreement check (:func:`fishopt.benchmarks.camera.fast_path_agreement`).
+#: One fast-path agreement check (:func:`fishopt.artifacts.pipeline_check.pipeline_agreement`).
 AGREEMENT = {
     "type": "object",
     "required": ["n", "agreement", "delta_points", "taken"],

@@ -29,9 +29,11 @@ import numpy as np
 from fishopt import __version__
 from fishopt.artifacts.build import build
 from fishopt.artifacts.calibration import calibration_images
+from fishopt.artifacts.pipeline_check import choose_pipeline
 from fishopt.artifacts.runtime import run_batches
 from fishopt.backends.onnx.runtime import OnnxRuntime
 from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint
+from fishopt.data.decode import PIPELINES
 from fishopt.deploy import model as bm
 from fishopt.deploy import render
 from fishopt.deploy.golden import GOLDEN_JSON, load_test_set, pick_golden, write_golden
@@ -166,11 +168,13 @@ def _assemble(
     artifact = run_batches(OnnxRuntime.load(folder / MODEL_FILE), test.nhwc(), 64)
     labels = test.labels.numpy()
     accuracy = measure(artifact, reference, labels, ckpt.meta["class_names"], precision, settings["max_drop"])
+    preprocess = gate_pipeline(ckpt, test)
     picks = pick_golden(reference, labels, settings["golden_per_class"])
     golden = write_golden(folder, test, picks, reference, artifact, ckpt.meta["class_names"])
     atomic_write_json(folder / GOLDEN_JSON, golden)
     atomic_write_json(folder / "labels.json", {str(i): n for i, n in enumerate(ckpt.meta["class_names"])})
     bundle = bundle_json(ckpt, target, precision, model_info, accuracy)
+    bundle["preprocess"] = preprocess
     atomic_write_json(folder / "bundle.json", bundle)
     render.write_programs(folder)
     render.write_requirements(folder, bundle)
@@ -179,6 +183,26 @@ def _assemble(
     if target.tensorrt:
         render.write_build_engine(folder, bundle, target)
     return bundle
+
+
+def gate_pipeline(ckpt: LoadedCheckpoint, test: SplitImages) -> dict[str, Any]:
+    """The decode pipeline ``infer.py`` takes: the fastest that keeps the checkpoint's answers on the test split.
+
+    Measured with :func:`fishopt.artifacts.pipeline_check.choose_pipeline` on the test split's own files (the
+    verdict is cached), and written to ``bundle.json`` as ``preprocess``.
+    """
+    pipeline, fast, full = choose_pipeline(ckpt, test.files, test.labels.numpy(), ckpt.meta["load_size"])
+    checks = [c for c in (fast, full) if c is not None]
+    return {
+        "pipeline": pipeline,
+        "choices": list(PIPELINES),
+        "checked_on": f"the test split's {len(test)} image files at their own size",
+        "rule": fast["rule"],
+        "checks": [
+            {k: c[k] for k in ("pipeline", "n", "agreement", "top1_fast", "top1_today", "delta_points", "taken")}
+            for c in checks
+        ],
+    }
 
 
 def make_model(

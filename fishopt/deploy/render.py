@@ -144,6 +144,22 @@ def _docker_steps(bundle: dict[str, Any], target: Target) -> str:
     )
 
 
+def pipeline_line(preprocess: dict[str, Any] | None) -> str:
+    """One sentence on the decode pipeline ``infer.py`` takes and the check that chose it."""
+    if not preprocess:
+        return "`infer.py` decodes every image with the exact arithmetic of fishopt's evaluation."
+    checks = "; ".join(
+        f"`{c['pipeline']}` {c['agreement']:.2%} agreement, top-1 {c['delta_points']:+.1f} points"
+        + ("" if c["taken"] else " (rejected)")
+        for c in preprocess["checks"]
+    )
+    return (
+        f"`infer.py` decodes images through the `{preprocess['pipeline']}` pipeline of `fishdecode.py`, the fastest "
+        f"that kept the model's answers on {preprocess['checked_on']} ({checks}; rule: {preprocess['rule']}); "
+        "`--pipeline exact` gives fishopt's evaluation pixels."
+    )
+
+
 def write_readme(folder: Path, bundle: dict[str, Any], target: Target) -> None:
     """``README.md`` with the exact commands on the device."""
     acc, model = bundle["accuracy"], bundle["model"]
@@ -166,6 +182,7 @@ def write_readme(folder: Path, bundle: dict[str, Any], target: Target) -> None:
         "ACCURACY_N": acc["n"],
         "ACCURACY_RUNTIME": acc["measured_with"],
         "ACCURACY_TOP1": f"{acc['top1']:.4f} (checkpoint {acc['checkpoint_top1']:.4f})",
+        "PIPELINE": pipeline_line(bundle.get("preprocess")),
         "MODEL_FILE": model["file"],
         "HEIGHT": model["input"]["shape"][1],
         "WIDTH": model["input"]["shape"][2],

@@ -44,8 +44,8 @@ def held_out_folder(dest: Path, sources: list[Path]) -> list[Path]:
     return sorted(dest.iterdir())
 
 
-def infer_labels(python: Path, bundle: Path, folder: Path) -> dict[str, str]:
-    proc = run_program(python, bundle, "infer.py", str(folder), "--json")
+def infer_labels(python: Path, bundle: Path, folder: Path, *extra: str) -> dict[str, str]:
+    proc = run_program(python, bundle, "infer.py", str(folder), "--json", *extra)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     return {Path(r["file"]).name: r["label"] for r in rows}
@@ -108,5 +108,6 @@ def test_real_fish_images_agree(
     pick = np.random.default_rng(0).permutation(len(paths))[:60]
     files = held_out_folder(tmp_path / "photos", [root / paths[i] for i in sorted(pick)])
     expected = dict(zip([f.name for f in files], fishopt_labels(fish_checkpoint, files), strict=True))
-    assert infer_labels(clean_python, result.out_dir, tmp_path / "photos") == expected
+    assert infer_labels(clean_python, result.out_dir, tmp_path / "photos") == expected  # the gated pipeline
+    assert infer_labels(clean_python, result.out_dir, tmp_path / "photos", "--pipeline", "exact") == expected
     assert run_program(clean_python, result.out_dir, "verify.py").returncode == 0

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from infer import HERE, BundleError, ImageError, fishdecode, input_hw, load_bundle, load_image, open_model
+from infer import HERE, BundleError, ImageError, bundle_pipeline, fishdecode, input_hw, load_bundle, load_image, open_model
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -87,14 +87,15 @@ def camera_bytes(path, size: str) -> bytes:
     return buf.getvalue()
 
 
-def end_to_end(model, data: bytes, size: tuple[int, int], model_p50: float, iters: int, warmup: int) -> dict:
-    """JPEG bytes -> label at batch 1 through infer.py's path, split per stage; the full-decode path for comparison."""
+def end_to_end(model, data: bytes, size: tuple[int, int], model_p50: float, iters: int, warmup: int,
+               pipeline: str = "fast") -> dict:
+    """JPEG bytes -> label at batch 1 through infer.py's ``pipeline``, split per stage; the exact one for comparison."""
     stages: dict[str, list[float]] = {"decode": [], "preprocess": [], "model": [], "total": []}
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        decoded = fishdecode.decode_rgb(data, size)
+        decoded = fishdecode.decode_rgb(data, size, fast=pipeline == "fast")
         t1 = time.perf_counter()
-        x = np.ascontiguousarray(fishdecode.fit_array(decoded.rgb, size, exact=not fishdecode.float_fit(decoded, size))[None])
+        x = np.ascontiguousarray(fishdecode.fit_array(decoded.rgb, size, exact=not fishdecode.float_fit(decoded, size, pipeline))[None])
         t2 = time.perf_counter()
         model(x)
         t3 = time.perf_counter()
@@ -130,12 +131,13 @@ def run(runtime: str, batch: int, warmup: int, iters: int, threads: int | None,
     one = np.ascontiguousarray(inputs[:1])
     model_p50 = row["p50_ms"] if batch == 1 else round(percentile(time_calls(lambda: model(one), 3, 50), 50) * 1000, 4)
     e2e_iters = max(1, min(iters, 60))
-    row["e2e"] = {s: end_to_end(model, camera_bytes(image_path, s), size, model_p50, e2e_iters, min(warmup, 3))
+    pipeline = bundle_pipeline(bundle)
+    row["e2e"] = {s: end_to_end(model, camera_bytes(image_path, s), size, model_p50, e2e_iters, min(warmup, 3), pipeline)
                   for s in input_sizes}
     first = row["e2e"][input_sizes[0]]
     row.update({
         "runtime": model.name, "runtime_version": model.version, "precision": model.precision,
-        "batch": batch, "warmup": warmup, "threads": threads, "model_bs1_p50_ms": model_p50,
+        "batch": batch, "warmup": warmup, "threads": threads, "model_bs1_p50_ms": model_p50, "pipeline": pipeline,
         "e2e_p50_ms": first["e2e_p50_ms"], "e2e_p90_ms": first["e2e_p90_ms"],
         "decoder": "simplejpeg" if fishdecode._simplejpeg() is not None else "pillow",
         "machine": platform.machine(), "cpus": os.cpu_count(),

@@ -7,14 +7,17 @@ JPEG decoding when installed. No fishopt, no torch.
 
 Usage:
     python3 infer.py IMAGE_OR_FOLDER... [--json] [--runtime auto|onnxruntime|tensorrt] [--batch N]
+                     [--pipeline auto|fast|full|exact]
 
 Each image goes through ``fishdecode.decode_and_fit`` (beside this file: fishopt's own ``fishopt/data/decode.py``,
-the one decode-and-fit function of fishopt's benchmark and server): a JPEG at least twice the model's input size
-(a camera frame) is decoded at a reduced libjpeg DCT scale (1920x1080 at 1/8: ~8x less work than a full decode),
-any other image in full (grayscale, palette, CMYK and RGBA become RGB; alpha is dropped); then it is resized to
-cover the model's input size with antialiased bilinear filtering and center cropped (the arithmetic of fishopt's
-training and evaluation), and fed to the model as uint8 RGB (N, H, W, 3). The model does the normalization itself
-and returns logits and probabilities.
+the one decode-and-fit function of fishopt's benchmark) in the pipeline ``bundle.json`` names under
+``preprocess`` (``--pipeline`` overrides it): the fastest of ``fast`` (a JPEG at least twice the model's input
+size, a camera frame, is decoded at a reduced libjpeg DCT scale: 1920x1080 at 1/8 is ~8x less work than a full
+decode), ``full`` (full decode, Pillow's float resize) and ``exact`` (the arithmetic of fishopt's training and
+evaluation) that kept the model's top-1 answers on the test split when the bundle was built. Grayscale, palette,
+CMYK and RGBA images become RGB (alpha is dropped); each is resized to cover the model's input size with
+antialiased bilinear filtering, center cropped and fed to the model as uint8 RGB (N, H, W, 3). The model does the
+normalization itself and returns logits and probabilities.
 
 Exit status: 0 when every image was classified, 1 when an image could not be read (named on stderr),
 2 when the bundle itself is unusable (damaged or replaced model file, missing engine, ...).
@@ -132,7 +135,14 @@ def fit_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return fishdecode.fit_array(image, size)
 
 
-def load_image(source, size: tuple[int, int], pipeline: str = "fast") -> np.ndarray:
+def bundle_pipeline(bundle: dict, requested: str = "auto") -> str:
+    """The decode pipeline to use: ``requested``, or for ``auto`` the one the bundle was checked with."""
+    if requested != "auto":
+        return requested
+    return bundle.get("preprocess", {}).get("pipeline", "exact")
+
+
+def load_image(source, size: tuple[int, int], pipeline: str = "exact") -> np.ndarray:
     """Decode and fit one image (a file path or encoded bytes) to the model's (H, W): uint8 (H, W, 3)."""
     try:
         return fishdecode.decode_and_fit(source, size, pipeline=pipeline, layout="hwc")
@@ -332,9 +342,10 @@ def batch_size(bundle: dict, requested: int | None) -> tuple[int, int | None]:
 
 
 # ---------------------------------------------------------------------------------------------- main
-def classify(paths: list[Path], model, bundle: dict, batch: int | None = None):
+def classify(paths: list[Path], model, bundle: dict, batch: int | None = None, pipeline: str = "auto"):
     """Yield ``(path, (label, prob, logits))`` per readable image and ``(path, ImageError)`` per unreadable one."""
     size = input_hw(bundle)
+    pipeline = bundle_pipeline(bundle, pipeline)
     names = bundle["class_names"]
     chunk, fixed = batch_size(bundle, batch)
     if getattr(model, "max_batch", None) and not fixed:
@@ -343,7 +354,7 @@ def classify(paths: list[Path], model, bundle: dict, batch: int | None = None):
         good, images = [], []
         for path in paths[i : i + chunk]:
             try:
-                images.append(load_image(path, size))
+                images.append(load_image(path, size, pipeline))
                 good.append(path)
             except ImageError as exc:
                 yield path, exc
@@ -360,6 +371,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="auto: the TensorRT engine when ./build_engine.sh has built it, else onnxruntime")
     parser.add_argument("--batch", type=int, default=None, help="images per model call (default 8)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime")
+    parser.add_argument("--pipeline", choices=("auto",) + tuple(fishdecode.PIPELINES), default="auto",
+                        help="decode pipeline; auto: the one bundle.json's preprocess names (checked at build time)")
     return parser.parse_args(argv)
 
 
@@ -379,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     failed = 0
-    for path, result in classify(paths, model, bundle, args.batch):
+    for path, result in classify(paths, model, bundle, args.batch, args.pipeline):
         if isinstance(result, Exception):
             failed += 1
             print(f"error: {result}", file=sys.stderr)
