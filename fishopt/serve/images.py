@@ -1,8 +1,9 @@
 """Encoded image bytes -> uint8 RGB at the model's size: the server's ONE call into the image decoder.
 
-:func:`decode_image_bytes` runs the project's one preprocessing (:func:`fishopt.data.preprocess.decode_image`, then
-:func:`fishopt.data.preprocess.fit_to`: resize to cover + center crop, bilinear with antialiasing), so a served
-image is seen exactly as in evaluation. Everything that decodes an image in the server goes through it.
+:func:`decode_image_bytes` runs :func:`fishopt.data.decode.decode_and_fit` in its ``exact`` pipeline (full decode,
+simplejpeg for JPEG; resize to cover + center crop with the arithmetic of
+:func:`fishopt.data.preprocess.fit_to`), so a served image gets the decode cache's pixels and is seen exactly as in
+evaluation. Everything that decodes an image in the server goes through it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+import torch  # noqa: F401 - loaded, it makes decode_and_fit's exact fit torch's own resize (2x the numpy port)
 
-from fishopt.data.preprocess import decode_image, fit_to
+from fishopt.data.decode import ImageDecodeError, decode_and_fit
 from fishopt.errors import DataError
 
 #: Largest decoded image accepted (pixels); a small JPEG can declare a huge canvas (a decompression bomb).
@@ -57,13 +59,11 @@ def decode_image_bytes(data: bytes, size: Sequence[int], max_pixels: int = MAX_P
             too_large=True,
         )
     try:
-        image = decode_image(io.BytesIO(data))
-    except DataError as exc:
-        cause = exc.__cause__ or exc
+        return decode_and_fit(data, size, pipeline="exact", layout="chw")
+    except ImageDecodeError as exc:
         raise ImageError(
-            f"cannot decode the image ({len(data)} bytes): {cause}; send a complete JPEG or PNG file"
+            f"cannot decode the image ({len(data)} bytes): {exc}; send a complete JPEG or PNG file"
         ) from None
-    return fit_to(image, size).numpy()
 
 
 def warm_up_decoder(size: Sequence[int]) -> np.ndarray:

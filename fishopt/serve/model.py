@@ -198,18 +198,14 @@ class ServedModel:
         """One decoded image (uint8 (3, H, W) at :attr:`image_size`) -> one row of the model's input.
 
         Raw-input models get it as (H, W, 3) uint8; the others get the checkpoint's evaluation transform
-        (:func:`fishopt.data.preprocess.eval_transform`: center crop + normalize) as float32 (3, h, w).
+        (:func:`fishopt.data.preprocess.eval_transform_array`: center crop + normalize, bit-for-bit
+        :func:`~fishopt.data.preprocess.eval_transform`) as float32 (3, h, w).
         """
         if self.raw_input:
             return np.ascontiguousarray(image.transpose(1, 2, 0))
-        import torch
+        from fishopt.data.preprocess import eval_transform_array
 
-        from fishopt.data.preprocess import eval_transform
-
-        x = eval_transform(
-            torch.from_numpy(image).unsqueeze(0), self.meta["input_size"], self.meta["mean"], self.meta["std"]
-        )
-        return x[0].numpy()
+        return eval_transform_array(image, self.meta["input_size"], self.meta["mean"], self.meta["std"])
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Run a batch of model inputs; return ``(logits (N, classes) float32, embeddings or None)``.

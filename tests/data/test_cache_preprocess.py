@@ -8,7 +8,15 @@ import torch
 from helpers import write_image
 
 from fishopt.data.cache import load_images
-from fishopt.data.preprocess import Preprocess, center_crop, channel_stats, decode_image, eval_transform, fit_to
+from fishopt.data.preprocess import (
+    Preprocess,
+    center_crop,
+    channel_stats,
+    decode_image,
+    eval_transform,
+    eval_transform_array,
+    fit_to,
+)
 from fishopt.errors import ConfigError, DataError
 
 
@@ -169,3 +177,17 @@ def test_extreme_aspect_ratio_is_refused_not_resized_into_gigabytes(tmp_path) ->
     Image.new("RGB", (20000, 1)).save(tmp_path / "strip.png")
     with pytest.raises(DataError, match="strip.png' \\(20000x1 pixels: too narrow or too flat"):
         load_images([tmp_path / "strip.png"], (120, 160), cache=tmp_path / "cache", workers=1)
+
+
+@pytest.mark.parametrize("load,crop", [((120, 160), (112, 112)), ((9, 8), (9, 8)), ((31, 40), (16, 21))])
+def test_eval_transform_array_is_eval_transform_bit_for_bit(load, crop) -> None:
+    image = np.random.default_rng(sum(load)).integers(0, 256, (3, *load), dtype=np.uint8)
+    mean, std = [0.41, 0.43, 0.39], [0.27, 0.25, 0.29]
+    expected = eval_transform(torch.from_numpy(image)[None], crop, mean, std)[0].numpy()
+    got = eval_transform_array(image, crop, mean, std)
+    assert got.dtype == np.float32 and got.shape == (3, *crop) and np.array_equal(got, expected)
+
+
+def test_eval_transform_array_refuses_a_larger_crop() -> None:
+    with pytest.raises(DataError, match="must not exceed"):
+        eval_transform_array(np.zeros((3, 10, 10), np.uint8), (12, 10), [0.5] * 3, [0.2] * 3)
