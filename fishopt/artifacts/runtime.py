@@ -11,6 +11,11 @@ import numpy as np
 
 from fishopt.errors import unknown_choice
 
+#: Names of a graph artifact's outputs: the logits, then (optional) the penultimate embeddings of the same
+#: inference (:class:`fishopt.models.embeddings.WithEmbeddings`).
+LOGITS_OUTPUT = "logits"
+EMBEDDINGS_OUTPUT = "embeddings"
+
 
 class Runtime(abc.ABC):
     """A loaded artifact that maps a batch to logits.
@@ -56,6 +61,17 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Run a batch; return float32 logits (N, num_classes)."""
+
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether the artifact returns the penultimate embeddings as a second output (see :meth:`outputs`)."""
+        return False
+
+    def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Run a batch; return float32 logits (N, num_classes) and, from the same inference, the penultimate
+        embeddings (N, D) where the artifact has them as a second output (:attr:`has_embeddings`), else ``None``.
+        """
+        return self(batch), None
 
     @property
     def static_batch(self) -> int | None:

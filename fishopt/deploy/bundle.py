@@ -222,7 +222,7 @@ def make_model(
         parity_set=test,
     )
     logits = result.manifest["metadata"].get("output_name", "logits")
-    graph = onnx.load(str(result.artifact))
+    graph = bm.keep_only_output(onnx.load(str(result.artifact)), logits)
     if not settings["keep_opset"]:
         graph = bm.lower_opset(graph)
     fp32 = work / "fp32.onnx"

@@ -26,6 +26,22 @@ LOWEST_OPSET = 17
 IR_FOR_OPSET_17 = 8  # the IR version onnx 1.12/1.13 wrote with opset 17 (TensorRT 8.5's parser, onnxruntime 1.14)
 
 
+def keep_only_output(model: Any, name: str) -> Any:
+    """Make ``name`` the graph's only output (fishopt's graph exports also output the penultimate embeddings,
+    which a bundle does not use; a TensorRT engine would need a buffer for every output). Returns ``model``.
+
+    Raises:
+        ParityError: If the graph has no output ``name``.
+    """
+    keep = [o for o in model.graph.output if o.name == name]
+    if not keep:
+        outputs = ", ".join(o.name for o in model.graph.output)
+        raise ParityError(f"the exported graph has no output {name!r} (it has: {outputs}); rebuild it")
+    del model.graph.output[:]
+    model.graph.output.extend(keep)
+    return model
+
+
 def add_probabilities(model: Any, logits: str) -> str:
     """Append ``Softmax(logits)`` as a second graph output unless the graph has one already.
 

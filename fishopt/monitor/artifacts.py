@@ -3,8 +3,9 @@ registry and the runtimes.
 
 The registry (``fishopt.artifacts.registry``) and the runtimes (``fishopt.backends``) are moving
 (to ``fishopt.artifacts.registry`` and ``fishopt.backends.<name>.runtime``); every call into them from the
-monitor is here, so the move changes this file only. Likewise the day artifacts carry the penultimate
-embeddings as a second output: :func:`_split_outputs` is where they are picked up.
+monitor is here, so the move changes this file only. Embeddings come from the artifact's second output
+(:meth:`fishopt.artifacts.runtime.Runtime.outputs`; ONNX and OpenVINO graphs), or from a forward hook for PyTorch
+eager artifacts.
 """
 
 from __future__ import annotations
@@ -60,16 +61,6 @@ def artifact_file(folder: str | Path, manifest: dict[str, Any] | None = None) ->
     """The main artifact file of a folder (``manifest["artifact"]``)."""
     manifest = manifest or read_manifest(folder)
     return Path(folder) / manifest["artifact"]
-
-
-def _split_outputs(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """(logits, embeddings or None) of a runtime call: today logits only; later also (logits, embeddings)."""
-    if isinstance(out, dict):
-        emb = out.get("embeddings")
-        return np.asarray(out["logits"], np.float32), None if emb is None else np.asarray(emb, np.float32)
-    if isinstance(out, (tuple, list)) and len(out) == 2:
-        return np.asarray(out[0], np.float32), np.asarray(out[1], np.float32)
-    return np.asarray(out, np.float32), None
 
 
 @dataclass
@@ -140,7 +131,7 @@ class ArtifactModel:
             pad = batch - len(chunk) if static else 0
             if pad:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-            out, emb = _split_outputs(self.runtime(chunk))
+            out, emb = self.runtime.outputs(chunk)
             logits.append(out[: len(chunk) - pad])
             if emb is not None:
                 embs.append(emb[: len(chunk) - pad])

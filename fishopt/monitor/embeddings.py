@@ -1,7 +1,7 @@
 """Penultimate-layer embeddings of a torch model, read with a forward hook.
 
-Until every artifact carries the embeddings as a second output, this is the one place that computes them:
-the input of the model's last ``nn.Linear`` (for fishopt's baseline CNN, the 256-d output of the hidden
+ONNX and OpenVINO artifacts carry the embeddings as a second graph output; for PyTorch eager models this computes
+them: the input of the model's last ``nn.Linear`` (for fishopt's baseline CNN, the 256-d output of the hidden
 dense layer after its ReLU; dropout is the identity in eval mode), taken in the same forward pass as the
 logits.
 """

@@ -166,7 +166,9 @@ class ServedModel:
             the model's own input is called ``image``).
         image_size: (H, W) decoded images are fitted to before :meth:`to_input`.
         fixed_batch: The artifact's static batch size, or ``None`` for a dynamic batch dimension.
-        provides_embeddings: Whether :meth:`predict` returns embeddings (no fishopt artifact does yet).
+        provides_embeddings: Whether :meth:`predict` returns embeddings: the artifact has them as a second output
+            (every ONNX and OpenVINO graph fishopt builds), so the drift monitor's MMD test runs on the same
+            inference as the answer.
     """
 
     info: ArtifactInfo
@@ -214,24 +216,33 @@ class ServedModel:
         """
         n = len(batch)
         step = self.fixed_batch
+        run = self.runtime.outputs if self.provides_embeddings else lambda x: (self.runtime(x), None)
         if step is None or n == step:
-            logits = self.runtime(batch)
+            logits, embeddings = run(batch)
         else:
-            parts = []
+            parts, emb_parts = [], []
             for start in range(0, n, step):
                 chunk = batch[start : start + step]
                 m = len(chunk)
                 if m < step:
                     chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - m, axis=0)])
-                parts.append(self.runtime(chunk)[:m])
+                out, emb = run(chunk)
+                parts.append(out[:m])
+                if emb is not None:
+                    emb_parts.append(emb[:m])
             logits = np.concatenate(parts)
+            embeddings = np.concatenate(emb_parts) if len(emb_parts) == len(parts) else None
         logits = np.asarray(logits, dtype=np.float32)
         if logits.shape != (n, self.num_classes):
             raise CheckpointError(
                 f"the model returned logits of shape {logits.shape}, expected ({n}, "
                 f"{self.num_classes}); the artifact does not match its metadata: rebuild it"
             )
-        return logits, None
+        if embeddings is not None and len(embeddings) != n:
+            raise CheckpointError(
+                f"the model returned {len(embeddings)} embeddings for {n} inputs; the artifact is broken: rebuild it"
+            )
+        return logits, embeddings
 
     def warmup(self, max_batch: int) -> None:
         """Run the model once at batch 1 and once at ``max_batch`` on blank inputs (first-call allocations)."""
@@ -293,4 +304,5 @@ def load_served_model(folder: str | Path, threads: int | None = None, name: str 
         image_size=(size[0], size[1]),
         fixed_batch=fixed,
         image_input_name="image_bytes" if input_name == "image" else "image",
+        provides_embeddings=bool(getattr(runtime, "has_embeddings", False)),
     )

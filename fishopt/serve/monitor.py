@@ -1,7 +1,7 @@
 """The drift-monitor hook and the thread that runs it (and the model-health metrics) off the request path.
 
 A monitor is anything with :meth:`Monitor.observe` and :meth:`Monitor.snapshot`: the server hands it every
-batch's softmax probabilities (and embeddings when the artifact provides them; none does yet, so ``None``) and
+batch's softmax probabilities (and the embeddings where the artifact has them as a second output, else ``None``) and
 exports its snapshot as ``fishopt_monitor_<key>`` Prometheus gauges. The default, :class:`NullMonitor`, does
 nothing. ``fishopt serve --monitor module:factory`` plugs one in: ``factory(meta)`` gets the model metadata
 (class_names, input_size, ...) and returns the monitor.

@@ -48,6 +48,19 @@ def _tiny_onnx(opset: int = 20):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
+def test_keep_only_output_drops_the_embeddings_output() -> None:
+    from onnx import TensorProto, helper
+
+    from fishopt.deploy.model import keep_only_output
+    from fishopt.errors import ParityError
+
+    model = _tiny_onnx()
+    model.graph.output.append(helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", 4, 4, 3]))
+    assert [o.name for o in keep_only_output(model, "logits").graph.output] == ["logits"]
+    with pytest.raises(ParityError, match="no output 'scores'.*logits"):
+        keep_only_output(model, "scores")
+
+
 def test_add_probabilities_once() -> None:
     from fishopt.deploy.model import add_probabilities
 

@@ -72,3 +72,26 @@ def test_counts() -> None:
     assert macs["conv"] == 16 * (3 * 2 + 2 * 2 + 2 * 2)
     assert macs["linear"] == 2 * 3 + 3 * 2
     assert count_params(model) == 3 * 2 + 2 * 2 + 2 * 2 + 3 * 4 + 2 * 3 + 3 + 3 * 2 + 2
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_with_embeddings_returns_the_same_logits_and_the_features(name: str) -> None:
+    from fishopt.models import model_info
+    from fishopt.models.embeddings import WithEmbeddings
+
+    model = create_model(name, **model_info(name).tiny, num_classes=9).eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        logits, emb = WithEmbeddings(model)(x)
+        assert torch.equal(logits, model(x))
+        assert torch.equal(emb, model.forward_features(x).flatten(1))
+    assert emb.dim() == 2 and emb.shape[0] == 3
+
+
+def test_with_embeddings_needs_the_split_forward() -> None:
+    from fishopt.models.embeddings import WithEmbeddings, has_embeddings
+
+    plain = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    assert not has_embeddings(plain)
+    with pytest.raises(ConfigError, match="forward_features"):
+        WithEmbeddings(plain)

@@ -87,12 +87,27 @@ def test_make_profile_then_check(monitor_run, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "pass --checkpoint" in result.output
 
 
-def test_profile_without_embeddings_skips_mmd(monitor_run, tmp_path: Path) -> None:
+def test_onnx_profile_reads_the_embeddings_output(monitor_run, tmp_path: Path) -> None:
+    """ONNX graphs carry the penultimate embeddings as a second output: their profile and checks run the MMD."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from fishopt.artifacts.build import build
 
     art = build("onnx-fp32", monitor_run.checkpoint, tmp_path / "onnx", verify=False).out_dir
+    result = run("drift", art, "--make-profile")
+    assert result.exit_code == 0 and "with embeddings (MMD enabled)" in result.output, result.output
+    result = run("drift", art, copy_images(monitor_run.test_files, tmp_path / "same"), "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["tests"]) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd"}
+    assert not report["skipped"]
+
+
+def test_profile_without_embeddings_skips_mmd(monitor_run, tmp_path: Path) -> None:
+    """A torch.export program (no second output, no hook) gets a softmax-only profile; the MMD is skipped."""
+    from fishopt.artifacts.build import build
+
+    art = build("torch-int8-dynamic", monitor_run.checkpoint, tmp_path / "pt2", verify=False).out_dir
     assert run("drift", art, "--make-profile").exit_code == 0
     result = run("drift", art, copy_images(monitor_run.test_files, tmp_path / "same"), "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output

@@ -91,7 +91,7 @@ def test_build_checks_its_input(tmp_path: Path) -> None:
 
 
 class FakeRuntime:
-    """A runtime with a static batch of 4 that returns (logits, embeddings), as artifacts will."""
+    """A runtime with a static batch of 4, with or without an embeddings output (``Runtime.outputs``)."""
 
     raw_input = False
 
@@ -108,10 +108,13 @@ class FakeRuntime:
         self.second_output = second_output
         self.batches: list[int] = []
 
-    def __call__(self, batch: np.ndarray):
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.outputs(batch)[0]
+
+    def outputs(self, batch: np.ndarray):
         self.batches.append(len(batch))
         logits = batch.mean(axis=(2, 3))[:, :2]
-        return (logits, batch.reshape(len(batch), -1)) if self.second_output else logits
+        return logits, (batch.reshape(len(batch), -1) if self.second_output else None)
 
 
 @pytest.mark.parametrize("second_output", [True, False])

@@ -36,8 +36,11 @@ def test_normalized_artifact(onnx_artifact: Path, tiny_images: list[Path]) -> No
         np.testing.assert_allclose(row, reference.numpy(), atol=1e-6)
         batch = np.stack([row, row * 0.5])
         logits, embeddings = served.predict(batch)
-        assert embeddings is None and logits.shape == (2, 3) and logits.dtype == np.float32
+        assert logits.shape == (2, 3) and logits.dtype == np.float32
         np.testing.assert_allclose(logits, served.runtime(batch), atol=1e-6)
+        # the graph's second output, from the same inference
+        assert served.provides_embeddings and embeddings is not None and embeddings.shape[0] == 2
+        np.testing.assert_array_equal(embeddings, served.runtime.outputs(batch)[1])
         assert torch.is_tensor(reference)
     finally:
         served.close()

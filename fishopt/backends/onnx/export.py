@@ -5,6 +5,11 @@ The graph takes normalized float32 (N, 3, H, W) at the checkpoint's ``input_size
 ``load_size``, so no resize is needed and the graph reproduces the evaluation transform exactly: center
 crop + normalize). Another ``raw_size`` adds :func:`fishopt.data.preprocess.fit_to`'s antialiased
 bilinear resize (ONNX ``Resize`` with ``antialias=1``, opset >= 18) to the graph.
+
+Graphs built by ``fishopt export --onnx`` (and the INT8 graphs quantized from them) have two outputs: ``logits``
+(N, classes) and ``embeddings`` (N, D), the model's penultimate embedding from the same forward pass
+(:class:`fishopt.models.embeddings.WithEmbeddings`), which the drift monitor reads. The metadata key ``outputs``
+lists them.
 """
 
 from __future__ import annotations
@@ -19,21 +24,26 @@ from torch import nn
 
 from fishopt.artifacts.build import BuildOutput
 from fishopt.artifacts.config import OnnxConfig
+from fishopt.artifacts.runtime import EMBEDDINGS_OUTPUT, LOGITS_OUTPUT
 from fishopt.backends.onnx.graph import sanitize_onnx, save_onnx, strip_debug_info
 from fishopt.backends.torch.export import batch_dim
 from fishopt.checkpoint import LoadedCheckpoint
 from fishopt.data.preprocess import Preprocess
 from fishopt.errors import ConfigError
 from fishopt.logs import quiet
+from fishopt.models.embeddings import WithEmbeddings
 
 log = logging.getLogger(__name__)
 INPUT_NAME = "images"
-OUTPUT_NAME = "logits"
+OUTPUT_NAME = LOGITS_OUTPUT
 MIN_OPSET = 18
 
 
 class _Wrapped(nn.Module):
-    """Optional preprocessing, then the model, optionally in FP16 with float32 input and output."""
+    """Optional preprocessing, then the model, optionally in FP16 with float32 input and outputs.
+
+    The model returns logits, or ``(logits, embeddings)`` when wrapped in :class:`WithEmbeddings`.
+    """
 
     def __init__(self, model: nn.Module, preprocess: nn.Module | None, fp16: bool) -> None:
         super().__init__()
@@ -41,12 +51,13 @@ class _Wrapped(nn.Module):
         self.fp16 = fp16
         self.model = model.half() if fp16 else model
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - nn.Module API
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:  # noqa: D102 - nn.Module API
         if self.preprocess is not None:
             x = self.preprocess(x)
-        if self.fp16:
-            return self.model(x.half()).float()
-        return self.model(x)
+        if not self.fp16:
+            return self.model(x)
+        out = self.model(x.half())
+        return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
 
 def resolve_raw_size(meta: dict[str, Any], raw_size: Any = None) -> list[int]:
@@ -73,8 +84,9 @@ def wrap_for_export(
     with_preprocessing: bool = False,
     raw_size: Any = None,
     batch_size: int = 2,
+    embeddings: bool = False,
 ) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
-    """The module to export, an example input, and the metadata keys that describe its input.
+    """The module to export, an example input, and the metadata keys that describe its input and outputs.
 
     Args:
         ckpt: The loaded checkpoint (its model is copied, not changed).
@@ -82,14 +94,24 @@ def wrap_for_export(
         with_preprocessing: Take raw uint8 NHWC images and preprocess inside the graph.
         raw_size: (H, W) of the raw images (default: the checkpoint's load size).
         batch_size: Batch of the example input.
+        embeddings: Return ``(logits, embeddings)`` (:class:`WithEmbeddings`) instead of logits alone.
 
     Returns:
-        ``(module, example, input_meta)``.
+        ``(module, example, meta)``; ``meta["outputs"]`` names the module's outputs in order.
     """
     meta = ckpt.meta
-    model = copy.deepcopy(ckpt.model).eval()
+    model: nn.Module = copy.deepcopy(ckpt.model).eval()
+    outputs = [OUTPUT_NAME]
+    if embeddings:
+        model = WithEmbeddings(model).eval()
+        outputs.append(EMBEDDINGS_OUTPUT)
     pre = None
-    info: dict[str, Any] = {"raw_input": bool(with_preprocessing), "input_name": INPUT_NAME, "output_name": OUTPUT_NAME}
+    info: dict[str, Any] = {
+        "raw_input": bool(with_preprocessing),
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "outputs": outputs,
+    }
     if with_preprocessing:
         size = resolve_raw_size(meta, raw_size)
         pre = Preprocess(meta["load_size"], meta["input_size"], meta["mean"], meta["std"], channels_last_input=True)
@@ -102,7 +124,13 @@ def wrap_for_export(
 
 
 def export_onnx(
-    module: nn.Module, example: torch.Tensor, path: Path, *, static_batch: bool = False, opset: int | None = None
+    module: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    *,
+    static_batch: bool = False,
+    opset: int | None = None,
+    output_names: list[str] | None = None,
 ) -> Any:
     """Export ``module`` with the dynamo exporter to one self-contained ONNX file.
 
@@ -112,6 +140,7 @@ def export_onnx(
         path: Output ``.onnx`` file.
         static_batch: Fix the batch dimension instead of making it dynamic.
         opset: ONNX opset (default: the exporter's).
+        output_names: Names of the module's outputs in order (default: ``["logits"]``).
 
     Returns:
         The ``onnx.ModelProto`` (as written).
@@ -131,7 +160,7 @@ def export_onnx(
             external_data=False,
             dynamic_shapes=dynamic,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=list(output_names or [OUTPUT_NAME]),
             opset_version=opset,
             verbose=False,
         )
@@ -153,8 +182,11 @@ def build_onnx(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], conf
         with_preprocessing=config.with_preprocessing,
         raw_size=config.raw_size,
         batch_size=config.example_batch,
+        embeddings=True,
     )
-    model = export_onnx(module, example, path, static_batch=config.static_batch, opset=config.opset)
+    model = export_onnx(
+        module, example, path, static_batch=config.static_batch, opset=config.opset, output_names=facts["outputs"]
+    )
     if config.sanitize:
         model = sanitize_onnx(model)
     facts.update(config.shape_meta(), sanitized=config.sanitize)

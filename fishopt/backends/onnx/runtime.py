@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fishopt.artifacts.metadata import check_metadata, read_onnxruntime_metadata
-from fishopt.artifacts.runtime import Runtime, reject_settings
+from fishopt.artifacts.runtime import EMBEDDINGS_OUTPUT, Runtime, reject_settings
 from fishopt.errors import BackendUnavailableError, CheckpointError, require, unknown_choice
 
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
@@ -51,6 +51,9 @@ class OnnxRuntime(Runtime):
         self.input_name = first.name
         self.input_dtype = np.uint8 if first.type == "tensor(uint8)" else np.float32
         self.raw_input = bool(meta.get("raw_input", self.input_dtype == np.uint8))
+        names = [o.name for o in session.get_outputs()]
+        self._logits = names[:1]
+        self._both = names[:1] + [EMBEDDINGS_OUTPUT] if EMBEDDINGS_OUTPUT in names[1:] else None
 
     @classmethod
     def load(
@@ -160,4 +163,17 @@ class OnnxRuntime(Runtime):
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Logits of a batch (float32 NCHW normalized, or uint8 NHWC for raw-input graphs)."""
         x = np.ascontiguousarray(batch, dtype=self.input_dtype)
-        return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float32)
+        return np.asarray(self.session.run(self._logits, {self.input_name: x})[0], dtype=np.float32)
+
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether the graph has an ``embeddings`` output (every graph ``fishopt export --onnx`` builds)."""
+        return self._both is not None
+
+    def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and the ``embeddings`` output of a batch, from one ``session.run`` (``None`` without it)."""
+        if self._both is None:
+            return self(batch), None
+        x = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        logits, emb = self.session.run(self._both, {self.input_name: x})
+        return np.asarray(logits, dtype=np.float32), np.asarray(emb, dtype=np.float32)

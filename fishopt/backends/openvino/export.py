@@ -9,7 +9,9 @@ Precision is two separate things in OpenVINO, and both are recorded in the metad
   ``openvino-fp16`` stores ``None`` (the device default; the runtime reports what the device chose).
 
 Plain graphs are converted from the ``torch.export`` program of the model; ``with_preprocessing`` graphs
-from the ONNX export (OpenVINO's torch frontend cannot convert the uint8 preprocessing).
+from the ONNX export (OpenVINO's torch frontend cannot convert the uint8 preprocessing). Both have two outputs,
+``logits`` and ``embeddings`` (the penultimate embedding, :class:`fishopt.models.embeddings.WithEmbeddings`),
+named so, in that order; the metadata key ``outputs`` lists them.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from typing import Any
 from fishopt.artifacts.build import BuildOutput
 from fishopt.artifacts.config import GraphConfig
 from fishopt.artifacts.metadata import set_openvino_metadata
+from fishopt.artifacts.runtime import EMBEDDINGS_OUTPUT, LOGITS_OUTPUT
 from fishopt.backends.onnx.export import export_onnx, resolve_raw_size, wrap_for_export
 from fishopt.backends.torch.export import example_input, export_program
 from fishopt.checkpoint import LoadedCheckpoint
 from fishopt.errors import require
+from fishopt.models.embeddings import WithEmbeddings
+
+OUTPUTS = [LOGITS_OUTPUT, EMBEDDINGS_OUTPUT]
 
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": None, "int8": None}
 
@@ -34,9 +40,23 @@ def _from_torch(ckpt: LoadedCheckpoint, static_batch: bool, batch: int) -> Any:
     import openvino as ov
 
     size = ckpt.meta["input_size"]
-    program = export_program(copy.deepcopy(ckpt.model).eval(), example_input(size, batch), static_batch=static_batch)
+    module = WithEmbeddings(copy.deepcopy(ckpt.model)).eval()
+    program = export_program(module, example_input(size, batch), static_batch=static_batch)
     model = ov.convert_model(program)
     model.reshape({model.inputs[0]: ov.PartialShape([batch if static_batch else -1, 3, *size])})
+    return name_outputs(model)
+
+
+def name_outputs(model: Any) -> Any:
+    """Name the converted model's outputs ``logits`` and ``embeddings`` (in order) and return it.
+
+    Raises:
+        RuntimeError: If the model does not have exactly those two outputs.
+    """
+    if len(model.outputs) != len(OUTPUTS):
+        raise RuntimeError(f"expected {len(OUTPUTS)} outputs ({', '.join(OUTPUTS)}), got {len(model.outputs)}")
+    for output, name in zip(model.outputs, OUTPUTS, strict=True):
+        output.get_tensor().set_names({name})
     return model
 
 
@@ -44,11 +64,13 @@ def _from_onnx(ckpt: LoadedCheckpoint, workdir: Path, static_batch: bool, batch:
     import openvino as ov
 
     require("onnx", "onnx")
-    module, example, _ = wrap_for_export(ckpt, with_preprocessing=True, raw_size=raw_size, batch_size=batch)
+    module, example, info = wrap_for_export(
+        ckpt, with_preprocessing=True, raw_size=raw_size, batch_size=batch, embeddings=True
+    )
     tmp = workdir / ".preprocess.onnx"
-    export_onnx(module, example, tmp, static_batch=static_batch)
+    export_onnx(module, example, tmp, static_batch=static_batch, output_names=info["outputs"])
     try:
-        return ov.convert_model(str(tmp))
+        return name_outputs(ov.convert_model(str(tmp)))
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -83,6 +105,7 @@ def convert_openvino(
     precision = meta["precision"]
     facts.update(
         config.shape_meta(),
+        outputs=list(OUTPUTS),
         weights="fp16" if precision == "fp16" else "fp32",
         inference_precision=INFERENCE_PRECISION.get(precision),
         openvino_version=ov.get_version(),

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fishopt.artifacts.metadata import check_metadata, get_openvino_metadata
-from fishopt.artifacts.runtime import Runtime, reject_settings
+from fishopt.artifacts.runtime import EMBEDDINGS_OUTPUT, Runtime, reject_settings
 from fishopt.errors import CheckpointError, require, unknown_choice
 
 PRECISION_HINTS = ("f32", "bf16", "f16")
@@ -36,6 +36,7 @@ class OpenVINORuntime(Runtime):
         self.compiled = compiled
         self.request = compiled.create_infer_request()
         self._output = compiled.outputs[0]
+        self._embeddings = next((o for o in compiled.outputs[1:] if EMBEDDINGS_OUTPUT in o.get_names()), None)
         self.inference_precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         first = compiled.inputs[0]
         self.raw_input = bool(meta.get("raw_input", first.get_element_type().get_type_name() == "u8"))
@@ -129,6 +130,22 @@ class OpenVINORuntime(Runtime):
         x = np.ascontiguousarray(batch, dtype=np.uint8 if self.raw_input else np.float32)
         results = self.request.infer({0: x}, share_inputs=True, share_outputs=True)
         return np.array(results[self._output], dtype=np.float32)
+
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether the IR has an ``embeddings`` output (every IR ``fishopt export --openvino``/``quantize`` builds)."""
+        return self._embeddings is not None
+
+    def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and the ``embeddings`` output of a batch, from one inference (``None`` without it)."""
+        if self._embeddings is None:
+            return self(batch), None
+        x = np.ascontiguousarray(batch, dtype=np.uint8 if self.raw_input else np.float32)
+        results = self.request.infer({0: x}, share_inputs=True, share_outputs=True)
+        return (
+            np.array(results[self._output], dtype=np.float32),
+            np.array(results[self._embeddings], dtype=np.float32),
+        )
 
     def profiling_info(self) -> list[Any]:
         """Per-layer counters of the last inference (``perf_count=True``): name, type, exec type, real time."""
