@@ -87,6 +87,8 @@ def drift(
     if make_profile:
         profile = make_artifact_profile(artifact_dir, checkpoint, data=data, threads=threads)
         mmd = "with embeddings (MMD enabled)" if profile.has_embeddings else "without embeddings (MMD skipped)"
+        if not profile.has_image_stats:
+            mmd += ", without input statistics (ks_image skipped: a camera-size raw-input graph)"
         click.echo(
             f"drift profile: {profile.n} test images, {len(profile.class_names)} classes, {mmd} "
             f"-> {Path(artifact_dir) / 'drift_profile.json'}"

@@ -140,6 +140,25 @@ class ArtifactModel:
             return np.zeros((0, n_classes), np.float32), None
         return np.concatenate(logits), (np.concatenate(embs) if len(embs) == len(logits) else None)
 
+    def input_statistics(self, images: torch.Tensor) -> np.ndarray | None:
+        """Input statistics (:func:`fishopt.monitor.imagestats.image_statistics`) of what the model sees of uint8
+        images (N, 3, H, W) at :attr:`image_size`: their center crop at the input size.
+
+        Returns:
+            (N, len(IMAGE_STATS)) float32, or ``None`` for a raw-input artifact at another size than the load
+            size (a camera-size graph: its crop would not be comparable).
+        """
+        from fishopt.monitor.imagestats import IMAGE_STATS, center_crop, image_statistics
+
+        if tuple(self.image_size) != tuple(int(v) for v in self.meta["load_size"]):
+            return None
+        crop = center_crop(
+            images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images), self.meta["input_size"]
+        )
+        if len(crop) == 0:
+            return np.zeros((0, len(IMAGE_STATS)), np.float32)
+        return np.concatenate([image_statistics(crop[i : i + BATCH]) for i in range(0, len(crop), BATCH)])
+
     def predictor(self) -> Callable[[torch.Tensor], np.ndarray]:
         """A callable uint8 images (N, 3, H, W) at :attr:`image_size` -> logits (N, C)."""
         return lambda images: self.outputs(images)[0]

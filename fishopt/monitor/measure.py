@@ -10,8 +10,9 @@ of it. Each repetition splits the test units (clusters of near-duplicate photos)
 A clean window is ``--window`` held-out images with the test split's class frequencies (multinomial class
 counts, images drawn within each class); a corrupted window is the same images under one corruption and
 severity. The false-alarm rate is the share of clean windows flagged, the power the share of corrupted windows
-flagged. Both are measured with embeddings (all three tests) and without (the KS tests only: artifacts without
-an embedding output). A second figure, the *label-shift* rate, splits the units without regard to class and
+flagged. Three detector configurations are measured: ``all`` (every test, with the embeddings and the input
+statistics), ``embeddings`` (no input statistics: the detector before ``ks_image``) and ``ks_only`` (the softmax
+tests only: artifacts without an embedding output, and no images). A second figure, the *label-shift* rate, splits the units without regard to class and
 tests the held-out images as they come: their class mix then differs from the reference's by whole photo
 clusters (41 clusters, Shrimp has one), a label shift the softmax tests are meant to see. The cost is the median
 wall and CPU time of one check of a full window against the profile of the whole test split, with every
@@ -35,26 +36,32 @@ from fishopt.monitor.profile import DriftProfile
 from fishopt.monitor.stats import ReferenceSplitter, draw_window, softmax
 
 
-def _outputs(model: Any, images: Any, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+def _outputs(model: Any, images: Any, meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax outputs, penultimate embeddings and input statistics of uint8 images at the load size."""
     from fishopt.data.preprocess import eval_transform
     from fishopt.monitor.embeddings import penultimate_outputs
+    from fishopt.monitor.imagestats import center_crop, image_statistics
 
     logits, emb = penultimate_outputs(model, eval_transform(images, meta["input_size"], meta["mean"], meta["std"]))
-    return softmax(logits), emb
+    crop = center_crop(images.numpy(), meta["input_size"])
+    img = np.concatenate([image_statistics(crop[i : i + 64]) for i in range(0, len(crop), 64)])
+    return softmax(logits), emb, img
 
 
 def _flags(report: Any) -> dict[str, bool]:
     return {"any": report.drift, **{name: t.drift for name, t in report.tests.items()}}
 
 
-def _cost(profile: Any, probs: np.ndarray, emb: np.ndarray, window: int, repeats: int) -> dict[str, float]:
+def _cost(
+    profile: Any, probs: np.ndarray, emb: np.ndarray, img: np.ndarray, window: int, repeats: int
+) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
         start, cpu = time.perf_counter(), time.process_time()
         det = DriftDetector(profile, window=window)
         calib = {"calibration_wall_s": time.perf_counter() - start, "calibration_cpu_s": time.process_time() - cpu}
-        det.update(probs[:window], emb[:window])
+        det.update(probs[:window], emb[:window], img[:window])
         walls, cpus = [], []
         for _ in range(repeats):
             start, cpu = time.perf_counter(), time.process_time()
@@ -63,7 +70,7 @@ def _cost(profile: Any, probs: np.ndarray, emb: np.ndarray, window: int, repeats
             cpus.append(time.process_time() - cpu)
         start = time.perf_counter()
         for i in range(0, window, 8):
-            det.update(probs[i : i + 8], emb[i : i + 8])
+            det.update(probs[i : i + 8], emb[i : i + 8], img[i : i + 8])
         update = (time.perf_counter() - start) / (window / 8)
     return {
         "check_wall_s_median": float(np.median(walls)),
@@ -148,25 +155,25 @@ def main(
     side = ckpt.split_images("test", data=data, progress=True)
     units = np.array([split.units[p] for p in side.paths])
     labels = side.labels.numpy()
-    probs, emb = _outputs(ckpt.model, side.images, ckpt.meta)
+    probs, emb, img = _outputs(ckpt.model, side.images, ckpt.meta)
     click.echo(
         f"{len(probs)} test images in {len(set(units))} units, top-1 {np.mean(probs.argmax(1) == labels):.4f}; "
         f"load {_load_avg()}"
     )
-    corrupted: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, float]] = {}
+    corrupted: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray, float]] = {}
     t1 = time.perf_counter()
     stored = _load_outputs(outputs, checkpoint, seed)
     with Corruptor(side.images, seed=seed, workers=workers) as corruptor:
         for c in names:
             for s in sevs:
                 key = f"{c}/{s}"
-                if f"{key}/probs" in stored:
-                    p, e = stored[f"{key}/probs"], stored[f"{key}/emb"]
+                if f"{key}/img" in stored:
+                    p, e, i = stored[f"{key}/probs"], stored[f"{key}/emb"], stored[f"{key}/img"]
                 else:
-                    p, e = _outputs(ckpt.model, corruptor(c, s), ckpt.meta)
-                    stored[f"{key}/probs"], stored[f"{key}/emb"] = p, e
-                corrupted[(c, s)] = (p, e, float(np.mean(p.argmax(1) == labels)))
-            click.echo(f"  {c}: top-1 " + ", ".join(f"s{s} {corrupted[(c, s)][2]:.3f}" for s in sevs))
+                    p, e, i = _outputs(ckpt.model, corruptor(c, s), ckpt.meta)
+                    stored[f"{key}/probs"], stored[f"{key}/emb"], stored[f"{key}/img"] = p, e, i
+                corrupted[(c, s)] = (p, e, i, float(np.mean(p.argmax(1) == labels)))
+            click.echo(f"  {c}: top-1 " + ", ".join(f"s{s} {corrupted[(c, s)][3]:.3f}" for s in sevs))
     corrupt_seconds = time.perf_counter() - t1
     if outputs:
         _save_outputs(outputs, checkpoint, seed, stored)
@@ -175,15 +182,25 @@ def main(
     by_class = ReferenceSplitter(units, labels, len(units))
     class_blind = ReferenceSplitter(units, None, len(units))
     freq = np.bincount(labels, minlength=len(ckpt.class_names)) / len(labels)
-    clean: dict[str, list[dict[str, bool]]] = {"embeddings": [], "ks_only": []}
-    shifted: dict[str, list[dict[str, bool]]] = {"embeddings": [], "ks_only": []}
-    power: dict[str, dict[str, list[bool]]] = {"embeddings": {}, "ks_only": {}}
+    modes = ("all", "embeddings", "ks_only")
+    clean: dict[str, list[dict[str, bool]]] = {k: [] for k in modes}
+    shifted: dict[str, list[dict[str, bool]]] = {k: [] for k in modes}
+    power: dict[str, dict[str, list[bool]]] = {k: {} for k in modes}
     sizes = []
 
     def detectors(ref: np.ndarray, n: int, r: int) -> dict[str, DriftDetector]:
-        full = DriftProfile.build(probs[ref], ckpt.class_names, emb[ref], units=units[ref], labels=labels[ref], seed=r)
-        bare = DriftProfile.build(probs[ref], ckpt.class_names, units=units[ref], labels=labels[ref])
-        return {"embeddings": DriftDetector(full, window=n, seed=r), "ks_only": DriftDetector(bare, window=n, seed=r)}
+        common = {"units": units[ref], "labels": labels[ref]}
+        full = DriftProfile.build(probs[ref], ckpt.class_names, emb[ref], seed=r, image_stats=img[ref], **common)
+        outputs = DriftProfile.build(probs[ref], ckpt.class_names, emb[ref], seed=r, **common)
+        bare = DriftProfile.build(probs[ref], ckpt.class_names, **common)
+        return {
+            "all": DriftDetector(full, window=n, seed=r),
+            "embeddings": DriftDetector(outputs, window=n, seed=r),
+            "ks_only": DriftDetector(bare, window=n, seed=r),
+        }
+
+    def feed(det: DriftDetector, key: str, p: np.ndarray, e: np.ndarray, i: np.ndarray) -> None:
+        det.update(p, e if key != "ks_only" else None, i if key == "all" else None)
 
     for r in range(max(reps, power_reps, shift_reps)):
         if r < max(reps, power_reps):
@@ -192,18 +209,18 @@ def main(
             sizes.append((len(ref), len(win), len(np.unique(win))))
             for key, det in detectors(ref, len(win), r).items():
                 if r < reps:
-                    det.update(probs[win], emb[win] if key == "embeddings" else None)
+                    feed(det, key, probs[win], emb[win], img[win])
                     clean[key].append(_flags(det.check()))
                 if r < power_reps:
-                    for (c, s), (p, e, _) in corrupted.items():
+                    for (c, s), (p, e, i, _) in corrupted.items():
                         det.reset()
-                        det.update(p[win], e[win] if key == "embeddings" else None)
+                        feed(det, key, p[win], e[win], i[win])
                         power[key].setdefault(f"{c}/{s}", []).append(det.check().drift)
         if r < shift_reps:
             ref, held = class_blind(ref_fraction, rng)
             win = np.sort(rng.choice(held, size=min(window, len(held)), replace=False))
             for key, det in detectors(ref, len(win), r).items():
-                det.update(probs[win], emb[win] if key == "embeddings" else None)
+                feed(det, key, probs[win], emb[win], img[win])
                 shifted[key].append(_flags(det.check()))
         if (r + 1) % 10 == 0:
             click.echo(
@@ -232,7 +249,7 @@ def main(
         "label_shift_rate": {k: {t: rate(v, t) for t in ("any", *TESTS)} for k, v in shifted.items()},
         "shift_reps": shift_reps,
         "power": {},
-        "corrupted_top1": {f"{c}/{s}": v[2] for (c, s), v in corrupted.items()},
+        "corrupted_top1": {f"{c}/{s}": v[3] for (c, s), v in corrupted.items()},
     }
     for key, cells in power.items():
         per_cell = {cell: float(np.mean(v)) for cell, v in cells.items()}
@@ -242,9 +259,9 @@ def main(
             "by_severity": by_sev,
             "by_cell": per_cell,
         }
-    full_profile = DriftProfile.build(probs, ckpt.class_names, emb, units=units, labels=labels)
-    some_probs, some_emb, _ = corrupted[(names[0], sevs[0])]
-    result["cost"] = _cost(full_profile, some_probs, some_emb, window=min(window, len(probs)), repeats=20)
+    full_profile = DriftProfile.build(probs, ckpt.class_names, emb, units=units, labels=labels, image_stats=img)
+    some_probs, some_emb, some_img, _ = corrupted[(names[0], sevs[0])]
+    result["cost"] = _cost(full_profile, some_probs, some_emb, some_img, window=min(window, len(probs)), repeats=20)
     result["cost"]["load_avg"] = _load_avg()
     result["seconds"] = {"total": round(time.perf_counter() - t0, 1), "corruptions": round(corrupt_seconds, 1)}
     atomic_write_json(out, result)

@@ -105,9 +105,10 @@ def check_folder(
     try:
         images = load_images(used, model.image_size, cache=cache, progress=progress)
         logits, emb = model.outputs(images)
+        image_stats = model.input_statistics(images) if profile.has_image_stats else None
         name = model.name
     finally:
         model.close()
     detector = DriftDetector(profile, window=len(used), alpha=alpha, seed=seed)
-    detector.update(stats.softmax(logits), emb if profile.has_embeddings else None)
+    detector.update(stats.softmax(logits), emb if profile.has_embeddings else None, image_stats)
     return FolderCheck(report=detector.check(), found=len(paths), used=list(used), artifact=name)

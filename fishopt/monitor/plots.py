@@ -14,6 +14,7 @@ _TITLES = {
     "ks_entropy": "KS on prediction entropy",
     "mean_entropy": "change of mean entropy (nats)",
     "mmd": "MMD² on reduced embeddings",
+    "ks_image": "KS on input statistics (max)",
 }
 
 

@@ -3,7 +3,8 @@
 A profile holds the model's softmax outputs and penultimate embeddings on images it never trained on (the
 test side of the checkpoint's split: with the default refit recipe, val was trained on), the split unit and
 class of each image (the bootstrap of clean windows splits by unit), a PCA of the embeddings to ~32
-dimensions and the RBF bandwidth (median heuristic) in that space.
+dimensions and the RBF bandwidth (median heuristic) in that space, and the input statistics of each image
+(:mod:`fishopt.monitor.imagestats`).
 
 On disk, in the artifact folder: ``drift_profile.npz`` (the arrays) and ``drift_profile.json`` (a small
 header: counts, classes, PCA, bandwidth, where it came from, the SHA-256 of the npz and of the artifact file
@@ -25,6 +26,7 @@ import numpy as np
 from fishopt.errors import CheckpointError, DataError
 from fishopt.io import atomic_write, atomic_write_json, file_sha256
 from fishopt.monitor import stats
+from fishopt.monitor.imagestats import IMAGE_STATS
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ class DriftProfile:
             only: projected on axes fitted to themselves, the reference images would spread more along them
             than new images do, and the MMD would flag every window.
         bandwidth: RBF kernel sigma in the reduced space, by the median heuristic (with embeddings).
+        image_stats: Input statistics of each image (N, len(IMAGE_STATS)) float32
+            (:func:`fishopt.monitor.imagestats.image_statistics` of what the model sees), or ``None``.
         info: Where the profile came from (artifact format, checkpoint, split hash, ...).
     """
 
@@ -74,6 +78,7 @@ class DriftProfile:
     pca_explained: np.ndarray | None = field(default=None, repr=False)
     pca_fit: np.ndarray | None = field(default=None, repr=False)
     bandwidth: float | None = None
+    image_stats: np.ndarray | None = field(default=None, repr=False)
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -87,6 +92,7 @@ class DriftProfile:
         n_components: int = N_COMPONENTS,
         info: dict[str, Any] | None = None,
         seed: int = 0,
+        image_stats: np.ndarray | None = None,
     ) -> DriftProfile:
         """Make a profile: check the arrays, fit the PCA and the kernel bandwidth.
 
@@ -102,6 +108,7 @@ class DriftProfile:
             n_components: PCA dimensions (at most ``min(N - 1, D)``).
             info: Provenance to store in the header.
             seed: Seed of the PCA half.
+            image_stats: Input statistics of each image (N, len(IMAGE_STATS)), or ``None``.
 
         Raises:
             DataError: Mismatched shapes, too few images, non-finite values, rows that are not probabilities.
@@ -135,6 +142,13 @@ class DriftProfile:
                 ratio.astype(np.float32),
             )
             profile.bandwidth = stats.median_bandwidth(profile.reduce(emb[rest]))
+        if image_stats is not None:
+            img = np.asarray(image_stats, dtype=np.float32)
+            if img.shape != (n, len(IMAGE_STATS)) or not np.isfinite(img).all():
+                raise DataError(
+                    f"image statistics must be finite with shape ({n}, {len(IMAGE_STATS)}), got {img.shape}"
+                )
+            profile.image_stats = img
         return profile
 
     @property
@@ -146,6 +160,11 @@ class DriftProfile:
     def has_embeddings(self) -> bool:
         """Whether the profile holds embeddings (and so supports the MMD test)."""
         return self.embeddings is not None
+
+    @property
+    def has_image_stats(self) -> bool:
+        """Whether the profile holds input statistics (and so supports the ``ks_image`` test)."""
+        return self.image_stats is not None
 
     @property
     def embedding_dim(self) -> int | None:
@@ -170,6 +189,7 @@ class DriftProfile:
             "pca_components": None if self.pca_components is None else int(self.pca_components.shape[0]),
             "pca_explained": None if self.pca_explained is None else round(float(self.pca_explained.sum()), 6),
             "bandwidth": self.bandwidth,
+            "image_stats": list(IMAGE_STATS) if self.has_image_stats else None,
             "units": None if self.units is None else len(np.unique(self.units)),
             "labels": self.labels is not None,
             "info": self.info,
@@ -209,7 +229,16 @@ def save_profile(profile: DriftProfile, folder: str | Path, artifact_sha256: str
 
     folder = Path(folder)
     arrays: dict[str, np.ndarray] = {"probs": profile.probs}
-    for key in ("embeddings", "units", "labels", "pca_mean", "pca_components", "pca_explained", "pca_fit"):
+    for key in (
+        "embeddings",
+        "units",
+        "labels",
+        "pca_mean",
+        "pca_components",
+        "pca_explained",
+        "pca_fit",
+        "image_stats",
+    ):
         value = getattr(profile, key)
         if value is not None:
             arrays[key] = value
@@ -273,6 +302,7 @@ def load_profile(folder: str | Path, artifact_sha256: str | None = None) -> Drif
         pca_explained=arrays.get("pca_explained"),
         pca_fit=arrays.get("pca_fit"),
         bandwidth=header.get("bandwidth"),
+        image_stats=arrays.get("image_stats") if header.get("image_stats") == list(IMAGE_STATS) else None,
         info=dict(header.get("info") or {}),
     )
     return profile
@@ -318,6 +348,7 @@ def make_artifact_profile(
         split = ckpt.split
         side = ckpt.split_images("test", size=model.image_size, data=data, cache=cache)
         logits, emb = model.outputs(side.images)
+        image_stats = model.input_statistics(side.images)
         if emb is None:
             log.warning(
                 "artifact %s gives no embeddings: its profile holds softmax outputs only and drift checks "
@@ -342,6 +373,7 @@ def make_artifact_profile(
             labels=side.labels.numpy(),
             n_components=n_components,
             info=info,
+            image_stats=image_stats,
         )
         save_profile(profile, folder, artifact_sha256=file_sha256(artifact_file(folder, model.manifest)))
     finally:

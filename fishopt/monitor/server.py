@@ -33,7 +33,7 @@ class ServerMonitor:
     - ``drift_observed_total``: images observed since start;
     - ``drift_checks_total`` and ``drift_check_seconds`` (wall time of the last check);
     - ``drift_level``: the calibrated-p level of the decision;
-    - per test (``ks_softmax``, ``ks_entropy``, ``mean_entropy``, ``mmd``): ``drift_<test>_statistic``,
+    - per test (``ks_softmax``, ``ks_entropy``, ``mean_entropy``, ``mmd``, ``ks_image``): ``drift_<test>_statistic``,
       ``drift_<test>_p_value`` and ``drift_<test>_p_calibrated``; NaN before the first full window and for a
       skipped test.
 
@@ -67,14 +67,20 @@ class ServerMonitor:
         self._report: DriftReport | None = None
         self._rng = np.random.default_rng(seed + 1)
 
-    def observe(self, probs: np.ndarray, embeddings: np.ndarray | None = None) -> None:
-        """Add a batch of softmax outputs (B, C) and, if the artifact gives them, embeddings (B, D).
+    #: The server computes input statistics (off the request path) and passes them to :meth:`observe`.
+    observes_image_stats = True
+
+    def observe(
+        self, probs: np.ndarray, embeddings: np.ndarray | None = None, image_stats: np.ndarray | None = None
+    ) -> None:
+        """Add a batch of softmax outputs (B, C) and, if the artifact gives them, embeddings (B, D) and the input
+        statistics of its images (B, len(IMAGE_STATS)).
 
         Raises:
             DataError: Wrong shapes or values (see :meth:`DriftDetector.update`).
         """
         with self._lock:
-            self.detector.update(probs, embeddings)
+            self.detector.update(probs, embeddings, image_stats)
             self._observed += len(np.atleast_2d(probs))
 
     def check(self) -> DriftReport:
@@ -83,11 +89,12 @@ class ServerMonitor:
             with self._lock:
                 ready = self.detector.n >= self.detector.window
                 probs, reduced = self.detector.window_outputs()
+                image_stats = self.detector.window_image_stats()
                 observed = self._observed
                 rng = np.random.default_rng(self._rng.integers(2**63))
             if not ready:
                 return self.detector.check()
-            report = self.detector.check_outputs(probs, reduced, rng=rng)
+            report = self.detector.check_outputs(probs, reduced, rng=rng, image_stats=image_stats)
             with self._lock:
                 self._report, self._observed_at_check = report, observed
                 self._last_check = time.monotonic()

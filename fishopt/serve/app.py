@@ -151,7 +151,7 @@ class ServerState:
             runtime=served.info.runtime,
             class_names=served.class_names,
         )
-        self.worker = MonitorWorker(self.monitor, self.metrics)
+        self.worker = MonitorWorker(self.monitor, self.metrics, image_stats=_image_stats_of(served))
         self.worker.start()
         self.batcher = Batcher(
             self._run_batch,
@@ -200,7 +200,8 @@ class ServerState:
     # -- compute (in the batcher's thread) and after each batch (event loop) -----------------------------------
     def _run_batch(self, rows: np.ndarray) -> tuple[np.ndarray | None, ...]:
         logits, embeddings = self.served.predict(rows)
-        return logits, softmax(logits), embeddings
+        inputs = rows if self.worker is not None and self.worker.wants_inputs else None
+        return logits, softmax(logits), embeddings, inputs
 
     def _on_batch(self, stats: BatchStats) -> None:
         m = self.metrics
@@ -212,7 +213,7 @@ class ServerState:
         m.batch_size.observe(stats.rows)
         m.compute_seconds.observe(stats.compute_seconds)
         if self.worker is not None and stats.outputs is not None:
-            self.worker.submit(stats.outputs[1], stats.outputs[2])
+            self.worker.submit(stats.outputs[1], stats.outputs[2], stats.outputs[3])
 
     # -- request helpers -----------------------------------------------------------------------------------------
     def model_for(self, name: str, version: str | None) -> Any:
@@ -243,6 +244,19 @@ class ServerState:
     async def in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the preprocessing pool."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+
+def _image_stats_of(served: Any) -> Any:
+    """``model inputs -> input statistics or None`` for the served model (for a drift monitor that observes them)."""
+    from fishopt.monitor.imagestats import image_statistics, model_input_images
+
+    meta, raw = served.meta, served.raw_input
+
+    def compute(inputs: np.ndarray) -> np.ndarray | None:
+        images = model_input_images(inputs, meta, raw)
+        return None if images is None else image_statistics(images)
+
+    return compute
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -594,7 +608,7 @@ def create_app(config: ServeConfig, monitor: Monitor | None = None):
         parsed, result, _ = await run_inference(
             request, start, served, lambda body: prepare_infer(served, body, header_length, max_rows)
         )
-        logits, probs, _ = result.outputs
+        logits, probs = result.outputs[:2]
         body, headers = P.encode_infer_response(
             served.name, served.version, _infer_outputs(served, parsed, logits, probs), request_id=parsed.id
         )

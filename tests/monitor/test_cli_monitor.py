@@ -33,7 +33,7 @@ def test_no_drift_exits_0_drift_exits_1(monitor_run, tmp_path: Path) -> None:
     assert "no drift detected" in result.output
     report = json.loads(out.read_text())
     assert report["drift"] is False and report["n"] == len(monitor_run.test_files)
-    assert set(report["tests"]) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd"}
+    assert set(report["tests"]) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd", "ks_image"}
     for test in report["tests"].values():
         assert isinstance(test["statistic"], float) and 0.0 <= test["p_value"] <= 1.0
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
@@ -99,7 +99,7 @@ def test_onnx_profile_reads_the_embeddings_output(monitor_run, tmp_path: Path) -
     result = run("drift", art, copy_images(monitor_run.test_files, tmp_path / "same"), "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert set(report["tests"]) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd"}
+    assert set(report["tests"]) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd", "ks_image"}
     assert not report["skipped"]
 
 
@@ -112,7 +112,7 @@ def test_profile_without_embeddings_skips_mmd(monitor_run, tmp_path: Path) -> No
     result = run("drift", art, copy_images(monitor_run.test_files, tmp_path / "same"), "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert set(report["tests"]) == {"ks_softmax", "ks_entropy", "mean_entropy"}
+    assert set(report["tests"]) == {"ks_softmax", "ks_entropy", "mean_entropy", "ks_image"}
     assert "no embeddings" in report["skipped"]["mmd"]
     assert "mmd: skipped" in result.output
 

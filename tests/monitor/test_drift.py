@@ -54,6 +54,7 @@ def test_clean_windows_rarely_flagged_shifted_always(detector: DriftDetector) ->
     report = detector.check()
     assert report.drift and report.ready and report.n == 150
     assert set(report.tests) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd"}
+    assert "no input statistics" in report.skipped["ks_image"]
     assert report.tests["mmd"].drift and report.tests["ks_softmax"].drift
     assert report.tests["ks_softmax"].details["worst_class"] == "class0"
     assert report.tests["mmd"].p_value == pytest.approx(1 / 101)
@@ -113,7 +114,7 @@ def test_update_rejects_bad_input(detector: DriftDetector) -> None:
     [
         ({"window": 5}, "window must be at least 20"),
         ({"alpha": 1.5}, "alpha must be in"),
-        ({"n_bootstrap": 10}, "n_bootstrap must be at least 80"),
+        ({"n_bootstrap": 10}, "n_bootstrap must be at least 100"),
     ],
 )
 def test_bad_settings(profile: DriftProfile, kwargs: dict, message: str) -> None:
@@ -147,7 +148,7 @@ def test_server_monitor_snapshot(profile: DriftProfile) -> None:
     assert all(isinstance(v, float) for v in snap.values())
     assert set(snap) >= {
         f"drift_{t}_{k}"
-        for t in ("ks_softmax", "ks_entropy", "mean_entropy", "mmd")
+        for t in ("ks_softmax", "ks_entropy", "mean_entropy", "mmd", "ks_image")
         for k in ("statistic", "p_value", "p_calibrated")
     }
     for _ in range(3):
@@ -155,3 +156,46 @@ def test_server_monitor_snapshot(profile: DriftProfile) -> None:
     assert monitor.snapshot()["drift_detected"] == 1.0
     checks = monitor.snapshot()["drift_checks_total"]
     assert monitor.snapshot()["drift_checks_total"] == checks  # nothing new observed: no new check
+
+
+def image_stats(rng: np.random.Generator, n: int, sharpness_shift: float = 0.0) -> np.ndarray:
+    """Synthetic input statistics (N, 6); ``sharpness_shift`` moves the ``sharpness`` column only."""
+    from fishopt.monitor.imagestats import IMAGE_STATS
+
+    out = rng.normal(loc=10.0, size=(n, len(IMAGE_STATS)))
+    out[:, IMAGE_STATS.index("sharpness")] += sharpness_shift
+    return out
+
+
+def test_ks_image_sees_a_shift_of_the_pixels_the_outputs_do_not_show(profile: DriftProfile) -> None:
+    rng = np.random.default_rng(7)
+    with_stats = DriftProfile.build(
+        profile.probs,
+        CLASSES,
+        profile.embeddings,
+        labels=profile.labels,
+        n_components=8,
+        image_stats=image_stats(rng, 400),
+    )
+    det = DriftDetector(with_stats, window=150, n_bootstrap=200, n_permutations=50)
+    probs, emb = outputs(rng, 150)
+    det.update(probs, emb, image_stats(rng, 150))
+    clean = det.check()
+    assert set(clean.tests) == {"ks_softmax", "ks_entropy", "mean_entropy", "mmd", "ks_image"} and not clean.skipped
+    det.reset()
+    det.update(probs, emb, image_stats(rng, 150, sharpness_shift=-1.0))  # same outputs, blurred images
+    report = det.check()
+    assert report.drift and report.tests["ks_image"].drift
+    assert report.tests["ks_image"].details["worst_statistic"] == "sharpness"
+    assert (
+        not report.tests["ks_softmax"].drift
+        and report.tests["ks_image"].p_calibrated < clean.tests["ks_image"].p_calibrated
+    )
+    det.reset()
+    det.update(probs[:100], emb[:100], image_stats(rng, 100))
+    det.update(probs[100:], emb[100:])  # part of the window came without statistics (a tensor request)
+    assert "window has no input statistics" in det.check().skipped["ks_image"]
+    with pytest.raises(DataError, match="image statistics must be finite"):
+        det.update(probs[:3], emb[:3], image_stats(rng, 2))
+    with pytest.raises(DataError, match="image statistics must be finite"):
+        DriftProfile.build(profile.probs, CLASSES, image_stats=np.zeros((400, 2)))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fishopt.errors import CheckpointError, DataError
+from fishopt.monitor.imagestats import IMAGE_STATS
 from fishopt.monitor.profile import (
     HEADER_NAME,
     NPZ_NAME,
@@ -37,15 +38,19 @@ def test_round_trip_with_an_artifact(monitor_run, tmp_path: Path) -> None:
     model = load_artifact(monitor_run.artifact)
     from fishopt.data.cache import load_images
 
-    logits, emb = model.outputs(load_images(monitor_run.test_files, model.image_size))
+    images = load_images(monitor_run.test_files, model.image_size)
+    logits, emb = model.outputs(images)
     np.testing.assert_allclose(prof.probs, softmax(logits), atol=1e-6)
     np.testing.assert_allclose(prof.embeddings, emb, atol=1e-6)
+    # and the input statistics of what it sees (the center crop at its input size)
+    assert header["image_stats"] == list(IMAGE_STATS) and prof.has_image_stats
+    np.testing.assert_allclose(prof.image_stats, model.input_statistics(images), rtol=1e-6)
     assert prof.embedding_dim == 16 and prof.pca_components.shape[1] == 16  # the tiny model's hidden layer
     assert prof.pca_fit.any() and (~prof.pca_fit).any()
     # a copy of the folder loads the same profile; saving again is byte-identical in content
     copy = shutil.copytree(monitor_run.artifact, tmp_path / "copy")
     again = load_profile(copy)
-    for key in ("probs", "embeddings", "units", "labels", "pca_mean", "pca_components", "pca_fit"):
+    for key in ("probs", "embeddings", "units", "labels", "pca_mean", "pca_components", "pca_fit", "image_stats"):
         np.testing.assert_array_equal(getattr(again, key), getattr(prof, key))
     assert again.bandwidth == prof.bandwidth and again.class_names == prof.class_names
     assert not list(copy.glob(".*.tmp"))  # no temporary files left behind

@@ -49,3 +49,5 @@ def test_live_drift_gauges_fill_as_requests_arrive(onnx_artifact: Path, tmp_path
     assert 0.0 <= gauges["drift_ks_softmax_p_value"] <= 1.0
     # the ONNX graph's second output feeds the MMD test from the same inference as the answers
     assert 0.0 <= gauges["drift_mmd_p_value"] <= 1.0 and gauges["drift_mmd_statistic"] == gauges["drift_mmd_statistic"]
+    # the input statistics, computed in the monitor thread from the batches' model inputs
+    assert 0.0 <= gauges["drift_ks_image_p_value"] <= 1.0 and gauges["drift_ks_image_statistic"] >= 0.0
