@@ -1,11 +1,11 @@
 """Which decode pipeline keeps a checkpoint's answers: the gate in front of every fast input path.
 
 :func:`pipeline_agreement` decodes image files through a pipeline of :func:`fishopt.data.decode.decode_and_fit`
-(``fast``: DCT scaling and the float resize; ``full``: the float resize only) and through today's pipeline (full
-decode + torch ``fit_to``, the decode cache's pixels), runs the checkpoint on both and compares: a pipeline is
-taken only when top-1 agreement is at least :data:`MIN_AGREEMENT` and top-1 accuracy moves by at most
-:data:`MAX_DELTA_POINTS`. :func:`choose_pipeline` tries ``fast``, then ``full``, and falls back to ``exact``
-(today's pixels). The benchmark gates each camera size with it; a deployment bundle gates the pipeline its
+(``turbo``: DCT scaling and the uint8 resize; ``fast``: DCT scaling and the float resize; ``full``: the float
+resize only) and through today's pipeline (full decode + torch ``fit_to``, the decode cache's pixels), runs the
+checkpoint on both and compares: a pipeline is taken only when top-1 agreement is at least :data:`MIN_AGREEMENT`
+and top-1 accuracy moves by at most :data:`MAX_DELTA_POINTS`. :func:`choose_pipeline` tries ``turbo``, ``fast``,
+then ``full``, and falls back to ``exact`` (today's pixels). The benchmark gates each camera size with it; a deployment bundle gates the pipeline its
 ``infer.py`` uses.
 """
 
@@ -84,7 +84,7 @@ def _agreement(
         fast, today = [], []
         for path in chunk:
             data = Path(path).read_bytes()
-            decoded = decode_rgb(data, load, fast=pipeline == "fast")
+            decoded = decode_rgb(data, load, fast=pipeline in decode.DCT_PIPELINES)
             scales[f"{decoded.scale}/8"] = scales.get(f"{decoded.scale}/8", 0) + 1
             fast.append(torch.from_numpy(decode_and_fit(data, load, pipeline=pipeline)))
             full = decode_rgb(data, None, fast=False).rgb  # the same pixels as Pillow's full decode
@@ -116,19 +116,23 @@ def _agreement(
 
 def choose_pipeline(
     ckpt: Any, files: Sequence[Path], labels: Any, load_size: Sequence[int], cache: str | Path | None = None
-) -> tuple[str, dict, dict | None]:
+) -> tuple[str, list[dict]]:
     """The fastest pipeline of :func:`fishopt.data.decode.decode_and_fit` that keeps the checkpoint's answers here.
 
-    ``fast`` when its agreement check passes; else ``full`` when that one passes (checked only where it differs from
-    ``fast``: some file was DCT-scaled); else ``exact`` (today's pixels, nothing to check).
+    Tries ``turbo``, ``fast`` and ``full`` in that order and takes the first whose agreement check passes, else
+    ``exact`` (today's pixels, nothing to check). ``full`` is not checked when no file was DCT-scaled: it would
+    decode and resize exactly as ``fast`` did.
 
     Returns:
-        ``(pipeline, fast_check, full_check)``; ``full_check`` is ``None`` when it was not needed.
+        ``(pipeline, checks)``: the checks that ran, in order (the last one is the taken pipeline's, unless
+        ``exact`` was taken).
     """
-    fast = pipeline_agreement(ckpt, files, labels, load_size, cache=cache, pipeline="fast")
-    if fast["taken"]:
-        return "fast", fast, None
-    if set(fast["scales"]) <= {"8/8"}:  # nothing was DCT-scaled: ``full`` decodes exactly as ``fast`` did
-        return "exact", fast, None
-    full = pipeline_agreement(ckpt, files, labels, load_size, cache=cache, pipeline="full")
-    return ("full" if full["taken"] else "exact"), fast, full
+    checks: list[dict] = []
+    for name in ("turbo", "fast", "full"):
+        if name == "full" and set(checks[-1]["scales"]) <= {"8/8"}:
+            break
+        check = pipeline_agreement(ckpt, files, labels, load_size, cache=cache, pipeline=name)
+        checks.append(check)
+        if check["taken"]:
+            return name, checks
+    return "exact", checks

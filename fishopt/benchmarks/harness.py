@@ -202,17 +202,16 @@ def e2e_inputs(
     out = {}
     for label in tqdm(sizes, desc="camera-size inputs", unit="size", disable=not progress):
         every = camera_jpegs(agreement_set.files, label)
-        pipeline, check, full = choose_pipeline(ckpt, every, agreement_set.labels, ckpt.meta["load_size"])
+        pipeline, checks = choose_pipeline(ckpt, every, agreement_set.labels, ckpt.meta["load_size"])
         files = camera_jpegs(test.files[:n_files], label)
         out[label] = {
             "files": [str(f) for f in files],
             "n_files": len(files),
             "mean_kb": round(float(np.mean([Path(f).stat().st_size for f in files])) / 1e3, 1),
-            "agreement": check,
+            "agreement": checks[-1],
+            "checks": checks,
             "pipeline": pipeline,
         }
-        if full is not None:
-            out[label]["agreement_full"] = full
     return out
 
 

@@ -276,18 +276,15 @@ def _where_time_goes(results: dict, files: dict[str, str]) -> list[str]:
         "",
     ]
     for size, cam in (results.get("camera") or {}).items():
-        agree, full = cam["agreement"], cam.get("agreement_full")
+        checks = cam.get("checks") or [cam["agreement"]]
+        tried = "; ".join(
+            f"{c.get('pipeline', '?')}: agreement {100 * c['agreement']:.2f}%, top-1 {c['delta_points']:+.2f} points"
+            + (f", DCT scales {c['scales']}" if c.get("scales") else "")
+            for c in checks
+        )
         lines.append(
-            f"- {size}: {cam['n_files']} files, mean {cam['mean_kb']} kB; fast path vs today's pixels on "
-            f"{agree['n']} test images: agreement {100 * agree['agreement']:.2f}%, top-1 "
-            f"{agree['delta_points']:+.2f} points, DCT scales {agree['scales']}"
-            + (
-                f"; full decode + float resize: agreement {100 * full['agreement']:.2f}%, top-1 "
-                f"{full['delta_points']:+.2f} points"
-                if full
-                else ""
-            )
-            + f" -> {cam['pipeline']} pipeline"
+            f"- {size}: {cam['n_files']} files, mean {cam['mean_kb']} kB; against today's pixels on "
+            f"{checks[0]['n']} test images: {tried} -> {cam['pipeline']} pipeline"
         )
     lines += [""] + where_time_goes(results) + [""]
     if "e2e_split" in files:

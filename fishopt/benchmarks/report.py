@@ -155,16 +155,28 @@ def _roofline_warnings(rows: list[dict]) -> list[str]:
     ]
 
 
+_PIPELINE_TEXT = {
+    "turbo": "DCT scaling + uint8 resize",
+    "fast": "DCT scaling + float resize",
+    "full": "full decode + float resize",
+    "exact": "full decode + exact resize, today's pixels",
+}
+
+
 def _camera_warnings(camera: dict) -> list[str]:
-    return [
-        f"input size {size}: the fast decode path changed the reference's answers (agreement "
-        f"{100 * c['agreement']['agreement']:.1f}%, top-1 {c['agreement']['delta_points']:+.2f} points): "
-        f"its end-to-end rows use the {c['pipeline']} pipeline ("
-        + ("full decode + float resize" if c["pipeline"] == "full" else "full decode + exact resize, today's pixels")
-        + ")"
-        for size, c in camera.items()
-        if not c["agreement"]["taken"]
-    ]
+    out = []
+    for size, c in camera.items():
+        failed = [k for k in c.get("checks") or [c["agreement"]] if not k["taken"]]
+        if not failed:
+            continue
+        why = ", ".join(
+            f"{k.get('pipeline', '?')} {100 * k['agreement']:.1f}% / {k['delta_points']:+.2f} points" for k in failed
+        )
+        out.append(
+            f"input size {size}: faster decode paths changed the reference's answers (agreement / top-1: {why}): "
+            f"its end-to-end rows use the {c['pipeline']} pipeline ({_PIPELINE_TEXT.get(c['pipeline'], '?')})"
+        )
+    return out
 
 
 def merge(results: list[dict], latency_budget_ms: float | None = None) -> dict:

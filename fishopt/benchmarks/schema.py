@@ -95,7 +95,7 @@ E2E = {
     "type": "object",
     "required": ["pipeline", "total", "stages_p50_ms"],
     "properties": {
-        "pipeline": {"type": "string", "enum": ["fast", "full", "exact", "today"]},
+        "pipeline": {"type": "string", "enum": ["turbo", "fast", "full", "exact", "today"]},
         "total": TIMING,
         "stages_p50_ms": {
             "type": "object",
@@ -234,9 +234,9 @@ RESULTS = {
                 "type": "object",
                 "required": ["n_files", "mean_kb", "agreement", "pipeline"],
                 "properties": {
-                    "pipeline": {"type": "string", "enum": ["fast", "full", "exact"]},
+                    "pipeline": {"type": "string", "enum": ["turbo", "fast", "full", "exact"]},
                     "agreement": AGREEMENT,
-                    "agreement_full": AGREEMENT,
+                    "checks": {"type": "array", "items": AGREEMENT},
                 },
             },
         },

@@ -37,7 +37,7 @@ from fishopt.artifacts.registry import resolve
 from fishopt.benchmarks.profile import profile_runtime
 from fishopt.benchmarks.roofline import compute_precision
 from fishopt.benchmarks.stats import interleaved_rounds
-from fishopt.data.decode import decode_rgb, fit_array, float_fit
+from fishopt.data.decode import DCT_PIPELINES, decode_rgb, fit_decoded
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,9 @@ class _Server:
             data = jpegs[self.cursor[key] % len(jpegs)]
             self.cursor[key] += 1
             t0 = time.perf_counter()
-            decoded = decode_rgb(data, load, fast=pipeline == "fast")
+            decoded = decode_rgb(data, load, fast=pipeline in DCT_PIPELINES)
             t1 = time.perf_counter()
-            fitted = fit_array(decoded.rgb, load, exact=not float_fit(decoded, load, pipeline))
+            fitted = fit_decoded(decoded, load, pipeline)
             x = np.ascontiguousarray(fitted[None]) if raw else normalize(fitted.transpose(2, 0, 1)[None], meta)
             t2 = time.perf_counter()
             rt(x)

@@ -191,13 +191,12 @@ def gate_pipeline(ckpt: LoadedCheckpoint, test: SplitImages) -> dict[str, Any]:
     Measured with :func:`fishopt.artifacts.pipeline_check.choose_pipeline` on the test split's own files (the
     verdict is cached), and written to ``bundle.json`` as ``preprocess``.
     """
-    pipeline, fast, full = choose_pipeline(ckpt, test.files, test.labels.numpy(), ckpt.meta["load_size"])
-    checks = [c for c in (fast, full) if c is not None]
+    pipeline, checks = choose_pipeline(ckpt, test.files, test.labels.numpy(), ckpt.meta["load_size"])
     return {
         "pipeline": pipeline,
         "choices": list(PIPELINES),
         "checked_on": f"the test split's {len(test)} image files at their own size",
-        "rule": fast["rule"],
+        "rule": checks[0]["rule"],
         "checks": [
             {k: c[k] for k in ("pipeline", "n", "agreement", "top1_fast", "top1_today", "delta_points", "taken")}
             for c in checks

@@ -62,26 +62,26 @@ def test_agreement_verdict_is_cached_per_checkpoint_files_and_decoder(
 
 
 @pytest.mark.parametrize(
-    "fast_taken,scales,full_taken,expected",
+    "taken,scales,expected,tried",
     [
-        (True, {"2/8": 3}, None, "fast"),
-        (False, {"2/8": 3}, True, "full"),
-        (False, {"2/8": 3}, False, "exact"),
-        (False, {"8/8": 3}, None, "exact"),  # nothing DCT-scaled: full would decode exactly as fast did
+        ({"turbo": True}, {"2/8": 3}, "turbo", ["turbo"]),
+        ({"fast": True}, {"2/8": 3}, "fast", ["turbo", "fast"]),
+        ({"full": True}, {"2/8": 3}, "full", ["turbo", "fast", "full"]),
+        ({}, {"2/8": 3}, "exact", ["turbo", "fast", "full"]),
+        ({}, {"8/8": 3}, "exact", ["turbo", "fast"]),  # nothing DCT-scaled: full would decode exactly as fast did
     ],
 )
 def test_choose_pipeline_takes_the_fastest_that_agrees(
-    monkeypatch: pytest.MonkeyPatch, fast_taken, scales, full_taken, expected
+    monkeypatch: pytest.MonkeyPatch, taken, scales, expected, tried
 ) -> None:
     calls = []
 
     def fake(ckpt, files, labels, load_size, batch=64, cache=None, pipeline="fast"):
         calls.append(pipeline)
-        taken = fast_taken if pipeline == "fast" else full_taken
-        return {"pipeline": pipeline, "taken": taken, "scales": scales, "agreement": 1.0, "n": 3, "delta_points": 0.0}
+        ok = taken.get(pipeline, False)
+        return {"pipeline": pipeline, "taken": ok, "scales": scales, "agreement": 1.0, "n": 3, "delta_points": 0.0}
 
     monkeypatch.setattr(pipeline_check, "pipeline_agreement", fake)
-    chosen, fast, full = pipeline_check.choose_pipeline(None, [], [], (120, 160))
-    assert chosen == expected and fast["pipeline"] == "fast"
-    assert calls == (["fast"] if full_taken is None else ["fast", "full"])
-    assert (full is None) == (full_taken is None)
+    chosen, checks = pipeline_check.choose_pipeline(None, [], [], (120, 160))
+    assert chosen == expected and calls == tried
+    assert [c["pipeline"] for c in checks] == tried

@@ -150,17 +150,15 @@ def test_quick_run_on_real_subset_writes_all_outputs(
         assert onnx["compute_precision"] == "fp32" and 0 < onnx["peak_share"] <= 1.0
     cam = results["camera"]["native"]
     assert set(base["e2e"]) == {"native"} and base["e2e"]["native"]["pipeline"] == cam["pipeline"]
-    # the fastest pipeline whose answers agree is timed: fast when its check passed, else full when that one did
-    assert cam["agreement"]["n"] == 998 and cam["agreement"]["pipeline"] == "fast"
-    full = cam.get("agreement_full")
-    if cam["agreement"]["taken"]:
-        assert cam["pipeline"] == "fast" and full is None
-    else:
-        assert cam["pipeline"] == ("full" if full is not None and full["taken"] else "exact")
+    # the fastest pipeline whose answers agree is timed: turbo, fast, full in that order, else exact
+    checks = cam["checks"]
+    assert checks[0]["n"] == 998 and checks[0]["pipeline"] == "turbo" and cam["agreement"] == checks[-1]
+    assert all(not c["taken"] for c in checks[:-1])
+    assert cam["pipeline"] == (checks[-1]["pipeline"] if checks[-1]["taken"] else "exact")
     assert set(base["e2e"]["native"]["stages_p50_ms"]) == {"decode", "preprocess", "model"}
     assert results["e2e_today"]["native"]["pipeline"] == "today"
     # this tiny model's load size is a fraction of the files' 224x168: even native files take DCT scaling here
-    assert sum(cam["agreement"]["scales"].values()) == 998 and "8/8" not in cam["agreement"]["scales"]
+    assert sum(checks[0]["scales"].values()) == 998 and "8/8" not in checks[0]["scales"]
     assert (out / "e2e_split.png").is_file() and "Where the time goes" in (out / "REPORT.md").read_text()
     assert results["recommendations"]["cpu-latency"]["variant"] in {BASELINE, "onnx-fp32"}
     saved = json.loads((out / "results.json").read_text())

@@ -274,7 +274,7 @@ def test_camera_rows_split_plot_targets_and_merge(tmp_path: Path) -> None:
     assert cam["e2e_over_today_1080"] == round(52.0 / 3.3, 3) and cam["meets"]["e2e_over_today_1080"] is True
     assert cam["input_over_model_1080"] == round(3.1 / 0.2, 3) and cam["meets"]["input_over_model_1080"] is False
     assert cam["e2e_over_model_590"] == round(1.4 / 1.5, 3) and cam["meets"]["e2e_over_model_590"] is True
-    assert any("590x445: the fast decode path changed" in w for w in done["warnings"])
+    assert any("590x445: faster decode paths changed" in w and "exact pipeline" in w for w in done["warnings"])
     paths = report.write_all(done, tmp_path, show=False)
     assert paths["e2e_split"].is_file()
     md = (tmp_path / "REPORT.md").read_text()

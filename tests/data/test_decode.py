@@ -228,26 +228,45 @@ def test_fast_resize_is_pillows_float_filter_and_nearly_exact() -> None:
 def test_fast_path_uses_the_fast_resize(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = []
     real = D.fit_array
-    monkeypatch.setattr(D, "fit_array", lambda rgb, size, exact=True: seen.append(exact) or real(rgb, size, exact))
+    monkeypatch.setattr(
+        D, "fit_array", lambda rgb, size, exact=True, uint8=False: seen.append(exact) or real(rgb, size, exact, uint8)
+    )
     D.decode_and_fit(_jpeg(1920, 1080), (120, 160))
     D.decode_and_fit(_jpeg(224, 168), (120, 160))
     assert seen == [False, True]  # DCT-scaled: Pillow's float resize; full decode: the exact (cache) arithmetic
 
 
 @pytest.mark.parametrize(
-    "pipeline,scale,exact",
-    [("fast", 2, False), ("full", 8, False), ("exact", 8, True)],
+    "pipeline,scale,exact,uint8",
+    [("turbo", 2, False, True), ("fast", 2, False, False), ("full", 8, False, False), ("exact", 8, True, False)],
 )
-def test_pipelines_decode_and_resize_as_documented(monkeypatch: pytest.MonkeyPatch, pipeline, scale, exact) -> None:
+def test_pipelines_decode_and_resize_as_documented(
+    monkeypatch: pytest.MonkeyPatch, pipeline, scale, exact, uint8
+) -> None:
     data = _jpeg(1920, 1080)
     seen = []
     real = D.fit_array
-    monkeypatch.setattr(
-        D, "fit_array", lambda rgb, size, exact=True: seen.append((rgb.shape, exact)) or real(rgb, size, exact)
-    )
+
+    def spy(rgb, size, exact=True, uint8=False):
+        seen.append((rgb.shape, exact, uint8))
+        return real(rgb, size, exact, uint8)
+
+    monkeypatch.setattr(D, "fit_array", spy)
     out = D.decode_and_fit(data, (120, 160), pipeline=pipeline)
-    assert out.shape == (3, 120, 160)
-    assert seen == [((1080 * scale // 8, 1920 * scale // 8, 3), exact)]
+    assert out.shape == (3, 120, 160) and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert seen == [((1080 * scale // 8, 1920 * scale // 8, 3), exact, uint8)]
+
+
+def test_turbo_stays_within_a_level_of_fast() -> None:
+    data = _jpeg(1920, 1080)
+    turbo = D.decode_and_fit(data, (120, 160), pipeline="turbo").astype(int)
+    fast = D.decode_and_fit(data, (120, 160), pipeline="fast").astype(int)
+    assert np.abs(turbo - fast).max() <= 1  # Pillow's fixed-point uint8 resize vs its float resize, same filter
+    # near the target size (no DCT scaling, less than 2x reduction) every pipeline takes the exact arithmetic
+    small = _jpeg(224, 168)
+    np.testing.assert_array_equal(
+        D.decode_and_fit(small, (120, 160), pipeline="turbo"), D.decode_and_fit(small, (120, 160), pipeline="exact")
+    )
 
 
 def test_full_pipeline_stays_next_to_todays_pixels(tmp_path: Path) -> None:

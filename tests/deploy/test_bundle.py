@@ -65,8 +65,8 @@ def test_cpu_bundle_files_and_metadata(bundle_of) -> None:
     assert bundle["model"]["input"]["shape"][1:] == [*bundle["load_size"], 3]
     assert bundle["accuracy"]["top1_agreement_with_checkpoint"] == 1.0 and bundle["accuracy"]["n"] > 0
     pre = bundle["preprocess"]  # the decode pipeline infer.py takes, gated on the test split
-    assert pre["pipeline"] in PIPELINES and pre["checks"][0]["pipeline"] == "fast"
-    assert (pre["pipeline"] == "fast") == pre["checks"][0]["taken"]
+    assert pre["pipeline"] in PIPELINES and pre["checks"][0]["pipeline"] == "turbo"
+    assert (pre["pipeline"] == "turbo") == pre["checks"][0]["taken"]
     assert all(c["n"] == bundle["accuracy"]["n"] for c in pre["checks"])
     assert f"through the `{pre['pipeline']}` pipeline" in (out / "README.md").read_text()
     labels = json.loads((out / "labels.json").read_text())

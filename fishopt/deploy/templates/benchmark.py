@@ -93,9 +93,9 @@ def end_to_end(model, data: bytes, size: tuple[int, int], model_p50: float, iter
     stages: dict[str, list[float]] = {"decode": [], "preprocess": [], "model": [], "total": []}
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        decoded = fishdecode.decode_rgb(data, size, fast=pipeline == "fast")
+        decoded = fishdecode.decode_rgb(data, size, fast=pipeline in fishdecode.DCT_PIPELINES)
         t1 = time.perf_counter()
-        x = np.ascontiguousarray(fishdecode.fit_array(decoded.rgb, size, exact=not fishdecode.float_fit(decoded, size, pipeline))[None])
+        x = np.ascontiguousarray(fishdecode.fit_decoded(decoded, size, pipeline)[None])
         t2 = time.perf_counter()
         model(x)
         t3 = time.perf_counter()

@@ -7,13 +7,13 @@ JPEG decoding when installed. No fishopt, no torch.
 
 Usage:
     python3 infer.py IMAGE_OR_FOLDER... [--json] [--runtime auto|onnxruntime|tensorrt] [--batch N]
-                     [--pipeline auto|fast|full|exact]
+                     [--pipeline auto|turbo|fast|full|exact]
 
 Each image goes through ``fishdecode.decode_and_fit`` (beside this file: fishopt's own ``fishopt/data/decode.py``,
 the one decode-and-fit function of fishopt's benchmark) in the pipeline ``bundle.json`` names under
-``preprocess`` (``--pipeline`` overrides it): the fastest of ``fast`` (a JPEG at least twice the model's input
-size, a camera frame, is decoded at a reduced libjpeg DCT scale: 1920x1080 at 1/8 is ~8x less work than a full
-decode), ``full`` (full decode, Pillow's float resize) and ``exact`` (the arithmetic of fishopt's training and
+``preprocess`` (``--pipeline`` overrides it): the fastest of ``turbo`` (as ``fast``, with Pillow's uint8 resize),
+``fast`` (a JPEG at least twice the model's input size, a camera frame, is decoded at a reduced libjpeg DCT scale:
+1920x1080 at 1/8 is ~8x less work than a full decode), ``full`` (full decode, Pillow's float resize) and ``exact`` (the arithmetic of fishopt's training and
 evaluation) that kept the model's top-1 answers on the test split when the bundle was built. Grayscale, palette,
 CMYK and RGBA images become RGB (alpha is dropped); each is resized to cover the model's input size with
 antialiased bilinear filtering, center cropped and fed to the model as uint8 RGB (N, H, W, 3). The model does the
