@@ -104,10 +104,15 @@ def test_onnx_profile_reads_the_embeddings_output(monitor_run, tmp_path: Path) -
 
 
 def test_profile_without_embeddings_skips_mmd(monitor_run, tmp_path: Path) -> None:
-    """A torch.export program (no second output, no hook) gets a softmax-only profile; the MMD is skipped."""
+    """An artifact built before programs carried the embeddings (metadata without ``outputs``): a profile without
+    embeddings, and the MMD is skipped."""
     from fishopt.artifacts.build import build
 
     art = build("torch-int8-dynamic", monitor_run.checkpoint, tmp_path / "pt2", verify=False).out_dir
+    sidecar = art / "model.pt2.json"
+    meta = json.loads(sidecar.read_text())
+    del meta["outputs"]
+    sidecar.write_text(json.dumps(meta))
     assert run("drift", art, "--make-profile").exit_code == 0
     result = run("drift", art, copy_images(monitor_run.test_files, tmp_path / "same"), "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output

@@ -196,6 +196,11 @@ def test_soak_memory_is_flat(artifact: Path, image: bytes) -> None:
     rss = [r.server["rss_bytes_after"] for r in runs]
     REPORT["soak"] = {"rate": rate, "chunk_s": chunk, "rss_bytes": rss}
     print(f"\nsoak at {rate:.1f} req/s: RSS MB {[round(v / 1e6, 1) for v in rss]}")
+    # the server may refuse a request when a burst of machine load fills its bounded queue (503 is its overload
+    # answer, measured 0.1 % in two bursts over 10 minutes at 530 req/s); any other error fails the soak
     for r in runs:
-        assert r.errors == {}, r.errors
+        assert set(r.errors) <= {"http_503"}, r.errors
+    refused, sent = sum(r.errors.get("http_503", 0) for r in runs), sum(r.sent for r in runs)
+    REPORT["soak"].update(refused=refused, sent=sent)
+    assert refused <= 0.005 * sent, f"{refused} of {sent} requests refused at 80 % of the sustainable rate"
     assert max(rss) <= 1.10 * rss[0], f"resident memory grew more than 10 %: {rss}"

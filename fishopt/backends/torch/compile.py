@@ -20,10 +20,15 @@ import torch
 from fishopt.artifacts.build import BuildOutput
 from fishopt.artifacts.config import COMPILE_MODES, CompileConfig
 from fishopt.artifacts.metadata import write_sidecar
+from fishopt.artifacts.runtime import EMBEDDINGS_OUTPUT, LOGITS_OUTPUT
 from fishopt.backends.torch.export import example_input, export_program
 from fishopt.checkpoint import LoadedCheckpoint
 from fishopt.errors import unknown_choice
 from fishopt.io import deflate_zip
+from fishopt.models.embeddings import WithEmbeddings
+
+#: Outputs of every ``.pt2`` fishopt builds: the logits and the penultimate embeddings of the same inference.
+PROGRAM_OUTPUTS = [LOGITS_OUTPUT, EMBEDDINGS_OUTPUT]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ def build_aoti(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], conf
         ``workdir/model.pt2``; its metadata (with ``compile_seconds`` and ``mode``) in ``model.pt2.json``.
     """
     path = Path(workdir) / "model.pt2"
-    model = copy.deepcopy(ckpt.model).eval()
+    model = WithEmbeddings(copy.deepcopy(ckpt.model)).eval()
     start = time.perf_counter()
     program = export_program(
         model, example_input(ckpt.meta["input_size"], config.example_batch), static_batch=config.static_batch
@@ -82,6 +87,7 @@ def build_aoti(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], conf
     log.info("compiled %s (mode %s) in %.1f s", path.name, config.mode, seconds)
     facts = {
         "raw_input": False,
+        "outputs": list(PROGRAM_OUTPUTS),
         "mode": config.mode,
         "compile_seconds": round(seconds, 3),
         **config.shape_meta(),

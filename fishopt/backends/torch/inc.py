@@ -28,6 +28,7 @@ from fishopt.backends.torch.pt2e import fold_weight_quantize, package_facts, sav
 from fishopt.checkpoint import LoadedCheckpoint
 from fishopt.errors import ParityError
 from fishopt.logs import quiet
+from fishopt.models.embeddings import WithEmbeddings
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,13 @@ def top1(
     """Top-1 accuracy (0-1) of a callable on a preprocessed batch."""
     if len(labels) == 0:
         return 0.0
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        out = model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out  # (logits, embeddings) of WithEmbeddings
+
     with torch.no_grad():
-        preds = torch.cat([model(batch[i : i + batch_size]).argmax(1) for i in range(0, len(batch), batch_size)])
+        preds = torch.cat([logits(batch[i : i + batch_size]).argmax(1) for i in range(0, len(batch), batch_size)])
     return float((preds == labels).float().mean())
 
 
@@ -135,7 +141,7 @@ def build_inc_int8(ckpt: LoadedCheckpoint, workdir: Path, meta: dict[str, Any], 
     calib = calibration_images(ckpt, config.calib_size, config.seed)
     batch = calib.model_input(ckpt.meta)
     val = ckpt.split_images("val")
-    tuned, report = tune(ckpt.model, batch, val.model_input(ckpt.meta), val.labels, config.max_drop)
+    tuned, report = tune(WithEmbeddings(ckpt.model), batch, val.model_input(ckpt.meta), val.labels, config.max_drop)
     if val_in_training(ckpt.meta):
         report["val_in_training"] = True
         log.warning(

@@ -24,11 +24,12 @@ from fishopt.artifacts.build import BuildOutput
 from fishopt.artifacts.calibration import calibration_images
 from fishopt.artifacts.config import PackageConfig, TorchInt8Config
 from fishopt.artifacts.metadata import write_sidecar
-from fishopt.backends.torch.compile import aoti_package
+from fishopt.backends.torch.compile import PROGRAM_OUTPUTS, aoti_package
 from fishopt.backends.torch.export import example_input, export_program
 from fishopt.checkpoint import LoadedCheckpoint
 from fishopt.io import deflate_zip
 from fishopt.models import count_macs
+from fishopt.models.embeddings import WithEmbeddings
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,13 @@ def package_facts(saved_as: str, start: float, **extra: Any) -> dict[str, Any]:
 
 def write_program_meta(path: Path, meta: dict[str, Any], quantization: dict[str, Any]) -> BuildOutput:
     """Write ``<path>.json`` for a dynamic-batch torch INT8 program and return the build output."""
-    facts = {"raw_input": False, "quantization": quantization, "dynamic_batch": True, "batch_size": None}
+    facts = {
+        "raw_input": False,
+        "outputs": list(PROGRAM_OUTPUTS),
+        "quantization": quantization,
+        "dynamic_batch": True,
+        "batch_size": None,
+    }
     write_sidecar(path, {**meta, **facts})
     return BuildOutput(path, facts)
 
@@ -180,7 +187,7 @@ def build_torch_int8(
     start = time.perf_counter()
     calib = calibration_images(ckpt, config.calib_size, config.seed)
     batch = calib.model_input(ckpt.meta)
-    quantized = quantize_pt2e(copy.deepcopy(ckpt.model), batch)
+    quantized = quantize_pt2e(WithEmbeddings(copy.deepcopy(ckpt.model)), batch)
     path, saved_as = save_program(quantized, batch, Path(workdir) / "model.pt2", config.package)
     facts = package_facts(
         saved_as,
@@ -197,7 +204,7 @@ def build_torch_int8_dynamic(
     """Builder of ``torch-int8-dynamic``: torchao dynamic INT8 of the Linear layers, saved as ``model.pt2``."""
     start = time.perf_counter()
     coverage = dynamic_coverage(ckpt.model, ckpt.meta["input_size"])
-    quantized = quantize_dynamic(copy.deepcopy(ckpt.model))
+    quantized = quantize_dynamic(WithEmbeddings(copy.deepcopy(ckpt.model)))
     path, saved_as = save_program(
         quantized, example_input(ckpt.meta["input_size"], 2), Path(workdir) / "model.pt2", config.package
     )

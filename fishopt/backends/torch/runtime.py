@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zipfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from fishopt.artifacts.metadata import check_metadata, read_sidecar, sidecar_pat
 from fishopt.artifacts.runtime import Runtime, reject_settings
 from fishopt.checkpoint import load_checkpoint
 from fishopt.errors import BackendUnavailableError, CheckpointError, unknown_choice
+from fishopt.models.embeddings import has_embeddings
 
 AUTOCAST = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 TORCH_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -162,6 +164,28 @@ class TorchEagerRuntime(Runtime):
                 out = self.model(x)
         return out.float().cpu().numpy()
 
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether :meth:`outputs` gives the embeddings: an uncompiled registered model (``forward_features``)."""
+        return (
+            self.model is not None
+            and not self.settings.get("compile")
+            and isinstance(self.model, torch.nn.Module)
+            and has_embeddings(self.model)
+        )
+
+    @torch.inference_mode()
+    def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and the penultimate embeddings of one forward pass (``forward_features`` then ``forward_head``)."""
+        if not self.has_embeddings:
+            return self(batch), None
+        model: Any = self.model
+        x = self._input(batch)
+        with contextlib.nullcontext() if self.autocast is None else torch.autocast(self.device, self.autocast):
+            features = model.forward_features(x)
+            logits = model.forward_head(features)
+        return logits.float().cpu().numpy(), features.flatten(1).float().cpu().numpy()
+
     def close(self) -> None:
         """Drop the model and the cached device input."""
         self.model = None
@@ -230,5 +254,19 @@ class TorchProgramRuntime(Runtime):
     @torch.no_grad()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Logits of a normalized float32 (N, 3, H, W) batch."""
+        return self.outputs(batch)[0]
+
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether the program returns ``(logits, embeddings)`` (every ``.pt2`` fishopt builds; older ones do not)."""
+        return len(self.meta.get("outputs") or []) > 1
+
+    @torch.no_grad()
+    def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and, for programs built with them, the penultimate embeddings of one call."""
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-        return self.program(x).float().numpy()
+        out = self.program(x)
+        if isinstance(out, (tuple, list)):
+            emb = out[1].float().numpy() if len(out) > 1 and self.has_embeddings else None
+            return out[0].float().numpy(), emb
+        return out.float().numpy(), None
