@@ -23,6 +23,7 @@ from fishopt.artifacts.metadata import check_metadata
 from fishopt.artifacts.registry import get_format
 from fishopt.errors import CheckpointError
 from fishopt.io import file_sha256
+from fishopt.monitor.imagestats import IMAGE_STATS, center_crop, image_statistics
 
 MANIFEST = "manifest.json"
 #: Images per runtime call (static-batch artifacts use their own batch size).
@@ -148,8 +149,6 @@ class ArtifactModel:
             (N, len(IMAGE_STATS)) float32, or ``None`` for a raw-input artifact at another size than the load
             size (a camera-size graph: its crop would not be comparable).
         """
-        from fishopt.monitor.imagestats import IMAGE_STATS, center_crop, image_statistics
-
         if tuple(self.image_size) != tuple(int(v) for v in self.meta["load_size"]):
             return None
         crop = center_crop(

@@ -32,6 +32,7 @@ import numpy as np
 
 from fishopt.io import atomic_write, atomic_write_json, file_sha256
 from fishopt.monitor.drift import TESTS, DriftDetector
+from fishopt.monitor.imagestats import center_crop, image_statistics
 from fishopt.monitor.profile import DriftProfile
 from fishopt.monitor.stats import ReferenceSplitter, draw_window, softmax
 
@@ -40,7 +41,6 @@ def _outputs(model: Any, images: Any, meta: dict) -> tuple[np.ndarray, np.ndarra
     """Softmax outputs, penultimate embeddings and input statistics of uint8 images at the load size."""
     from fishopt.data.preprocess import eval_transform
     from fishopt.monitor.embeddings import penultimate_outputs
-    from fishopt.monitor.imagestats import center_crop, image_statistics
 
     logits, emb = penultimate_outputs(model, eval_transform(images, meta["input_size"], meta["mean"], meta["std"]))
     crop = center_crop(images.numpy(), meta["input_size"])

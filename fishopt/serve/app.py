@@ -33,6 +33,7 @@ import numpy as np
 
 from fishopt import __version__
 from fishopt.errors import FishoptError
+from fishopt.monitor.imagestats import image_statistics, model_input_images
 from fishopt.serve import protocol as P
 from fishopt.serve.batcher import (
     Batcher,
@@ -248,8 +249,6 @@ class ServerState:
 
 def _image_stats_of(served: Any) -> Any:
     """``model inputs -> input statistics or None`` for the served model (for a drift monitor that observes them)."""
-    from fishopt.monitor.imagestats import image_statistics, model_input_images
-
     meta, raw = served.meta, served.raw_input
 
     def compute(inputs: np.ndarray) -> np.ndarray | None:
