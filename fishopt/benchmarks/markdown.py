@@ -183,8 +183,9 @@ def _notes(results: dict, files: dict[str, str]) -> list[str]:
         "order-statistic 95% interval; robust CV (1.4826 MAD/median) > 0.15 is flagged ⚠; the plain CV is in results.json.",
         "- End-to-end = JPEG bytes in memory -> decode -> fit to the load size, crop, normalize -> inference, batch 1, "
         "through `fishopt.data.decode.decode_and_fit` in the fastest pipeline that keeps the reference's answers "
-        "(`fast`: JPEG DCT scaling where the image is >= 2x the target, then a float resize; `full`: the float resize "
-        "only; `exact`: today's pixels). Model-only starts from a preprocessed tensor.",
+        "(`turbo`: JPEG DCT scaling where the image is >= 2x the target, then Pillow's uint8 resize, in two bands at "
+        "once for inputs of 100k pixels or more; `fast`: the same with a float resize; `full`: the float resize only; "
+        "`exact`: today's pixels). Model-only starts from a preprocessed tensor.",
         f"- Accuracy: {st['n_test']} of {st['n_test_total']} test images of split {str(fp.get('split_hash'))[:12]}; "
         f"reference = the checkpoint in PyTorch eager FP32 (top-1 {100 * results['reference']['top1']:.2f}%). "
         "Collapse = top-1 drop > 2 points or any class losing > 10 points of recall.",

@@ -125,3 +125,15 @@ def test_numpy_normalize_matches_eval_transform() -> None:
 
     ref = eval_transform(torch.from_numpy(IMAGES), META["input_size"], META["mean"], META["std"]).numpy()
     assert np.allclose(normalize(IMAGES, META), ref, atol=1e-6)
+
+
+def test_numpy_normalize_is_the_out_of_place_arithmetic_bit_for_bit() -> None:
+    hwc = np.random.default_rng(3).integers(0, 256, (2, 168, 224, 3), dtype=np.uint8)
+    chw = hwc.transpose(0, 3, 1, 2)  # a view, as the end-to-end rows pass it
+    meta = {"input_size": [160, 160], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    x = chw[..., 4:164, 32:192].astype(np.float32) / np.float32(255.0)
+    mean = np.asarray(meta["mean"], np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(meta["std"], np.float32).reshape(1, 3, 1, 1)
+    out = normalize(chw, meta)
+    assert out.flags.c_contiguous and out.dtype == np.float32
+    np.testing.assert_array_equal(out, (x - mean) / std)

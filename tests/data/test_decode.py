@@ -206,7 +206,9 @@ def test_module_is_standalone() -> None:
         "math",
         "os",
         "sys",
+        "threading",
         "collections",
+        "concurrent",
         "dataclasses",
         "pathlib",
         "typing",
@@ -289,3 +291,56 @@ def test_float_fit_rule() -> None:
 def test_unknown_pipeline_is_refused() -> None:
     with pytest.raises(ValueError, match="pipeline must be one of"):
         D.decode_and_fit(_jpeg(64, 48), (12, 16), pipeline="fastest")
+
+
+@pytest.mark.parametrize(
+    "shape,size,exact",
+    [((445, 590), (168, 224), True), ((270, 480), (120, 160), True), ((401, 333), (121, 97), False)],
+)
+def test_banded_uint8_resize_gives_the_single_calls_pixels(
+    monkeypatch: pytest.MonkeyPatch, shape, size, exact: bool
+) -> None:
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    monkeypatch.setattr(D, "BANDED_MIN_PIXELS", 1)
+    monkeypatch.setattr(D.os, "cpu_count", lambda: 2)
+    assert D.resize_bands(shape[0] * shape[1], size[0]) == D.RESIZE_BANDS == 2
+    banded = D.fit_array(rgb, size, exact=False, uint8=True)
+    monkeypatch.setattr(D, "RESIZE_BANDS", 1)
+    single = D.fit_array(rgb, size, exact=False, uint8=True)
+    assert banded.shape == (*size, 3) and banded.flags.c_contiguous
+    if exact:  # the camera sizes the benchmark times
+        np.testing.assert_array_equal(banded, single)
+    else:  # a band's box can round its filter weights differently: one level, rarely
+        diff = np.abs(banded.astype(int) - single)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+def test_resize_bands_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(D.os, "cpu_count", lambda: 2)
+    assert D.resize_bands(590 * 445, 168) == 2
+    assert D.resize_bands(295 * 223, 120) == 1  # small input: a thread hand-off costs more than it saves
+    assert D.resize_bands(590 * 445, 20) == 1  # too few output rows to split
+    monkeypatch.setattr(D.os, "cpu_count", lambda: 1)
+    assert D.resize_bands(590 * 445, 168) == 1  # one core: nothing runs at once
+
+
+def _resize_in_child(queue) -> None:  # module level: a fork child runs it
+    rgb = np.random.default_rng(2).integers(0, 256, (445, 590, 3), dtype=np.uint8)
+    queue.put(D.fit_array(rgb, (168, 224), exact=False, uint8=True).sum(dtype=np.int64))
+
+
+def test_banded_resize_works_in_a_forked_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing as mp
+
+    monkeypatch.setattr(D.os, "cpu_count", lambda: 2)
+    rgb = np.random.default_rng(2).integers(0, 256, (445, 590, 3), dtype=np.uint8)
+    expected = D.fit_array(rgb, (168, 224), exact=False, uint8=True).sum(dtype=np.int64)  # the parent's pool exists
+    assert D._pool is not None
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_resize_in_child, args=(queue,))
+    child.start()
+    got = queue.get(timeout=60)  # a child reusing the parent's (threadless) pool would hang here
+    child.join(timeout=60)
+    assert child.exitcode == 0 and got == expected
