@@ -376,7 +376,7 @@ if hasattr(os, "register_at_fork"):  # POSIX
 
 def resize_bands(pixels: int, out_rows: int) -> int:
     """How many bands :func:`fit_array`'s uint8 resize splits an image of ``pixels`` into (1: no split)."""
-    if RESIZE_BANDS < 2 or pixels < BANDED_MIN_PIXELS or (os.cpu_count() or 1) < 2:
+    if pixels < BANDED_MIN_PIXELS or (os.cpu_count() or 1) < 2:
         return 1
     return max(1, min(RESIZE_BANDS, out_rows // 16))
 

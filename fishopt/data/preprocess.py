@@ -148,32 +148,6 @@ def eval_transform(
     return normalize(center_crop(images, input_size), mean, std)
 
 
-def eval_transform_array(
-    image: np.ndarray, input_size: Sequence[int], mean: Sequence[float], std: Sequence[float]
-) -> np.ndarray:
-    """:func:`eval_transform` of one uint8 (3, H, W) image in numpy, for the request path of a server.
-
-    The same float32 operations in the same order (center crop; ``x / 255``, ``- mean``, ``/ std``), so the result
-    is bit-for-bit equal, without the per-call overhead of torch (about 10x less time at 3x112x112).
-
-    Returns:
-        float32 (3, h, w).
-
-    Raises:
-        DataError: If the crop is larger than the image.
-    """
-    h, w = image.shape[-2:]
-    th, tw = int(input_size[0]), int(input_size[1])
-    if th > h or tw > w:
-        raise DataError(f"cannot center crop {h}x{w} images to {th}x{tw}: the crop must not exceed the image")
-    top, left = (h - th) // 2, (w - tw) // 2
-    x = image[:, top : top + th, left : left + tw].astype(np.float32)
-    x /= np.float32(255.0)
-    x -= np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
-    x /= np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
-    return x
-
-
 class Preprocess(nn.Module):
     """Raw uint8 RGB images (NCHW or NHWC) of any size -> normalized model input.
 

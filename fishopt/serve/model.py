@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from fishopt.artifacts.registry import get_format
+from fishopt.data.normalize import eval_transform_array
 from fishopt.deploy.targets import EXPORT_FORMAT
 from fishopt.errors import CheckpointError, ConfigError
 
@@ -200,13 +201,11 @@ class ServedModel:
         """One decoded image (uint8 (3, H, W) at :attr:`image_size`) -> one row of the model's input.
 
         Raw-input models get it as (H, W, 3) uint8; the others get the checkpoint's evaluation transform
-        (:func:`fishopt.data.preprocess.eval_transform_array`: center crop + normalize, bit-for-bit
+        (:func:`fishopt.data.normalize.eval_transform_array`: center crop + normalize, bit-for-bit
         :func:`~fishopt.data.preprocess.eval_transform`) as float32 (3, h, w).
         """
         if self.raw_input:
             return np.ascontiguousarray(image.transpose(1, 2, 0))
-        from fishopt.data.preprocess import eval_transform_array
-
         return eval_transform_array(image, self.meta["input_size"], self.meta["mean"], self.meta["std"])
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -8,13 +8,13 @@ import torch
 from helpers import write_image
 
 from fishopt.data.cache import load_images
+from fishopt.data.normalize import eval_transform_array
 from fishopt.data.preprocess import (
     Preprocess,
     center_crop,
     channel_stats,
     decode_image,
     eval_transform,
-    eval_transform_array,
     fit_to,
 )
 from fishopt.errors import ConfigError, DataError

@@ -49,7 +49,7 @@ def test_bad_shapes_are_refused() -> None:
 
 
 def test_model_inputs_give_back_the_center_crop_the_model_sees() -> None:
-    from fishopt.data.preprocess import eval_transform_array
+    from fishopt.data.normalize import eval_transform_array
 
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (2, 3, 24, 32), dtype=np.uint8)
