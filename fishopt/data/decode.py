@@ -417,10 +417,15 @@ def _fit_torch(
 ) -> np.ndarray:
     """The exact fit by torch itself: the calls of ``fishopt.data.preprocess.fit_to`` (2x faster than the port)."""
     (nh, nw), (top, left), (th, tw) = cover, corner, size
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous().unsqueeze(0).float()
+    # channels-last float input (no NCHW copy: the kernel gives the same values either way, tested), and the
+    # rounding in numpy: 3 torch calls instead of 9, 1.4x faster at 224x168
+    rgb = np.ascontiguousarray(rgb)
+    if not rgb.flags.writeable:  # torch warns on read-only arrays (only read here); a copy is ~10 us at 224x168
+        rgb = rgb.copy()
+    x = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float()
     y = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
-    y = y[0, :, top : top + th, left : left + tw].round().clamp(0, 255).to(torch.uint8)
-    return np.ascontiguousarray(y.permute(1, 2, 0).numpy())
+    out = y[0].numpy().transpose(1, 2, 0)[top : top + th, left : left + tw]
+    return np.rint(out, out=np.empty((th, tw, 3), np.float32)).clip(0, 255).astype(np.uint8)
 
 
 def _fit_numpy(rgb: np.ndarray, cover: tuple[int, int], corner: tuple[int, int], size: tuple[int, int]) -> np.ndarray:

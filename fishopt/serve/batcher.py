@@ -129,6 +129,15 @@ class Batcher:
         return len(self._queue)
 
     @property
+    def idle(self) -> bool:
+        """Whether nothing is queued or computing and at most one request (the caller's) is inside the server.
+
+        A request that finds the server idle gains nothing from the preprocessing pool (no other request's work
+        to overlap with) and pays its two thread hops: the server preprocesses such a request on the event loop.
+        """
+        return not self._queue and not self.computing and self._arriving <= 1 and not self._stopping
+
+    @property
     def stopping(self) -> bool:
         """Whether :meth:`stop` was called."""
         return self._stopping

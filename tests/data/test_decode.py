@@ -83,6 +83,18 @@ def test_fit_array_reproduces_torch_fit_to(src, dst, monkeypatch: pytest.MonkeyP
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-4  # measured: 7 of 4.2 M values differ, by one level
 
 
+def test_exact_fit_takes_views_and_read_only_arrays() -> None:
+    image = np.random.default_rng(3).integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    ref = D.fit_array(image.copy(), (40, 48))
+    flipped = image[::-1][::-1]  # a view with negative strides, then back
+    frozen = image.copy()
+    frozen.flags.writeable = False
+    assert np.array_equal(D.fit_array(flipped, (40, 48)), ref)
+    assert np.array_equal(D.fit_array(frozen, (40, 48)), ref)
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    assert np.array_equal(D.fit_array(image[:, ::-1], (40, 48)), D.fit_array(mirrored, (40, 48)))
+
+
 def test_same_size_is_untouched() -> None:
     image = np.zeros((12, 16, 3), np.uint8)
     assert D.fit_array(image, (12, 16)) is image

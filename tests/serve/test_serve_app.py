@@ -269,6 +269,30 @@ def test_concurrent_requests_are_batched_and_answered_correctly(onnx_artifact: P
     assert all(doc["latency_ms"]["batch_size"] <= 8 for doc in answers)
 
 
+def test_idle_server_preprocesses_small_requests_on_the_loop(
+    onnx_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fishopt.serve.app as app_module
+
+    threads: list[str] = []
+    original = app_module.prepare_images
+
+    def recording(served, images):
+        threads.append(threading.current_thread().name)
+        return original(served, images)
+
+    monkeypatch.setattr(app_module, "prepare_images", recording)
+    small = jpeg_bytes((40, 50), seed=1)
+    large = jpeg_bytes((400, 400), seed=2)  # random pixels: far more than INLINE_MAX_BODY bytes
+    assert len(small) <= app_module.INLINE_MAX_BODY < len(large)
+    with running_server(onnx_artifact) as running:
+        served = running.state.served
+        answers = [json.loads(http("POST", running.url + "/v1/classify", data)[2]) for data in (small, large, small)]
+        expected = _expected_probs(served, [small, large, small])
+    assert [name.startswith("fishopt-pre") for name in threads] == [False, True, False]
+    assert [doc["index"] for doc in answers] == [int(p.argmax()) for p in expected]
+
+
 def test_overload_timeout_and_body_limit(onnx_artifact: Path) -> None:
     img = jpeg_bytes((40, 50))
     infer = json.dumps(

@@ -283,3 +283,30 @@ def test_finished_requests_are_not_compared_or_printed() -> None:
         return results
 
     assert len(run(main())) == 6
+
+
+def test_idle_only_when_nothing_else_is_inside() -> None:
+    model = Model(gate=threading.Event())
+
+    async def main():
+        b = Batcher(model, max_batch=4, max_delay_s=0.0, max_queue=10)
+        b.start()
+        seen = [b.idle]
+        with b.arriving():
+            seen.append(b.idle)  # the caller's own arrival
+            with b.arriving():
+                seen.append(b.idle)  # a second request is being read
+        computing = asyncio.create_task(b.submit(rows(1), None))
+        await asyncio.sleep(0.05)  # computing behind the closed gate
+        seen.append(b.idle)
+        queued = asyncio.create_task(b.submit(rows(2), None))
+        await asyncio.sleep(0)
+        seen.append(b.idle)
+        model.gate.set()
+        await asyncio.gather(computing, queued)
+        seen.append(b.idle)
+        await b.stop()
+        seen.append(b.idle)
+        return seen
+
+    assert run(main()) == [True, True, False, False, False, True, False]
