@@ -8,14 +8,17 @@ fishopt, so the bundle can run it on a device.
 Two stages, timed separately by the benchmark:
 
 1. :func:`decode_rgb`: encoded bytes -> uint8 RGB (H, W, 3). For a JPEG it decodes at the smallest libjpeg
-   DCT scale (k/8) whose output still covers :data:`OVERSAMPLE` (1.5) times the resize target, when that
-   reduces the image at least :data:`MIN_REDUCTION` (2) times (the *fast path*): a 1920x1080 JPEG fitted to
-   120x160 is decoded at 2/8 (480x270), a 590x445 one at 4/8. Measured on the 998 test images of the default
-   split re-encoded at 1920x1080 / 590x445 / 1280x720, the reference model's top-1 agrees with today's pipeline
-   on 99.7 / 99.7 / 99.6 % of them with accuracy unchanged (+0.0 / +0.0 / +0.1 points); covering the target
-   only 1x (1/8 at 1920x1080) agreed on 98.9 %, below the 99.5 % gate. Closer to the target the fast path is
-   not taken (libjpeg's scaled IDCT saves little there), so images of the shared data set (224x168) decode in
-   full, exactly as :func:`fishopt.data.preprocess.decode_image` does. JPEGs go through ``simplejpeg``
+   DCT scale (k/8) whose output still covers :data:`OVERSAMPLE` (1.5) times the resize target, when k is at most
+   :data:`MAX_DCT_SCALE` (6; with Pillow's ``draft``: 1, 2 or 4) (the *fast path*): a 1920x1080 JPEG fitted to
+   120x160 is decoded at 2/8 (480x270), a 590x445 one at 4/8, and fitted to the teacher's 168x224 at 5/8
+   (369x279). At 5/8 and 6/8 the decode itself is no faster (libjpeg-turbo has SIMD IDCTs for 1/8-4/8 and 8/8
+   only), but the resize after it reads 2.6x / 1.8x fewer pixels: 590x445 -> 168x224 decode + uint8 resize took
+   3.0 / 3.6 ms against 4.2 ms from a full decode (40 files, loaded machine). Measured on the 998 test images of
+   the default split re-encoded at 1920x1080 / 590x445 / 1280x720, the reference model's top-1 agrees with
+   today's pipeline on 99.7 / 99.7 / 99.6 % of them with accuracy unchanged (+0.0 / +0.0 / +0.1 points);
+   covering the target only 1x (1/8 at 1920x1080) agreed on 98.9 %, below the 99.5 % gate. Closer to the
+   target the fast path is not taken, so images of the shared data set (224x168) decode in full, exactly as
+   :func:`fishopt.data.preprocess.decode_image` does. JPEGs go through ``simplejpeg``
    (libjpeg-turbo; any scale k/8) when it is installed, else through Pillow's ``Image.draft`` (powers of two
    only); both are libjpeg-turbo and give the same pixels at the same scale. PNG and every other format take
    the general path (Pillow, full decode). Grayscale, palette, CMYK and alpha images become RGB.
@@ -72,9 +75,12 @@ else:
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike]  # noqa: UP007 - runs on Python 3.8 in bundles
 
-#: DCT scaling is taken only when it reduces the JPEG at least this many times (k/8 <= 1/2); a fully decoded image
-#: takes the float resize (pipelines ``fast`` and ``full``) only when the fit reduces it at least this many times.
+#: A fully decoded image takes the float resize (pipelines ``fast`` and ``full``) only when the fit reduces it at
+#: least this many times.
 MIN_REDUCTION = 2
+#: The largest DCT scale numerator k (of k/8) taken as the fast path (simplejpeg decodes at any k/8). 7/8 would
+#: save the resize only an eighth of its input while decoding slower than 8/8.
+MAX_DCT_SCALE = 6
 #: The DCT-scaled image must cover this many times the resize target (1x loses agreement at 1920x1080).
 OVERSAMPLE = 1.5
 #: The ``turbo`` resize splits its output into this many horizontal bands, resized at once in as many threads
@@ -151,11 +157,11 @@ def dct_scale(
     """The DCT scale numerator k (of k/8) to decode a ``height`` x ``width`` JPEG at for a resize to ``target``.
 
     The smallest k whose decoded size (libjpeg rounds up: ``ceil(dim * k / 8)``) still covers ``oversample`` x
-    ``target`` in both dimensions, taken only when it reduces by at least :data:`MIN_REDUCTION`
-    (k <= 8 / MIN_REDUCTION); else 8 (a full decode). ``powers_of_two``: only 1, 2 and 4 (Pillow's ``draft``).
+    ``target`` in both dimensions, taken only when k <= :data:`MAX_DCT_SCALE`; else 8 (a full decode).
+    ``powers_of_two``: only 1, 2 and 4 (Pillow's ``draft``).
     """
     th, tw = math.ceil(oversample * int(target[0])), math.ceil(oversample * int(target[1]))
-    choices = (1, 2, 4) if powers_of_two else range(1, 8 // MIN_REDUCTION + 1)
+    choices = (1, 2, 4) if powers_of_two else range(1, MAX_DCT_SCALE + 1)
     for k in choices:
         if -(-height * k // 8) >= th and -(-width * k // 8) >= tw:
             return k

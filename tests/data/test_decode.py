@@ -43,12 +43,15 @@ def _today(data: bytes, size: tuple[int, int], tmp_path: Path) -> np.ndarray:
         (720, 1280, (120, 213), 2),
         (360, 480, (120, 160), 4),
         (200, 300, (120, 160), 8),
+        (445, 590, (169, 224), 5),  # the teacher's load size: 369x279 covers 1.5x
+        (300, 400, (168, 224), 8),  # 7/8 would be needed: above MAX_DCT_SCALE
     ],
 )
-def test_dct_scale_covers_oversampled_target_and_reduces_at_least_twofold(h: int, w: int, target, k: int) -> None:
+def test_dct_scale_covers_oversampled_target_up_to_the_max_scale(h: int, w: int, target, k: int) -> None:
     assert D.dct_scale(h, w, target) == k
     if k < 8:
-        assert -(-h * k // 8) >= 1.5 * target[0] and -(-w * k // 8) >= 1.5 * target[1] and k <= 8 // D.MIN_REDUCTION
+        assert -(-h * k // 8) >= 1.5 * target[0] and -(-w * k // 8) >= 1.5 * target[1] and k <= D.MAX_DCT_SCALE
+    assert D.dct_scale(445, 590, (169, 224), powers_of_two=True) == 8  # Pillow's draft has no 5/8
     assert D.dct_scale(1080, 1920, (120, 213), oversample=1.0) == 1
     assert D.dct_scale(445, 590, (121, 160), oversample=1.0) == 3
     assert D.dct_scale(445, 590, (121, 160), oversample=1.0, powers_of_two=True) == 4  # Pillow's draft: 1/2, not 3/8
