@@ -276,17 +276,19 @@ def _where_time_goes(results: dict, files: dict[str, str]) -> list[str]:
         "Stage p50s of JPEG bytes -> label; stage medians need not add up exactly to the total's median.",
         "",
     ]
-    for size, cam in (results.get("camera") or {}).items():
-        checks = cam.get("checks") or [cam["agreement"]]
-        tried = "; ".join(
-            f"{c.get('pipeline', '?')}: agreement {100 * c['agreement']:.2f}%, top-1 {c['delta_points']:+.2f} points"
-            + (f", DCT scales {c['scales']}" if c.get("scales") else "")
-            for c in checks
-        )
-        lines.append(
-            f"- {size}: {cam['n_files']} files, mean {cam['mean_kb']} kB; against today's pixels on "
-            f"{checks[0]['n']} test images: {tried} -> {cam['pipeline']} pipeline"
-        )
+    by_model = results.get("camera_by_model") or {"": results.get("camera") or {}}
+    for model, camera in by_model.items():
+        for size, cam in camera.items():
+            checks = cam.get("checks") or [cam["agreement"]]
+            tried = "; ".join(
+                f"{c.get('pipeline', '?')}: agreement {100 * c['agreement']:.2f}%, top-1 {c['delta_points']:+.2f} "
+                "points" + (f", DCT scales {c['scales']}" if c.get("scales") else "")
+                for c in checks
+            )
+            lines.append(
+                f"- {f'{model}, ' if model else ''}{size}: {cam['n_files']} files, mean {cam['mean_kb']} kB; against "
+                f"today's pixels on {checks[0]['n']} test images: {tried} -> {cam['pipeline']} pipeline"
+            )
     lines += [""] + where_time_goes(results) + [""]
     if "e2e_split" in files:
         lines += [f"![end-to-end split]({files['e2e_split']})", ""]
@@ -294,15 +296,21 @@ def _where_time_goes(results: dict, files: dict[str, str]) -> list[str]:
 
 
 def _camera_targets(results: dict) -> list[str]:
-    cam = (results.get("targets") or {}).get("camera")
-    if not cam:
+    by_model = results.get("camera_targets_by_model") or {"": (results.get("targets") or {}).get("camera")}
+    by_model = {model: cam for model, cam in by_model.items() if cam}
+    if not by_model:
         return []
+    lines = ["## End-to-end targets", ""]
+    for model, cam in by_model.items():
+        lines += _camera_target_lines(cam, model)
+    return lines
+
+
+def _camera_target_lines(cam: dict, model: str) -> list[str]:
     yes = {True: "met", False: "NOT met", None: "not measured"}
     m = cam["meets"]
     return [
-        "## End-to-end targets",
-        "",
-        f"Recommended INT8 variant: `{cam['variant']}` (ratios of p50s in this run).",
+        f"Recommended INT8 variant{f' of {model}' if model else ''}: `{cam['variant']}` (ratios of p50s in this run).",
         "",
         f"- 1920x1080: end to end >= 5x faster than today's pipeline: {_f(cam['e2e_over_today_1080'], '.2f', 'x')} "
         f"({yes[m['e2e_over_today_1080']]})",

@@ -91,6 +91,19 @@ AGREEMENT = {
     "required": ["n", "agreement", "delta_points", "taken"],
     "properties": {"agreement": {"type": "number", "minimum": 0, "maximum": 1}},
 }
+#: The camera-size inputs of one run: per size, the files and the gate that chose the decode pipeline.
+CAMERA = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["n_files", "mean_kb", "agreement", "pipeline"],
+        "properties": {
+            "pipeline": {"type": "string", "enum": ["turbo", "fast", "full", "exact"]},
+            "agreement": AGREEMENT,
+            "checks": {"type": "array", "items": AGREEMENT},
+        },
+    },
+}
 E2E = {
     "type": "object",
     "required": ["pipeline", "total", "stages_p50_ms"],
@@ -228,18 +241,9 @@ RESULTS = {
         },
         "warnings": {"type": "array", "items": {"type": "string"}},
         "e2e_today": {"type": "object", "additionalProperties": E2E},
-        "camera": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "required": ["n_files", "mean_kb", "agreement", "pipeline"],
-                "properties": {
-                    "pipeline": {"type": "string", "enum": ["turbo", "fast", "full", "exact"]},
-                    "agreement": AGREEMENT,
-                    "checks": {"type": "array", "items": AGREEMENT},
-                },
-            },
-        },
+        "camera": CAMERA,
+        "camera_by_model": {"type": "object", "additionalProperties": CAMERA},
+        "camera_targets_by_model": {"type": "object", "additionalProperties": {"type": ["object", "null"]}},
         "profiles": {
             "type": "object",
             "additionalProperties": {

@@ -280,13 +280,25 @@ def test_camera_rows_split_plot_targets_and_merge(tmp_path: Path) -> None:
     md = (tmp_path / "REPORT.md").read_text()
     assert "## Where the time goes" in md and "today's pipeline" in md and "## End-to-end targets" in md
     assert "| 1920x1080 | `openvino-int8` | fast | 2.500 | 0.600 | 0.200 |" in md
-    merged = report.merge([done, copy.deepcopy(done)])
+    done["settings"]["model"] = "baseline"
+    teacher = copy.deepcopy(done)
+    teacher["settings"]["model"] = "efficientnet_lite0"
+    teacher["camera"]["590x445"]["agreement"]["scales"] = {"5/8": 10}
+    teacher["targets"]["camera"]["e2e_over_model_590"] = 2.5
+    merged = report.merge([done, teacher])
+    check_results(merged)
+    assert merged["camera_by_model"]["efficientnet_lite0"]["590x445"]["agreement"]["scales"] == {"5/8": 10}
     assert len(merged["rows"]) == 2 * len(done["rows"]) and {r["run"] for r in merged["rows"]} == {0, 1}
     assert len(merged["settings"]["merged_runs"]) == 2
     out2 = tmp_path / "merged"
     out2.mkdir()
     report.write_all(merged, out2, show=False)
     merged_md = (out2 / "REPORT.md").read_text().splitlines()
+    # each model's own gates and targets, not the first run's twice
+    assert any(line.startswith("- efficientnet_lite0, 590x445:") and "'5/8'" in line for line in merged_md)
+    assert any(line.startswith("- baseline, 590x445:") and "'1/8'" in line for line in merged_md)
+    assert any("Recommended INT8 variant of efficientnet_lite0" in line for line in merged_md)
+    assert "- 590x445: end to end <= 3x model-only: 2.50x (met)" in merged_md
     assert any(line.startswith("| model |") for line in merged_md)
     assert sum(line.startswith("- `") and "checkpoint `x/model.pt`" in line for line in merged_md[:5]) == 2
 
