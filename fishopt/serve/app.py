@@ -309,14 +309,15 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 #: A request that finds the server idle (:attr:`Batcher.idle`) with a body of at most this many bytes is parsed and
 #: decoded on the event loop instead of the preprocessing pool: nothing else is inside the server to overlap with,
-#: and the two thread hops cost more than they save (c=1 overhead -8 %, measured side by side with
+#: and the two thread hops cost more than they save (c=1 overhead -12 to -22 %, measured side by side with
 #: ``benchmarks/serve_compare.py``). A 224x168 JPEG is ~10 KB and takes ~1 ms; the bound keeps a large image,
 #: whose decode would hold the loop (health checks, /metrics, new connections), in the pool.
 INLINE_MAX_BODY = 64 * 1024
 
 
 def prepare_images(served: Any, images: list[bytes] | np.ndarray) -> np.ndarray:
-    """Decode encoded images into one batch of model input rows (in a preprocessing thread)."""
+    """Decode encoded images into one batch of model input rows (in a preprocessing thread, or on the event loop
+    for a small request to an idle server: see :data:`INLINE_MAX_BODY`)."""
     rows = [served.to_input(decode_image_bytes(bytes(data), served.image_size)) for data in images]
     return np.stack(rows)
 
