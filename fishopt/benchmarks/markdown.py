@@ -240,6 +240,28 @@ def to_markdown(results: dict, files: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def e2e_entries(results: dict, size: str, today_name: str, code: bool = True) -> list[tuple[str, dict]]:
+    """``(label, e2e block)`` of today's pipeline and each variant at ``size``, in table order.
+
+    In a merged report (``e2e_today_by_model``) each model contributes its own today's pipeline and its own rows,
+    labelled with the model's name, so two models' ``openvino-int8`` rows stay apart. ``code``: variant names in
+    backticks (Markdown).
+    """
+    by_model = results.get("e2e_today_by_model") or {"": results.get("e2e_today") or {}}
+    entries = []
+    for model, e2e_today in by_model.items():
+        prefix = f"{model} " if model else ""
+        today = e2e_today.get(size)
+        if today:
+            entries.append((f"{prefix}{today_name}", today))
+        entries += [
+            (f"{prefix}`{r['variant']}`" if code else f"{prefix}{r['variant']}", r["e2e"][size])
+            for r in results["rows"]
+            if r["status"] == "ok" and (r.get("e2e") or {}).get(size) and (not model or str(r.get("model")) == model)
+        ]
+    return entries
+
+
 def where_time_goes(results: dict) -> list[str]:
     """The end-to-end split table: per input size and variant, decode / preprocess / model / total p50 in ms."""
     lines = [
@@ -247,16 +269,9 @@ def where_time_goes(results: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for size in results["settings"].get("input_sizes", []):
-        entries = []
-        today = (results.get("e2e_today") or {}).get(size)
-        if today:
-            entries.append(("today's pipeline: Pillow full decode + torch resize + eager FP32", today))
-        entries += [
-            (f"`{r['variant']}`", r["e2e"][size])
-            for r in results["rows"]
-            if r["status"] == "ok" and (r.get("e2e") or {}).get(size)
-        ]
-        for name, block in entries:
+        for name, block in e2e_entries(
+            results, size, "today's pipeline: Pillow full decode + torch resize + eager FP32"
+        ):
             st, total = block["stages_p50_ms"], block["total"]["p50_ms"]
             share = st.get("model", 0.0) / total if total else None
             lines.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fishopt.benchmarks.markdown import e2e_entries
 from fishopt.io import atomic_write
 from fishopt.training.report import save_confusion_png
 
@@ -112,14 +113,9 @@ def save_e2e_split(results: dict, path: str | Path) -> Path | None:
         return None
     fig, axes = plt.subplots(len(sizes), 1, figsize=(9, 2.2 + 0.32 * len(results["rows"]) * len(sizes)), squeeze=False)
     for ax, size in zip(axes[:, 0], sizes, strict=True):
-        bars = []
-        today = (results.get("e2e_today") or {}).get(size)
-        if today:
-            bars.append(("today's pipeline (eager FP32)", today["stages_p50_ms"]))
-        bars += [
-            (r["variant"], r["e2e"][size]["stages_p50_ms"])
-            for r in results["rows"]
-            if r["status"] == "ok" and (r.get("e2e") or {}).get(size)
+        bars = [
+            (label, block["stages_p50_ms"])
+            for label, block in e2e_entries(results, size, "today's pipeline (eager FP32)", code=False)
         ]
         labels = [b[0] for b in bars]
         left = [0.0] * len(bars)

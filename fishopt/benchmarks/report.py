@@ -188,8 +188,9 @@ def merge(results: list[dict], latency_budget_ms: float | None = None) -> dict:
     (:func:`fishopt.benchmarks.recommend.across_models`: the fastest variant within ``max_drop`` points of the most
     accurate one, and with ``latency_budget_ms`` the most accurate variant under that budget). Latency ratios are
     only comparable between rows of runs with similar background load (listed per run in
-    ``settings["merged_runs"]``). ``camera_by_model`` and ``camera_targets_by_model`` keep each run's decode-pipeline
-    gates and end-to-end targets (the top-level ``camera`` and ``targets`` are the first run's).
+    ``settings["merged_runs"]``). ``camera_by_model``, ``e2e_today_by_model`` and ``camera_targets_by_model`` keep each
+    run's decode-pipeline gates, today's-pipeline timings and end-to-end targets (the top-level ``camera``,
+    ``e2e_today`` and ``targets`` are the first run's).
 
     Raises:
         ConfigError: Nothing to merge, or the runs measured accuracy on different test splits.
@@ -229,9 +230,12 @@ def merge(results: list[dict], latency_budget_ms: float | None = None) -> dict:
     out["robustness_by_model"] = {
         str(res["settings"].get("model") or i): res.get("robustness") or {} for i, res in enumerate(results)
     }
-    # each model has its own decode-pipeline gates and end-to-end targets (``camera``/``targets`` keep run 0's)
+    # each model has its own decode-pipeline gates, today's pipeline and end-to-end targets (the top level: run 0's)
     out["camera_by_model"] = {
         str(res["settings"].get("model") or i): res.get("camera") or {} for i, res in enumerate(results)
+    }
+    out["e2e_today_by_model"] = {
+        str(res["settings"].get("model") or i): res.get("e2e_today") or {} for i, res in enumerate(results)
     }
     out["camera_targets_by_model"] = {
         str(res["settings"].get("model") or i): (res.get("targets") or {}).get("camera")

@@ -243,6 +243,10 @@ RESULTS = {
         "e2e_today": {"type": "object", "additionalProperties": E2E},
         "camera": CAMERA,
         "camera_by_model": {"type": "object", "additionalProperties": CAMERA},
+        "e2e_today_by_model": {
+            "type": "object",
+            "additionalProperties": {"type": "object", "additionalProperties": E2E},
+        },
         "camera_targets_by_model": {"type": "object", "additionalProperties": {"type": ["object", "null"]}},
         "profiles": {
             "type": "object",

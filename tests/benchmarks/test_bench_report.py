@@ -299,6 +299,9 @@ def test_camera_rows_split_plot_targets_and_merge(tmp_path: Path) -> None:
     assert any(line.startswith("- baseline, 590x445:") and "'1/8'" in line for line in merged_md)
     assert any("Recommended INT8 variant of efficientnet_lite0" in line for line in merged_md)
     assert "- 590x445: end to end <= 3x model-only: 2.50x (met)" in merged_md
+    for model in ("baseline", "efficientnet_lite0"):  # each model's rows once, today's pipeline included
+        assert sum(line.startswith(f"| 1920x1080 | {model} `openvino-int8` |") for line in merged_md) == 1
+        assert sum(line.startswith(f"| 590x445 | {model} today's pipeline") for line in merged_md) == 1
     assert any(line.startswith("| model |") for line in merged_md)
     assert sum(line.startswith("- `") and "checkpoint `x/model.pt`" in line for line in merged_md[:5]) == 2
 
