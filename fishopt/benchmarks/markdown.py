@@ -183,9 +183,9 @@ def _notes(results: dict, files: dict[str, str]) -> list[str]:
         "order-statistic 95% interval; robust CV (1.4826 MAD/median) > 0.15 is flagged ⚠; the plain CV is in results.json.",
         "- End-to-end = JPEG bytes in memory -> decode -> fit to the load size, crop, normalize -> inference, batch 1, "
         "through `fishopt.data.decode.decode_and_fit` in the fastest pipeline that keeps the reference's answers "
-        "(`turbo`: JPEG DCT scaling where the image is >= 2x the target, then Pillow's uint8 resize, in two bands at "
-        "once for inputs of 100k pixels or more; `fast`: the same with a float resize; `full`: the float resize only; "
-        "`exact`: today's pixels). Model-only starts from a preprocessed tensor.",
+        "(`turbo`: JPEG DCT scaling to the smallest k/8, k <= 6, that still covers 1.5x the target, then Pillow's "
+        "uint8 resize, in two bands at once for inputs of 100k pixels or more; `fast`: the same with a float resize; "
+        "`full`: the float resize only; `exact`: today's pixels). Model-only starts from a preprocessed tensor.",
         f"- Accuracy: {st['n_test']} of {st['n_test_total']} test images of split {str(fp.get('split_hash'))[:12]}; "
         f"reference = the checkpoint in PyTorch eager FP32 (top-1 {100 * results['reference']['top1']:.2f}%). "
         "Collapse = top-1 drop > 2 points or any class losing > 10 points of recall.",
@@ -243,13 +243,13 @@ def to_markdown(results: dict, files: dict[str, str]) -> str:
 def e2e_entries(results: dict, size: str, today_name: str, code: bool = True) -> list[tuple[str, dict]]:
     """``(label, e2e block)`` of today's pipeline and each variant at ``size``, in table order.
 
-    In a merged report (``e2e_today_by_model``) each model contributes its own today's pipeline and its own rows,
-    labelled with the model's name, so two models' ``openvino-int8`` rows stay apart. ``code``: variant names in
-    backticks (Markdown).
+    In a merged report (``e2e_today_by_model``, one entry per run in run order) each run contributes its own
+    today's pipeline and its own rows (``row["run"]``), labelled with the model's name, so two models'
+    ``openvino-int8`` rows stay apart. ``code``: variant names in backticks (Markdown).
     """
     by_model = results.get("e2e_today_by_model") or {"": results.get("e2e_today") or {}}
     entries = []
-    for model, e2e_today in by_model.items():
+    for run, (model, e2e_today) in enumerate(by_model.items()):
         prefix = f"{model} " if model else ""
         today = e2e_today.get(size)
         if today:
@@ -257,7 +257,7 @@ def e2e_entries(results: dict, size: str, today_name: str, code: bool = True) ->
         entries += [
             (f"{prefix}`{r['variant']}`" if code else f"{prefix}{r['variant']}", r["e2e"][size])
             for r in results["rows"]
-            if r["status"] == "ok" and (r.get("e2e") or {}).get(size) and (not model or str(r.get("model")) == model)
+            if r["status"] == "ok" and (r.get("e2e") or {}).get(size) and (not model or r.get("run") == run)
         ]
     return entries
 

@@ -227,19 +227,13 @@ def merge(results: list[dict], latency_budget_ms: float | None = None) -> dict:
         for target, rec in recommend(rows, res["settings"]["max_drop"], res["settings"]["batch_sizes"]).items():
             recs[f"{model} {target}"] = {**rec, "model": model}
     out["settings"] = {**results[0]["settings"], "merged_runs": runs, "latency_budget_ms": latency_budget_ms}
-    out["robustness_by_model"] = {
-        str(res["settings"].get("model") or i): res.get("robustness") or {} for i, res in enumerate(results)
-    }
+    names = [str(res["settings"].get("model") or i) for i, res in enumerate(results)]
+    out["robustness_by_model"] = {n: res.get("robustness") or {} for n, res in zip(names, results, strict=True)}
     # each model has its own decode-pipeline gates, today's pipeline and end-to-end targets (the top level: run 0's)
-    out["camera_by_model"] = {
-        str(res["settings"].get("model") or i): res.get("camera") or {} for i, res in enumerate(results)
-    }
-    out["e2e_today_by_model"] = {
-        str(res["settings"].get("model") or i): res.get("e2e_today") or {} for i, res in enumerate(results)
-    }
+    out["camera_by_model"] = {n: res.get("camera") or {} for n, res in zip(names, results, strict=True)}
+    out["e2e_today_by_model"] = {n: res.get("e2e_today") or {} for n, res in zip(names, results, strict=True)}
     out["camera_targets_by_model"] = {
-        str(res["settings"].get("model") or i): (res.get("targets") or {}).get("camera")
-        for i, res in enumerate(results)
+        n: (res.get("targets") or {}).get("camera") for n, res in zip(names, results, strict=True)
     }
     out["recommendations"] = recs
     out["across_models"] = across_models(
