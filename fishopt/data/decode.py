@@ -103,6 +103,20 @@ class ImageDecodeError(_ErrorBase):
     """The input is not a readable image (corrupt, truncated, not an image, or too large)."""
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """An image whose declared size is over the pixel limit (read from its header: nothing was decoded).
+
+    Attributes:
+        height: Declared height.
+        width: Declared width.
+        limit: The limit it exceeds (pixels).
+    """
+
+    def __init__(self, message: str, height: int, width: int, limit: int) -> None:
+        super().__init__(message)
+        self.height, self.width, self.limit = height, width, limit
+
+
 @dataclass(frozen=True)
 class Decoded:
     """A decoded image and how it was decoded.
@@ -198,39 +212,48 @@ def _simplejpeg() -> Any:
     return simplejpeg
 
 
-def _check_pixels(height: int, width: int, name: str) -> None:
-    if height * width > MAX_PIXELS:
-        raise ImageDecodeError(
-            f"{name} has {height}x{width} pixels, more than the {MAX_PIXELS:,} a decoder accepts "
-            "(a decompression bomb?); resize it before classifying"
+def _check_pixels(height: int, width: int, name: str, limit: int | None = None) -> None:
+    limit = MAX_PIXELS if limit is None else limit
+    if height * width > limit:
+        raise ImageTooLargeError(
+            f"{name} has {height}x{width} pixels, more than the {limit:,} a decoder accepts "
+            "(a decompression bomb?); resize it before classifying",
+            height,
+            width,
+            limit,
         )
 
 
-def decode_rgb(source: Source, target: Sequence[int] | None = None, *, fast: bool = True) -> Decoded:
+def decode_rgb(
+    source: Source, target: Sequence[int] | None = None, *, fast: bool = True, max_pixels: int | None = None
+) -> Decoded:
     """Decode an image to uint8 RGB (H, W, 3), at a reduced DCT scale where that is the fast path.
 
     Args:
         source: Encoded image bytes, or a file path.
         target: The (height, width) the image will be fitted to (:func:`fit_array`); ``None`` decodes in full.
         fast: Take the JPEG fast path where it applies (``False``: always a full decode).
+        max_pixels: Refuse images whose header declares more pixels than this (default :data:`MAX_PIXELS`),
+            before decoding anything.
 
     Returns:
         The :class:`Decoded` image.
 
     Raises:
-        ImageDecodeError: The input cannot be read or decoded, or is larger than :data:`MAX_PIXELS`.
+        ImageDecodeError: The input cannot be read or decoded; :class:`ImageTooLargeError` when it declares more
+            than ``max_pixels``.
     """
     data = _read(source)
     name = _name(source)
     if data[:3] == _JPEG_MAGIC:
         header = _jpeg_header(data)
         if header is not None:
-            _check_pixels(header[0], header[1], name)
+            _check_pixels(header[0], header[1], name, max_pixels)
         if header is not None and header[2] in (1, 3):  # CMYK/YCCK (4 components): Pillow's conversion
             decoded = _decode_jpeg(data, header[:2], target, fast)
             if decoded is not None:
                 return decoded
-    return _decode_pillow(data, target, fast, name)
+    return _decode_pillow(data, target, fast, name, max_pixels)
 
 
 def _decode_jpeg(data: bytes, header: tuple[int, int], target: Sequence[int] | None, fast: bool) -> Decoded | None:
@@ -250,13 +273,15 @@ def _decode_jpeg(data: bytes, header: tuple[int, int], target: Sequence[int] | N
     return Decoded(rgb, (h, w), k, "simplejpeg")
 
 
-def _decode_pillow(data: bytes, target: Sequence[int] | None, fast: bool, name: str) -> Decoded:
+def _decode_pillow(
+    data: bytes, target: Sequence[int] | None, fast: bool, name: str, max_pixels: int | None = None
+) -> Decoded:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             h, w = img.height, img.width
-            _check_pixels(h, w, name)
+            _check_pixels(h, w, name, max_pixels)
             k = 8
             if fast and target is not None and img.format == "JPEG":
                 k = dct_scale(h, w, cover_size(h, w, target), powers_of_two=True)
@@ -501,7 +526,12 @@ def fit_decoded(decoded: Decoded, size: Sequence[int], pipeline: str = "fast") -
 
 
 def decode_and_fit(
-    source: Source, load_size: Sequence[int], *, pipeline: str = "fast", layout: str = "chw"
+    source: Source,
+    load_size: Sequence[int],
+    *,
+    pipeline: str = "fast",
+    layout: str = "chw",
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """Decode an image and fit it to ``load_size``: THE single-image input pipeline (benchmark, bundle, server).
 
@@ -512,18 +542,20 @@ def decode_and_fit(
             where they apply), ``full`` (no DCT scaling) or ``exact`` (today's pixels); see the module docstring.
         layout: ``chw`` (3, H, W), as the decode cache stores images, or ``hwc`` (H, W, 3), as raw-input
             graphs take them.
+        max_pixels: Refuse larger images, from their header (default :data:`MAX_PIXELS`).
 
     Returns:
         uint8 RGB at ``load_size``, C-contiguous.
 
     Raises:
-        ImageDecodeError: The input is not a readable image (a ``fishopt.errors.DataError`` inside fishopt).
+        ImageDecodeError: The input is not a readable image (a ``fishopt.errors.DataError`` inside fishopt);
+            :class:`ImageTooLargeError` when it declares more than ``max_pixels``.
         ValueError: An unknown ``layout`` or ``pipeline``.
     """
     if layout not in ("chw", "hwc"):
         raise ValueError(f"layout must be 'chw' or 'hwc', got {layout!r}")
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {list(PIPELINES)}, got {pipeline!r}")
-    decoded = decode_rgb(source, load_size, fast=pipeline in DCT_PIPELINES)
+    decoded = decode_rgb(source, load_size, fast=pipeline in DCT_PIPELINES, max_pixels=max_pixels)
     fitted = fit_decoded(decoded, load_size, pipeline)
     return np.ascontiguousarray(fitted.transpose(2, 0, 1) if layout == "chw" else fitted)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch  # noqa: F401 - loaded, it makes decode_and_fit's exact fit torch's own resize (2x the numpy port)
 
-from fishopt.data.decode import ImageDecodeError, decode_and_fit
+from fishopt.data.decode import ImageDecodeError, ImageTooLargeError, decode_and_fit
 from fishopt.errors import DataError
 
 #: Largest decoded image accepted (pixels); a small JPEG can declare a huge canvas (a decompression bomb).
@@ -43,27 +43,19 @@ def decode_image_bytes(data: bytes, size: Sequence[int], max_pixels: int = MAX_P
     Raises:
         ImageError: Empty, undecodable, or larger than ``max_pixels``.
     """
-    from PIL import Image, UnidentifiedImageError
-
     if not data:
         raise ImageError("the image is empty (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"cannot decode the image ({len(data)} bytes): {exc}; send a JPEG or PNG file") from None
-    if width * height > max_pixels:
+    try:  # the pixel limit is checked from the header (JPEG: parsed in Python, no decoder call) before decoding
+        return decode_and_fit(data, size, pipeline="exact", layout="chw", max_pixels=max_pixels)
+    except ImageTooLargeError as exc:
         raise ImageError(
-            f"the image is {width}x{height} = {width * height:,} pixels, more than the {max_pixels:,} "
-            "accepted; downscale it before sending",
+            f"the image is {exc.width}x{exc.height} = {exc.width * exc.height:,} pixels, more than the "
+            f"{max_pixels:,} accepted; downscale it before sending",
             too_large=True,
-        )
-    try:
-        return decode_and_fit(data, size, pipeline="exact", layout="chw")
-    except ImageDecodeError as exc:
-        raise ImageError(
-            f"cannot decode the image ({len(data)} bytes): {exc}; send a complete JPEG or PNG file"
         ) from None
+    except ImageDecodeError as exc:
+        reason = exc.__cause__ or "corrupt, truncated or not an image"  # the decoder's own words where it gave some
+        raise ImageError(f"cannot decode the image ({len(data)} bytes): {reason}; send a JPEG or PNG file") from None
 
 
 def warm_up_decoder(size: Sequence[int]) -> np.ndarray:

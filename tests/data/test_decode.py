@@ -197,6 +197,20 @@ def test_huge_header_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch)
         D.decode_and_fit(_jpeg(64, 48), (12, 16))
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_max_pixels_refuses_from_the_header(fmt: str) -> None:
+    """A per-call limit (the server's) names the declared size; one pixel more than the image passes."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (48, 64), (10, 20, 30)).save(buf, format=fmt)
+    with pytest.raises(D.ImageTooLargeError, match="64x48 pixels") as info:
+        D.decode_and_fit(buf.getvalue(), (12, 16), max_pixels=48 * 64 - 1)
+    assert (info.value.height, info.value.width, info.value.limit) == (64, 48, 48 * 64 - 1)
+    assert isinstance(info.value, DataError)
+    assert D.decode_and_fit(buf.getvalue(), (12, 16), max_pixels=48 * 64).shape == (3, 12, 16)
+
+
 def test_real_images_match_todays_pipeline(fish_root: Path) -> None:
     files = sorted((fish_root / "Fish_Dataset").rglob("*.jpg"))[::700][:8]
     for path in files:
