@@ -46,7 +46,7 @@ from fishopt.serve.batcher import (
 from fishopt.serve.config import ServeConfig
 from fishopt.serve.images import ImageError, decode_image_bytes, warm_up_decoder
 from fishopt.serve.metrics import ServerMetrics
-from fishopt.serve.model import load_served_model
+from fishopt.serve.model import load_served_model, single_thread_preprocessing
 from fishopt.serve.monitor import Monitor, MonitorWorker, NullMonitor, load_monitor
 
 log = logging.getLogger("fishopt.serve")
@@ -123,14 +123,7 @@ class ServerState:
         try:
             # its own thread, not the preprocessing pool: /metrics and health keep answering while it loads
             served = await asyncio.to_thread(load_served_model, cfg.artifact, threads=cfg.threads, name=cfg.model_name)
-            if served.info.runtime != "torch":
-                import torch
-
-                # Preprocessing runs torch ops on one small image per call: parallelism comes from the pool, and
-                # a second OpenMP thread per call only spins against the model's threads (decode + resize measured
-                # several times slower so on a busy 2-core machine). Set before any pool thread first uses torch:
-                # a thread reads the setting on its first torch call. Torch runtimes keep their own setting.
-                torch.set_num_threads(1)
+            single_thread_preprocessing(served)
             await asyncio.to_thread(served.warmup, cfg.max_batch)
             await asyncio.to_thread(lambda: served.to_input(warm_up_decoder(served.image_size)))
             if cfg.monitor is not None and isinstance(self.monitor, NullMonitor):
