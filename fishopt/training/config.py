@@ -181,6 +181,7 @@ class DistillSchema(GroupSchema):
     alpha: Probability
     temperature: Annotated[float, Field(gt=0)]
     runtime: Literal["auto", "torch", "openvino"]
+    teacher_view: Literal["student", "native"]
 
 
 #: group -> schema; the ``model`` group is checked by :data:`MODEL_SCHEMAS` (by ``model.name``).

@@ -99,6 +99,9 @@ class FishDataModule(pl.LightningDataModule):
     Attributes:
         train_sides: The split sides the training loader serves: ``("train",)``, or ``("train", "val")``
             for the refit on every photo outside the test split.
+        train_load_size: The (height, width) the training loader's images are decoded at, when not
+            ``data.load_size`` (distillation with ``distill.teacher_view=native``: the teacher's load size).
+            Validation and test always use ``data.load_size``.
     """
 
     def __init__(self, data_cfg: dict[str, Any], seed: int = 0) -> None:
@@ -109,6 +112,7 @@ class FishDataModule(pl.LightningDataModule):
         self.split = build_split(self.dataset, data_cfg)
         self.tensors: dict[str, TensorDataset] = {}
         self.train_sides: tuple[str, ...] = ("train",)
+        self.train_load_size: tuple[int, ...] | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -119,19 +123,18 @@ class FishDataModule(pl.LightningDataModule):
         """Image paths of one side of the split (limited per class if configured)."""
         return limit_paths(self.split.paths(side), self.split.labels, self.cfg.get("limit_per_class"))
 
-    def load(self, side: str) -> TensorDataset:
-        """Decode (or read from the cache) one side of the split."""
+    def load(self, side: str, load_size: tuple[int, ...] | None = None) -> TensorDataset:
+        """Decode (or read from the cache) one side of the split, at ``data.load_size`` unless ``load_size``."""
 
-        if side not in self.tensors:
+        size = tuple(int(v) for v in (load_size or self.cfg["load_size"]))
+        key = side if size == tuple(int(v) for v in self.cfg["load_size"]) else f"{side}@{size[0]}x{size[1]}"
+        if key not in self.tensors:
             paths = self.paths(side)
             images = load_images(
-                [self.dataset.root / p for p in paths],
-                self.cfg["load_size"],
-                cache=self.cfg.get("cache_dir"),
-                progress=True,
+                [self.dataset.root / p for p in paths], list(size), cache=self.cfg.get("cache_dir"), progress=True
             )
-            self.tensors[side] = TensorDataset(images, self._labels(paths))
-        return self.tensors[side]
+            self.tensors[key] = TensorDataset(images, self._labels(paths))
+        return self.tensors[key]
 
     def check_images(self) -> None:
         """Decode every image of every side of the split now (a training run calls this before it starts).
@@ -157,17 +160,17 @@ class FishDataModule(pl.LightningDataModule):
         for side in (*self.train_sides, "val") if stage in (None, "fit", "validate") else ("test",):
             self.load(side)
 
-    def _loader(self, sides: tuple[str, ...], shuffle: bool) -> DataLoader:
+    def _loader(self, sides: tuple[str, ...], shuffle: bool, load_size: tuple[int, ...] | None = None) -> DataLoader:
         gen = torch.Generator().manual_seed(self.seed)
         if len(sides) == 1:
-            ds = self.load(sides[0])
+            ds = self.load(sides[0], load_size)
         else:
-            ds = TensorDataset(*map(torch.cat, zip(*(self.load(s).tensors for s in sides), strict=True)))
+            ds = TensorDataset(*map(torch.cat, zip(*(self.load(s, load_size).tensors for s in sides), strict=True)))
         drop = shuffle and len(ds) > self.cfg["batch_size"]
         return DataLoader(ds, batch_size=self.cfg["batch_size"], shuffle=shuffle, generator=gen, drop_last=drop)
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.train_sides, shuffle=True)
+        return self._loader(self.train_sides, shuffle=True, load_size=self.train_load_size)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
         return self._loader(("val",), shuffle=False)

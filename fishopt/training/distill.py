@@ -36,6 +36,9 @@ from fishopt.training.accel import openvino_cpu
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "torch", "openvino")
+#: What the teacher is shown (``distill.teacher_view``): the student's own view, resized to the teacher's input
+#: size, or the same augmented image at the teacher's own load size (:func:`fishopt.data.augment.build_two_view_augment`).
+TEACHER_VIEWS = ("student", "native")
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,16 @@ class DistillConfig:
         alpha: Weight of the distillation term (0: labels only, 1: teacher only).
         temperature: Softmax temperature of both sides of the KL term.
         runtime: How the teacher runs on a CPU: ``auto`` (OpenVINO when installed), ``torch`` or ``openvino``.
+        teacher_view: ``student`` (the student's augmented view, upsampled to the teacher's input size) or
+            ``native`` (the same augmentation applied once to the image at the teacher's load size, then resized
+            to each side's input size: the teacher sees the detail its accuracy comes from).
     """
 
     teacher: str | None = None
     alpha: float = 0.5
     temperature: float = 4.0
     runtime: str = "auto"
+    teacher_view: str = "student"
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.alpha) <= 1.0:
@@ -62,6 +69,10 @@ class DistillConfig:
             raise ConfigError(f"distill.temperature must be positive, got {self.temperature}")
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"distill.runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.teacher_view not in TEACHER_VIEWS:
+            raise ConfigError(
+                f"distill.teacher_view must be one of {', '.join(TEACHER_VIEWS)}, got {self.teacher_view!r}"
+            )
 
     @classmethod
     def from_cfg(cls, cfg: dict[str, Any] | None) -> DistillConfig:
@@ -131,8 +142,13 @@ class Teacher:
     @torch.no_grad()
     def __call__(self, views: torch.Tensor) -> torch.Tensor:
         """Teacher logits (float32, on the views' device) for a batch of the student's normalized views."""
-        self._to(views.device)
-        x = self.inputs(views.float())
+        return self.logits(self.inputs(views.float()))
+
+    @torch.no_grad()
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Teacher logits (float32, on the inputs' device) for a batch already at its input size and normalization."""
+        self._to(inputs.device)
+        x = inputs.float()
         if self._ov is not None:
             return torch.from_numpy(self._ov(x.numpy()))
         return self.model(x.contiguous(memory_format=torch.channels_last)).float()

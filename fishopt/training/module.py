@@ -9,8 +9,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from fishopt.data.augment import AugmentConfig, build_train_augment
+from fishopt.data.augment import AugmentConfig, build_train_augment, build_two_view_augment
 from fishopt.data.preprocess import eval_transform
+from fishopt.errors import ConfigError
 from fishopt.training.distill import DistillConfig, Teacher, kd_loss
 from fishopt.training.mixing import MixConfig, mix_batch
 from fishopt.training.optim import build_optimizer, warmup_cosine
@@ -29,6 +30,12 @@ class FishClassifier(pl.LightningModule):
             warmup_epochs, mixup, cutmix, mix_prob, backbone_lr).
         teacher: A teacher to distill from (function matching: it sees every augmented, mixed batch).
         distill: Weight and temperature of the distillation term (with ``teacher``).
+        teacher_region: With ``distill.teacher_view=native``: the training batches arrive at the teacher's load
+            size, and this center crop of them is what the student's input size shows
+            (:func:`fishopt.data.augment.view_region`); each batch is augmented once and resized to both inputs.
+
+    Raises:
+        ConfigError: ``teacher_region`` with mixup/CutMix or erasing (they would have to hit both views alike).
     """
 
     def __init__(
@@ -41,15 +48,32 @@ class FishClassifier(pl.LightningModule):
         trainer_cfg: dict[str, Any],
         teacher: Teacher | None = None,
         distill: DistillConfig | None = None,
+        teacher_region: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.input_size = tuple(int(v) for v in input_size)
         self.mean, self.std = list(mean), list(std)
-        self.train_aug = build_train_augment(augment, self.input_size, self.mean, self.std)
         self.cfg = trainer_cfg
         self.loss = nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.get("label_smoothing", 0.0)))
         self.mix = MixConfig.from_trainer(trainer_cfg)
+        self.two_views = False
+        if teacher is not None and teacher_region is not None:
+            self.two_views = True
+            if self.mix.enabled or augment.erase > 0:
+                raise ConfigError(
+                    "distill.teacher_view=native shows the teacher the same augmented image at its own resolution; "
+                    "it does not support trainer.mixup, trainer.cutmix or augment.erase yet: set them to 0, or "
+                    "use distill.teacher_view=student"
+                )
+            self.train_aug = build_two_view_augment(
+                augment,
+                teacher_region,
+                (self.input_size, self.mean, self.std),
+                (teacher.input_size, teacher.meta["mean"], teacher.meta["std"]),
+            )
+        else:
+            self.train_aug = build_train_augment(augment, self.input_size, self.mean, self.std)
         self.teacher = teacher  # not a submodule: never trained, never saved in the Lightning checkpoint
         self.distill = distill or DistillConfig()
         self._val_preds: list[torch.Tensor] = []
@@ -66,6 +90,9 @@ class FishClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:  # noqa: D102
         x, y = batch
+        teacher_x = None
+        if self.two_views:
+            x, teacher_x = x
         x, y, y_partner, lam = mix_batch(x, y, self.mix)
         logits = self.model(x)
         loss = (
@@ -74,7 +101,8 @@ class FishClassifier(pl.LightningModule):
             else lam * self.loss(logits, y) + (1 - lam) * self.loss(logits, y_partner)
         )
         if self.teacher is not None:
-            soft = self.teacher(x).to(logits.device)  # the same augmented (and mixed) views the student saw
+            # the same augmented (and mixed) views the student saw; with two views, at the teacher's resolution
+            soft = (self.teacher(x) if teacher_x is None else self.teacher.logits(teacher_x)).to(logits.device)
             kd = kd_loss(logits, soft, self.distill.temperature)
             loss = (1 - self.distill.alpha) * loss + self.distill.alpha * kd
             self.log("train_kd", kd, on_step=False, on_epoch=True, sync_dist=True)

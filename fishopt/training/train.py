@@ -14,7 +14,7 @@ import torch
 
 from fishopt import __version__
 from fishopt.checkpoint import save_checkpoint
-from fishopt.data.augment import AugmentConfig
+from fishopt.data.augment import AugmentConfig, view_region
 from fishopt.data.discovery import missing_species
 from fishopt.data.preprocess import channel_stats
 from fishopt.data.split import save_split
@@ -448,6 +448,11 @@ def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float], tea
     and, when distilling, the teacher."""
 
     augment = AugmentConfig(**_aug(cfg["augment"]))
+    dcfg = DistillConfig.from_cfg(cfg.get("distill"))
+    region = None
+    if teacher is not None and dcfg.teacher_view == "native":
+        data = cfg["data"]
+        region = view_region(data["input_size"], data["load_size"], teacher.meta["load_size"])
     return FishClassifier(
         model,
         cfg["data"]["input_size"],
@@ -456,7 +461,8 @@ def _module(cfg: dict[str, Any], model, mean: list[float], std: list[float], tea
         augment,
         cfg["trainer"],
         teacher=teacher,
-        distill=DistillConfig.from_cfg(cfg.get("distill")),
+        distill=dcfg,
+        teacher_region=region,
     )
 
 
@@ -474,19 +480,36 @@ def _distill_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "alpha": d.alpha,
         "temperature": d.temperature,
+        "teacher_view": d.teacher_view,
         "mode": "function matching (teacher on the augmented views)",
     }
 
 
 def _teacher(cfg: dict[str, Any], split_hash: str, dm, mean: list[float], std: list[float]) -> Teacher | None:
-    """The teacher of ``distill.teacher`` (``auto``: found or trained on this split), checked against the student."""
+    """The teacher of ``distill.teacher`` (``auto``: found or trained on this split), checked against the student.
+
+    With ``distill.teacher_view=native`` the data module then serves training batches at the teacher's load size
+    (``dm.train_load_size``).
+
+    Raises:
+        ConfigError: ``teacher_view=native`` with a teacher whose load size is smaller than the student's.
+    """
     dcfg = DistillConfig.from_cfg(cfg.get("distill"))
     if not dcfg.teacher:
         return None
     path = dcfg.teacher
     if path == "auto":
         path = _default_teacher(cfg, split_hash)
-    return load_teacher(path, split_hash, list(dm.class_names), mean, std, dcfg.runtime)
+    teacher = load_teacher(path, split_hash, list(dm.class_names), mean, std, dcfg.runtime)
+    if dcfg.teacher_view == "native":
+        hires, student = [int(v) for v in teacher.meta["load_size"]], [int(v) for v in cfg["data"]["load_size"]]
+        if any(h < s for h, s in zip(hires, student, strict=True)):
+            raise ConfigError(
+                f"distill.teacher_view=native needs a teacher that loads images at least as large as the student; "
+                f"the teacher's load size is {hires}, the student's {student}: use distill.teacher_view=student"
+            )
+        dm.train_load_size = tuple(hires)
+    return teacher
 
 
 def _default_teacher(cfg: dict[str, Any], split_hash: str) -> Path:

@@ -59,7 +59,12 @@ def test_kd_loss_is_zero_for_the_teachers_own_logits_and_scales_with_t_squared()
 
 @pytest.mark.parametrize(
     ("cfg", "message"),
-    [({"alpha": 1.5}, "alpha"), ({"temperature": 0}, "temperature"), ({"runtime": "tpu"}, "auto, torch, openvino")],
+    [
+        ({"alpha": 1.5}, "alpha"),
+        ({"temperature": 0}, "temperature"),
+        ({"runtime": "tpu"}, "auto, torch, openvino"),
+        ({"teacher_view": "both"}, "student, native"),
+    ],
 )
 def test_bad_distill_settings(cfg: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -91,6 +96,40 @@ def test_distilled_student_records_its_teacher(data: Path, teacher: Path, tmp_pa
     assert info["teacher"]["split_hash"] == meta["split"]["hash"] and info["alpha"] == 0.5
     header = (path.parent / "metrics.csv").read_text().splitlines()[0]
     assert "train_kd" in header and "train_teacher_acc" in header  # the teacher saw every training batch
+
+
+@pytest.fixture(scope="module")
+def hires_teacher(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A teacher that loads its images at 1.5x the student's load size (as the Lite0 teacher does, 1.4x)."""
+    if importlib.util.find_spec("efficientnet_lite_pytorch") is None:
+        pytest.skip("the pretrained extra is not installed")
+    hires = [*TEACHER, "data.load_size=[54,72]", "data.input_size=[48,48]", "trainer.max_epochs=1"]
+    return train(_cfg(data, tmp_path_factory.mktemp("hires"), "teacher", *hires))
+
+
+@needs_lite
+def test_native_teacher_view_trains_on_both_resolutions(data: Path, hires_teacher: Path, tmp_path: Path) -> None:
+    native = [f"distill.teacher={hires_teacher}", "distill.runtime=torch", "distill.teacher_view=native"]
+    path = train(_cfg(data, tmp_path, "student", *STUDENT, *native))
+    meta = load_checkpoint(path).meta
+    assert meta["distill"]["teacher_view"] == "native"
+    assert meta["load_size"] == [36, 48] and meta["input_size"] == [32, 32]  # the student's own, for deployment
+    header = (path.parent / "metrics.csv").read_text().splitlines()[0]
+    assert "train_kd" in header and "train_teacher_acc" in header
+
+
+@needs_lite
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["trainer.mixup=0.2"], "does not support trainer.mixup"),
+        (["augment.erase=0.5"], "does not support trainer.mixup, trainer.cutmix or augment.erase"),
+        (["data.load_size=[60,80]", "data.input_size=[56,56]"], "at least as large as the student"),
+    ],
+)
+def test_native_teacher_view_refusals(data: Path, hires_teacher: Path, tmp_path: Path, extra: list, match: str) -> None:
+    native = [f"distill.teacher={hires_teacher}", "distill.runtime=torch", "distill.teacher_view=native"]
+    _refused(_cfg(data, tmp_path, "s", *STUDENT, *native, *extra), ConfigError, match)
 
 
 def _refused(cfg: dict, error: type, match: str) -> None:
