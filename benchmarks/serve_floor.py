@@ -12,7 +12,7 @@ Two measurements, printed side by side (``--out`` writes them as JSON):
    The gap between the clients is the load generator's own cost; on a 2-core machine it is not the server's.
 2. **Stages.** The model is loaded in this process as the server loads it, and each step of the server's
    preprocessing is timed (p50 over ``--n`` calls): JPEG decode, the exact fit, the model input, and the model
-   itself at batch 1. Each step runs once in a tight loop and once after an idle sleep of ``--gap-ms`` before each
+   itself at batch 1; also Pillow's uint8 resize, the ``turbo`` pipeline's, which the server does not use. Each step runs once in a tight loop and once after an idle sleep of ``--gap-ms`` before each
    call: a concurrency-1 server is idle between two requests.
 
 Usage::
@@ -184,6 +184,7 @@ def stages(artifact: Path, image: bytes, threads: int, n: int, gap_s: float) -> 
     steps: dict[str, Callable[[], Any]] = {
         "decode (simplejpeg, full)": lambda: decode_rgb(image, size, fast=False),
         "exact fit (torch resize + crop + round)": lambda: fit_array(rgb, size),
+        "Pillow uint8 fit (turbo; not the server's)": lambda: fit_array(rgb, size, exact=False, uint8=True),
         "model input (normalize)": lambda: served.to_input(chw),
         "all three (decode_image_bytes + to_input)": lambda: served.to_input(decode_image_bytes(image, size)),
         "model, batch 1": lambda: served.predict(row),
