@@ -15,7 +15,8 @@ warm-up, for two request kinds: a 224x168 JPEG (the server decodes it) and a row
 
 Reported per server, client and kind: requests/s (total over the rounds), p50/p99 latency (worst round), the
 server's mean batch size, and the client's CPU seconds per request (``time.process_time`` of this process over
-the run; for the socket client it includes the thread switches, for aiohttp the event loop). The speedup is
+the run; for the socket client it includes the thread switches; for aiohttp, the event loop, with its warm-up
+prorated out, an estimate). The speedup is
 batched / unbatched requests per second with the same client and kind.
 
 Usage::
@@ -34,7 +35,6 @@ import random
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_compare import jpeg_224x168, server  # noqa: E402 - sibling scripts, not a package
-from serve_floor import SocketClient, metrics  # noqa: E402
+from serve_floor import SocketClient, metrics, payloads  # noqa: E402
 
 SERVERS = {"unbatched": ("--max-batch", "1"), "batched": ("--max-batch", "16")}
 
@@ -119,7 +119,8 @@ def aiohttp_run(url: str, mode: str, image: bytes, concurrency: int, seconds: fl
         "seconds": run.duration_s,
         "p50_ms": 1e3 * run.latency_s["p50"],
         "p99_ms": 1e3 * run.latency_s["p99"],
-        # process time over the warm-up and the run: an upper bound, divided by the measured requests only
+        # process time of the warm-up and the run, prorated to the measured seconds: an estimate (the socket
+        # client's is measured over the run alone)
         "client_cpu_ms_per_request": 1e3 * cpu * seconds / (seconds + 1.0) / max(run.ok, 1),
         "batch_mean": run.server.get("batch_size", {}).get("mean"),
     }
@@ -129,8 +130,6 @@ def measure(
     artifact: Path, image: bytes, threads: str, concurrency: int, seconds: float, rounds: int, seed: int
 ) -> dict[str, list[dict[str, Any]]]:
     """Every (server, client, kind) load, interleaved over ``rounds`` in a shuffled order per round."""
-    from fishopt.serve.load import build_payload, tensor_payload
-
     root = Path(__file__).resolve().parent.parent
     runs: dict[str, list[dict[str, Any]]] = {}
     rng = random.Random(seed)
@@ -139,20 +138,15 @@ def measure(
             name: stack.enter_context(server(root, artifact, "--threads", threads, *args))
             for name, args in SERVERS.items()
         }
-        any_url = next(iter(urls.values()))
-        req = urllib.request.Request(any_url + "/v2/repository/index", method="POST")
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            model = json.load(resp)[0]["name"]
-        with urllib.request.urlopen(f"{any_url}/v2/models/{model}", timeout=10) as resp:
-            payloads = {"jpeg": build_payload("infer", image, model), "tensor": tensor_payload(model, json.load(resp))}
+        built = payloads(next(iter(urls.values())), image)
         modes = {"jpeg": "infer", "tensor": "tensor"}
-        plan = [(s, c, k) for s in SERVERS for c in ("socket", "aiohttp") for k in payloads]
+        plan = [(s, c, k) for s in SERVERS for c in ("socket", "aiohttp") for k in built]
         for r in range(rounds):
             rng.shuffle(plan)
             for srv, client, kind in plan:
                 url = urls[srv]
                 if client == "socket":
-                    result = socket_run(url, payloads[kind], concurrency, seconds)
+                    result = socket_run(url, built[kind], concurrency, seconds)
                 else:
                     result = aiohttp_run(url, modes[kind], image, concurrency, seconds)
                 result["round"] = r

@@ -12,8 +12,9 @@ Two measurements, printed side by side (``--out`` writes them as JSON):
    The gap between the clients is the load generator's own cost; on a 2-core machine it is not the server's.
 2. **Stages.** The model is loaded in this process as the server loads it, and each step of the server's
    preprocessing is timed (p50 over ``--n`` calls): JPEG decode, the exact fit, the model input, and the model
-   itself at batch 1; also Pillow's uint8 resize, the ``turbo`` pipeline's, which the server does not use. Each step runs once in a tight loop and once after an idle sleep of ``--gap-ms`` before each
-   call: a concurrency-1 server is idle between two requests.
+   itself at batch 1; also Pillow's uint8 resize, the ``turbo`` pipeline's, which the server does not use. Each
+   step runs once in a tight loop and once after an idle sleep of ``--gap-ms`` before each call: a concurrency-1
+   server is idle between two requests.
 
 Usage::
 
@@ -135,21 +136,27 @@ def aiohttp_run(url: str, mode: str, image: bytes, seconds: float) -> dict[str, 
     }
 
 
-def clients(artifact: Path, image: bytes, threads: str, seconds: float, rounds: int) -> dict[str, list[dict]]:
-    """Both clients x both request kinds against one server, interleaved over ``rounds``."""
+def payloads(url: str, image: bytes) -> dict[str, tuple[str, bytes, dict[str, str]]]:
+    """The served model's two request kinds, prebuilt: ``jpeg`` (a binary ``BYTES`` infer request carrying
+    ``image``) and ``tensor`` (a row of the model's own input), as (path, body, headers)."""
     from fishopt.serve.load import build_payload, tensor_payload
 
+    req = urllib.request.Request(url + "/v2/repository/index", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        model = json.load(resp)[0]["name"]
+    with urllib.request.urlopen(f"{url}/v2/models/{model}", timeout=10) as resp:
+        tensor = tensor_payload(model, json.load(resp))
+    return {"jpeg": build_payload("infer", image, model), "tensor": tensor}
+
+
+def clients(artifact: Path, image: bytes, threads: str, seconds: float, rounds: int) -> dict[str, list[dict]]:
+    """Both clients x both request kinds against one server, interleaved over ``rounds``."""
     out: dict[str, list[dict]] = {}
     root = Path(__file__).resolve().parent.parent
     with server(root, artifact, "--threads", threads, "--max-batch", "1") as url:
-        req = urllib.request.Request(url + "/v2/repository/index", method="POST")
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            model = json.load(resp)[0]["name"]
-        with urllib.request.urlopen(f"{url}/v2/models/{model}", timeout=10) as resp:
-            tensor = tensor_payload(model, json.load(resp))
-        jpeg = build_payload("infer", image, model)
+        built = payloads(url, image)
         for _ in range(rounds):
-            for mode, payload in (("infer", jpeg), ("tensor", tensor)):
+            for mode, payload in (("infer", built["jpeg"]), ("tensor", built["tensor"])):
                 out.setdefault(f"{mode}_socket", []).append(socket_run(url, payload, seconds))
                 out.setdefault(f"{mode}_aiohttp", []).append(aiohttp_run(url, mode, image, seconds))
     return out
