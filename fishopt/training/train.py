@@ -494,13 +494,16 @@ def _teacher(cfg: dict[str, Any], split_hash: str, dm, mean: list[float], std: l
     Raises:
         ConfigError: ``teacher_view=native`` with a teacher whose load size is smaller than the student's.
     """
+    from pytorch_lightning.utilities.seed import isolate_rng
+
     dcfg = DistillConfig.from_cfg(cfg.get("distill"))
     if not dcfg.teacher:
         return None
-    path = dcfg.teacher
-    if path == "auto":
-        path = _default_teacher(cfg, split_hash)
-    teacher = load_teacher(path, split_hash, list(dm.class_names), mean, std, dcfg.runtime)
+    # Finding, training or loading the teacher must not move the student's random stream: the same seed gives
+    # the same student whether the teacher is named by path or by ``auto``, cached or trained in this process.
+    with isolate_rng():
+        path = _default_teacher(cfg, split_hash) if dcfg.teacher == "auto" else dcfg.teacher
+        teacher = load_teacher(path, split_hash, list(dm.class_names), mean, std, dcfg.runtime)
     if dcfg.teacher_view == "native":
         hires, student = [int(v) for v in teacher.meta["load_size"]], [int(v) for v in cfg["data"]["load_size"]]
         if any(h < s for h, s in zip(hires, student, strict=True)):

@@ -198,13 +198,31 @@ def test_auto_teacher_is_trained_once_then_reused(data: Path, tmp_path: Path, ca
     """distill.teacher=auto trains the default teacher (the efficientnet_lite0 preset) on the student's split."""
     import logging
 
-    first = train(_cfg(data, tmp_path, "a", *STUDENT, "distill.teacher=auto", "distill.runtime=torch"))
+    # Selection runs only: a refit reseeds, so the saved model shows the selection run's random stream.
+    auto = [*STUDENT, "distill.teacher=auto", "distill.runtime=torch", "trainer.refit=false"]
+    first = train(_cfg(data, tmp_path, "a", *auto))
     teachers = list((tmp_path / "teachers").glob("efficientnet_lite0-*/model.pt"))
     assert len(teachers) == 1 and load_checkpoint(first).meta["distill"]["teacher"]["path"] == str(
         teachers[0].resolve()
     )
     assert load_checkpoint(teachers[0]).meta["split"]["hash"] == load_checkpoint(first).meta["split"]["hash"]
     with caplog.at_level(logging.INFO, logger="fishopt.training.train"):
-        train(_cfg(data, tmp_path, "b", *STUDENT, "distill.teacher=auto", "distill.runtime=torch"))
+        second = train(_cfg(data, tmp_path, "b", *auto))
     assert "reusing the teacher" in caplog.text
     assert json.loads((first.parent / "metrics.json").read_text())["test"]["n"] > 0
+    # The same seed gives the same student whether the teacher was trained in this process, found in the
+    # cache, or named by its path: getting the teacher never moves the student's random stream.
+    by_path = train(
+        _cfg(
+            data,
+            tmp_path,
+            "c",
+            *STUDENT,
+            f"distill.teacher={teachers[0]}",
+            "distill.runtime=torch",
+            "trainer.refit=false",
+        )
+    )
+    weights = [load_checkpoint(p).model.state_dict() for p in (first, second, by_path)]
+    for other in weights[1:]:
+        assert all(torch.equal(weights[0][k], other[k]) for k in weights[0])
