@@ -12,6 +12,12 @@ help text and document refers to :func:`rule_text` instead of restating them:
   antialiased resize is not bit-exact): top-1 agreement >= 98 % and accuracy within 1 point of the
   reference's on those images.
 
+A raw-input graph that resizes is fed the test images at its ``raw_size`` and judged against the reference on
+the same raw images through :class:`fishopt.data.preprocess.Preprocess`, the arithmetic the graph implements
+(:func:`raw_reference_logits`). A raw size of another aspect ratio than the photos frames them differently (the
+fit to the raw size crops one way, the graph's fit to the load size the other way): that changes what the model
+sees, not whether the graph computes what fishopt would.
+
 A failure raises :class:`ParityError` with the figures.
 """
 
@@ -27,7 +33,7 @@ import torch
 
 from fishopt.artifacts.runtime import run_batches
 from fishopt.checkpoint import LoadedCheckpoint, as_checkpoint
-from fishopt.data.preprocess import eval_transform
+from fishopt.data.preprocess import Preprocess, eval_transform
 from fishopt.errors import ConfigError, ParityError
 
 log = logging.getLogger(__name__)
@@ -104,6 +110,22 @@ def runtime_logits(
     else:
         inputs = eval_transform(images, meta["input_size"], meta["mean"], meta["std"]).numpy()
     return run_batches(runtime, inputs, BATCH, num_classes=len(meta["class_names"]))
+
+
+def raw_reference_logits(
+    reference_checkpoint: LoadedCheckpoint | str | Path, raw_images: torch.Tensor, batch_size: int = BATCH
+) -> np.ndarray:
+    """The reference's logits (float32 numpy) on uint8 (N, 3, H, W) images at a raw-input graph's ``raw_size``.
+
+    The images go through :class:`fishopt.data.preprocess.Preprocess` (fit to the load size, center crop,
+    normalize: what a ``with_preprocessing`` graph exports), then the checkpoint's model, in batches.
+    """
+    ckpt = as_checkpoint(reference_checkpoint)
+    meta = ckpt.meta
+    pre = Preprocess(meta["load_size"], meta["input_size"], meta["mean"], meta["std"])
+    with torch.inference_mode():
+        out = [ckpt.model(pre(raw_images[i : i + batch_size])).float() for i in range(0, len(raw_images), batch_size)]
+    return torch.cat(out).numpy()
 
 
 def rule_text(precision: str) -> str:
@@ -191,7 +213,9 @@ def check_parity(
         precision: The artifact's precision (``fp32``: exact rule; others: agreement rule).
         atol: Max |logit diff| for the exact rule (default :data:`DEFAULT_ATOL`).
         raw_images: The same images at the artifact's ``raw_size``, for raw-input graphs that resize.
-        reference: The reference's logits on these images, when computed already (before a build).
+        reference: The reference's logits on the images the artifact is fed, when computed already (before a
+            build): on ``images_uint8``, or for a raw-input graph that resizes on ``raw_images``
+            (:func:`raw_reference_logits`).
         raise_on_fail: Raise :class:`ParityError` when the gate fails (else just report).
 
     Raises:
@@ -199,8 +223,13 @@ def check_parity(
     """
     ckpt = as_checkpoint(reference_checkpoint)
     meta = ckpt.meta
-    rule = "exact" if precision == "fp32" and not _resizes(runtime, meta) else "agreement"
-    ref = reference if reference is not None else ckpt.logits(images_uint8, BATCH)
+    resizes = _resizes(runtime, meta)
+    rule = "exact" if precision == "fp32" and not resizes else "agreement"
+    ref = reference
+    if ref is None:
+        ref = (
+            raw_reference_logits(ckpt, raw_images) if resizes and raw_images is not None else ckpt.logits(images_uint8)
+        )
     out = runtime_logits(runtime, images_uint8, meta, raw_images)
     labels = np.asarray(labels, dtype=np.int64)
     report = compare(

@@ -110,6 +110,31 @@ def test_preprocessing_with_resize_on_real_photos(fish_checkpoint: Path, tmp_pat
     assert np.abs(graph - python).max() < 0.05  # uint8 rounding after the resize may differ by one level
 
 
+def test_raw_frames_of_another_aspect_are_judged_on_the_same_frames(fish_checkpoint: Path, tmp_path: Path) -> None:
+    """A 16:9 raw size frames the 4:3 photos differently (cropped one way to the raw size, the other way by the
+    graph's fit): the gate compares the graph with fishopt's own preprocessing of the same raw frames, so a
+    correct graph passes with float-rounding differences only."""
+    from fishopt.artifacts.build import build
+    from fishopt.checkpoint import load_checkpoint
+
+    result = build(
+        "onnx-fp32",
+        fish_checkpoint,
+        tmp_path / "wide",
+        parity_images=16,
+        options={"with_preprocessing": True, "raw_size": [180, 320]},
+    )
+    parity = result.manifest["parity"]
+    assert parity["top1_agreement"] == 1.0 and parity["max_abs_diff"] < 1e-3
+    assert parity["accuracy"] == parity["reference_accuracy"]
+    from fishopt.artifacts.parity import raw_reference_logits
+
+    ckpt = load_checkpoint(fish_checkpoint)
+    wide = ckpt.split_images("test", limit=16, size=[180, 320]).images
+    graph = _session(result.artifact).run(None, {"images": wide.permute(0, 2, 3, 1).numpy()})[0]
+    assert np.abs(graph - raw_reference_logits(ckpt, wide)).max() < 1e-3
+
+
 def test_raw_size_must_cover_input(tiny_checkpoint: Path, tmp_path: Path) -> None:
     from fishopt.artifacts.build import build
     from fishopt.errors import ConfigError
