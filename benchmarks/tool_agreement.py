@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Does fishopt's batch-1 p50 agree with the runtimes' own tools on the same file and thread count?
+"""Does fishopt's p50 (batch 1, or ``--batch N``) agree with the runtimes' own tools on the same file and threads?
 
-For an OpenVINO IR: OpenVINO's ``benchmark_app`` (it ships in the openvino wheel; ``-data_shape`` batch 1,
+For an OpenVINO IR: OpenVINO's ``benchmark_app`` (it ships in the openvino wheel; ``-data_shape`` at the batch,
 1 stream, ``-nthreads``, sync API) against fishopt's worker timing of the variant. For an ONNX file: a plain
 ``InferenceSession.run`` loop in a fresh process (the same intra-op threads and spinning setting as the variant)
 against fishopt's worker timing. Tool and fishopt alternate in rounds (tool, fishopt, tool, ...) so background
@@ -10,6 +10,7 @@ load falls on both; the verdict compares the medians of the per-round medians: f
 
 Usage (from the repository root, after a benchmark run):
     python benchmarks/tool_agreement.py --run runs/benchmark --variants openvino-int8,onnxruntime-int8,onnx-fp32
+    python benchmarks/tool_agreement.py --run runs/benchmark/efficientnet_lite0 --variants openvino-int8 --batch 32
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from pathlib import Path
 
 PLAIN_ORT = r"""
 import sys, time, numpy as np, onnxruntime as ort
-path, threads, spin, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+path, threads, spin, n, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
 o.add_session_config_entry("session.intra_op.allow_spinning", spin)
 s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
 i = s.get_inputs()[0]
-shape = [1 if not isinstance(d, int) else d for d in i.shape]
+shape = [batch if not isinstance(d, int) else d for d in i.shape]
 x = (np.random.default_rng(0).integers(0, 255, shape).astype(np.uint8) if i.type == "tensor(uint8)"
      else np.random.default_rng(0).standard_normal(shape).astype(np.float32))
 for _ in range(50): s.run(None, {i.name: x})
@@ -41,8 +42,23 @@ print(sorted(t)[len(t) // 2] * 1000)
 """
 
 
-def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int) -> float:
-    """Median latency (ms) from OpenVINO's benchmark_app."""
+def inference_precision(xml: str, settings: dict) -> str | None:
+    """The precision the variant's runtime computes in: its ``precision_hint``, else what the device chose when
+    the artifact was verified (``runtime_info`` in its manifest), else the IR's recorded hint."""
+    if settings.get("precision_hint"):
+        return str(settings["precision_hint"])
+    manifest = Path(xml).parent / "manifest.json"
+    if not manifest.is_file():
+        return None
+    data = json.loads(manifest.read_text())
+    return (data.get("runtime_info") or {}).get("inference_precision") or data.get("metadata", {}).get(
+        "inference_precision"
+    )
+
+
+def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int, precision: str | None = None) -> float:
+    """Median latency (ms) from OpenVINO's benchmark_app (``-infer_precision`` when ``precision`` is given: without
+    it benchmark_app takes the CPU's default, bf16 on CPUs with AMX or AVX-512 BF16, even for an f32 variant)."""
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     cmd = [
         exe,
@@ -63,6 +79,8 @@ def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int) -> flo
         "-t",
         str(seconds),
     ]
+    if precision:
+        cmd += ["-infer_precision", precision]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     found = re.search(r"Median:\s+([\d.]+)\s+(ms|us)", proc.stdout)
     if proc.returncode != 0 or found is None:
@@ -71,10 +89,10 @@ def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int) -> flo
     return float(value) / (1000.0 if unit == "us" else 1.0)
 
 
-def plain_ort(path: str, threads: int, spinning: bool, calls: int) -> float:
+def plain_ort(path: str, threads: int, spinning: bool, calls: int, batch: int = 1) -> float:
     """Median latency (ms) of a plain InferenceSession.run loop in a fresh process."""
     out = subprocess.run(
-        [sys.executable, "-c", PLAIN_ORT, path, str(threads), "1" if spinning else "0", str(calls)],
+        [sys.executable, "-c", PLAIN_ORT, path, str(threads), "1" if spinning else "0", str(calls), str(batch)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -91,9 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3, help="benchmark_app duration per round (whole seconds)")
     parser.add_argument("--calls", type=int, default=2000, help="calls per round (plain loop and fishopt)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size timed (a dynamic-batch file at this size)")
     parser.add_argument("--tolerance", type=float, default=0.15)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error(f"--batch must be at least 1, got {args.batch}")
 
     from fishopt.artifacts.registry import get_variant
     from fishopt.benchmarks.fingerprint import LoadSampler
@@ -108,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ckpt = load_checkpoint(settings["checkpoint"])
     meta = {k: ckpt.meta[k] for k in ("input_size", "load_size", "mean", "std")}
-    images = ckpt.split_images("test", limit=8, data=settings["data_root"]).images.numpy()
+    images = ckpt.split_images("test", limit=max(8, args.batch), data=settings["data_root"]).images.numpy()
     sampler = LoadSampler().start()
     report, failed = {}, False
     for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
@@ -129,18 +150,20 @@ def main(argv: list[str] | None = None) -> int:
             continue
         tool_ms, ours_ms = [], []
         try:
-            workers[name].time({"kind": "model", "batch": 1}, 0, 50)
+            job = {"kind": "model", "batch": args.batch}
+            workers[name].time(job, 0, 50)
             for _ in range(args.rounds):
                 if variant.fmt.backend == "openvino":
                     raw = bool(row.get("raw_input"))
-                    shape = [1, *settings["load_size"], 3] if raw else [1, 3, *input_size]
-                    tool_ms.append(benchmark_app(row["artifact"], shape, args.threads, args.seconds))
-                    tool = "benchmark_app (1 stream, sync)"
+                    shape = [args.batch, *settings["load_size"], 3] if raw else [args.batch, 3, *input_size]
+                    precision = inference_precision(row["artifact"], variant.settings)
+                    tool_ms.append(benchmark_app(row["artifact"], shape, args.threads, args.seconds, precision))
+                    tool = f"benchmark_app (1 stream, sync, {precision or 'default'})"
                 else:
                     spinning = bool(variant.settings.get("spinning"))
-                    tool_ms.append(plain_ort(row["artifact"], args.threads, spinning, args.calls))
+                    tool_ms.append(plain_ort(row["artifact"], args.threads, spinning, args.calls, args.batch))
                     tool = "plain InferenceSession.run loop"
-                stages = workers[name].time({"kind": "model", "batch": 1}, args.calls)
+                stages = workers[name].time(job, args.calls)
                 ours_ms.append(summarize(stages["total"])["p50_ms"])
         finally:
             close_workers(workers)
@@ -163,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     load = sampler.stop()
     share = 100 * (load["background_share"] or 0)
-    print(f"threads {args.threads}; background load {load['background_cpus']} CPUs ({share:.0f}%)")
+    print(f"batch {args.batch}, threads {args.threads}; background load {load['background_cpus']} CPUs ({share:.0f}%)")
     if args.json:
-        args.json.write_text(json.dumps({"background_load": load, "variants": report}, indent=1))
+        args.json.write_text(json.dumps({"batch": args.batch, "background_load": load, "variants": report}, indent=1))
     return 1 if failed else 0
 
 

@@ -25,7 +25,7 @@ def test_tool_agreement_script(trained_tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     run_benchmark(
         trained_tiny,
-        ["openvino-int8", "onnx-fp32"],
+        ["openvino-int8", "openvino-fp32", "onnx-fp32"],
         batch_sizes=(1,),
         threads=1,
         out_dir=out,
@@ -42,7 +42,7 @@ def test_tool_agreement_script(trained_tiny: Path, tmp_path: Path) -> None:
             "--run",
             str(out),
             "--variants",
-            "openvino-int8,onnx-fp32",
+            "openvino-int8,openvino-fp32,onnx-fp32",
             "--threads",
             "1",
             "--rounds",
@@ -62,10 +62,48 @@ def test_tool_agreement_script(trained_tiny: Path, tmp_path: Path) -> None:
     )
     assert "benchmark_app" in proc.stdout and "plain InferenceSession.run loop" in proc.stdout, proc.stderr
     result = json.loads(report.read_text())
-    for name in ("openvino-int8", "onnx-fp32"):
+    # benchmark_app runs each IR in the precision the variant computes in (its f32 variant is not left to the
+    # CPU's bf16 default)
+    assert "f32" in result["variants"]["openvino-fp32"]["tool"], result["variants"]["openvino-fp32"]["tool"]
+    for name in ("openvino-int8", "openvino-fp32", "onnx-fp32"):
         row = result["variants"][name]
         assert row["tool_p50_ms"] > 0 and row["fishopt_p50_ms"] > 0 and len(row["tool_rounds"]) == 3
     quiet = (result["background_load"]["background_share"] or 0) < 0.10
     if quiet:  # the 15 % agreement is only a fair demand on a quiet machine
         assert proc.returncode == 0, proc.stdout
         assert all(r["within_tolerance"] for r in result["variants"].values())
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("tool_agreement", REPO / "benchmarks" / "tool_agreement.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_app_gets_the_precision_the_variant_computes_in(tmp_path: Path) -> None:
+    """The device's choice recorded at verification wins over the IR's hint; a variant's own hint wins over both;
+    no manifest: benchmark_app's default."""
+    tool = _script()
+    xml = tmp_path / "model.xml"
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps({"metadata": {"inference_precision": None}, "runtime_info": {"inference_precision": "bf16"}})
+    )
+    assert tool.inference_precision(str(xml), {}) == "bf16"
+    manifest.write_text(json.dumps({"metadata": {"inference_precision": "f32"}, "runtime_info": {}}))
+    assert tool.inference_precision(str(xml), {}) == "f32"
+    assert tool.inference_precision(str(xml), {"precision_hint": "bf16"}) == "bf16"
+    manifest.unlink()
+    assert tool.inference_precision(str(xml), {}) is None
+
+
+def test_bad_batch_exits_2() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "tool_agreement.py"), "--run", "x", "--batch", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2 and "--batch must be at least 1" in proc.stderr
