@@ -42,20 +42,6 @@ print(sorted(t)[len(t) // 2] * 1000)
 """
 
 
-def inference_precision(xml: str, settings: dict) -> str | None:
-    """The precision the variant's runtime computes in: its ``precision_hint``, else what the device chose when
-    the artifact was verified (``runtime_info`` in its manifest), else the IR's recorded hint."""
-    if settings.get("precision_hint"):
-        return str(settings["precision_hint"])
-    manifest = Path(xml).parent / "manifest.json"
-    if not manifest.is_file():
-        return None
-    data = json.loads(manifest.read_text())
-    return (data.get("runtime_info") or {}).get("inference_precision") or data.get("metadata", {}).get(
-        "inference_precision"
-    )
-
-
 def benchmark_app(xml: str, shape: list[int], threads: int, seconds: int, precision: str | None = None) -> float:
     """Median latency (ms) from OpenVINO's benchmark_app (``-infer_precision`` when ``precision`` is given: without
     it benchmark_app takes the CPU's default, bf16 on CPUs with AMX or AVX-512 BF16, even for an f32 variant)."""
@@ -152,11 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             job = {"kind": "model", "batch": args.batch}
             workers[name].time(job, 0, 50)
+            # the precision fishopt's worker compiled the variant in: benchmark_app gets the same
+            precision = workers[name].request("info").get("inference_precision")
             for _ in range(args.rounds):
                 if variant.fmt.backend == "openvino":
                     raw = bool(row.get("raw_input"))
                     shape = [args.batch, *settings["load_size"], 3] if raw else [args.batch, 3, *input_size]
-                    precision = inference_precision(row["artifact"], variant.settings)
                     tool_ms.append(benchmark_app(row["artifact"], shape, args.threads, args.seconds, precision))
                     tool = f"benchmark_app (1 stream, sync, {precision or 'default'})"
                 else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,15 @@ class LoadedCheckpoint:
         """Model input (H, W)."""
         return tuple(self.meta["input_size"])
 
-    def logits(self, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        """Logits (float32 numpy) of the model on uint8 images at the load size (the evaluation transform)."""
-        return predict(self.model, images, self.meta, batch_size).float().numpy()
+    def logits(
+        self,
+        images: torch.Tensor,
+        batch_size: int = 256,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> np.ndarray:
+        """Logits (float32 numpy) of the model on uint8 images: at the load size through the evaluation transform,
+        or through ``transform`` (see :func:`predict`)."""
+        return predict(self.model, images, self.meta, batch_size, transform).float().numpy()
 
     def dataset(self, data: str | os.PathLike[str] | None = None) -> FishDataset:
         """Find the checkpoint's data: ``data``, else ``$FISHOPT_DATA``, else the root recorded at training.
@@ -334,12 +340,23 @@ def check_compatible(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, meta: dict[str, Any], batch_size: int = 256) -> torch.Tensor:
-    """Logits of uint8 images at the load size, through the evaluation transform (the reference forward pass)."""
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    meta: dict[str, Any],
+    batch_size: int = 256,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Logits of uint8 images at the load size, through the evaluation transform (the reference forward pass).
+
+    ``transform`` replaces the evaluation transform (uint8 batch -> model input), e.g. a
+    :class:`fishopt.data.preprocess.Preprocess` for images at another size.
+    """
     model.eval()
     out = []
     for i in range(0, len(images), batch_size):
-        x = eval_transform(images[i : i + batch_size], meta["input_size"], meta["mean"], meta["std"])
+        batch = images[i : i + batch_size]
+        x = transform(batch) if transform else eval_transform(batch, meta["input_size"], meta["mean"], meta["std"])
         out.append(model(x))
     return torch.cat(out) if out else torch.empty(0, len(meta["class_names"]))
 

@@ -18,7 +18,13 @@ from typing import Any
 from fishopt.artifacts.config import recipe
 from fishopt.artifacts.manifest import write_manifest
 from fishopt.artifacts.metadata import artifact_metadata
-from fishopt.artifacts.parity import DEFAULT_IMAGES, ParityReport, check_parity, raw_reference_logits
+from fishopt.artifacts.parity import (
+    DEFAULT_IMAGES,
+    ParityReport,
+    check_parity,
+    raw_reference_logits,
+    resized_raw_size,
+)
 from fishopt.artifacts.registry import Format, get_format
 from fishopt.checkpoint import LoadedCheckpoint, SplitImages, as_checkpoint, check_compatible
 from fishopt.errors import ConfigError, OutputError
@@ -71,18 +77,6 @@ def check_output_dir(out: Path, checkpoint: Path) -> None:
         raise OutputError(f"output folder {str(out)!r} is the current folder or above it; choose a new subfolder")
 
 
-def _resized_raw_size(ckpt: LoadedCheckpoint, raw_input: bool, raw_size: Any) -> list[int] | None:
-    """A raw-input graph's ``raw_size`` when it differs from the load size (the graph resizes), else ``None``."""
-    if raw_input and raw_size and list(raw_size) != list(ckpt.meta["load_size"]):
-        return [int(v) for v in raw_size]
-    return None
-
-
-def _parity_raw_images(ckpt: LoadedCheckpoint, raw_size: list[int], images: SplitImages, data_root: Any) -> Any:
-    """The parity images at a raw-input graph's ``raw_size``."""
-    return ckpt.split_images("test", limit=len(images), size=raw_size, data=data_root).images
-
-
 def verify_artifact(
     fmt: Format,
     ckpt: LoadedCheckpoint,
@@ -90,14 +84,12 @@ def verify_artifact(
     images: SplitImages,
     reference: Any,
     threads: int | None = None,
-    data_root: Any = None,
     raw_images: Any = None,
 ) -> tuple[ParityReport, dict[str, Any], dict[str, Any]]:
     """Load ``artifact`` through its runtime and run the parity gate against precomputed reference logits.
 
     For a raw-input graph that resizes, ``raw_images`` are the parity images at its ``raw_size`` and
-    ``reference`` the reference's logits on them (:func:`fishopt.artifacts.parity.raw_reference_logits`);
-    without them both are computed here.
+    ``reference`` the reference's logits on them (:func:`fishopt.artifacts.parity.raw_reference_logits`).
 
     Returns:
         The parity report, the metadata read back from the artifact, and runtime facts (load time, the
@@ -112,11 +104,6 @@ def verify_artifact(
         check_compatible(
             ckpt.meta, runtime.meta.get("class_names"), runtime.meta.get("input_size"), what="the artifact"
         )
-        raw_size = _resized_raw_size(ckpt, runtime.raw_input, runtime.meta.get("raw_size"))
-        raw = raw_images
-        if raw_size is not None and (raw is None or list(raw.shape[-2:]) != raw_size):
-            raw = _parity_raw_images(ckpt, raw_size, images, data_root)
-            reference = raw_reference_logits(ckpt, raw)
         report = check_parity(
             ckpt,
             runtime,
@@ -124,7 +111,7 @@ def verify_artifact(
             images.labels,
             precision=fmt.precision,
             atol=fmt.atol,
-            raw_images=raw,
+            raw_images=raw_images,
             reference=reference,
         )
         info = {k: getattr(runtime, k) for k in ("load_seconds", "inference_precision") if hasattr(runtime, k)}
@@ -183,13 +170,13 @@ def build(
     images = reference = raw = None
     if verify:  # the reference runs before the build: a builder cannot change what it is judged against
         images = parity_set or ckpt.split_images("test", limit=parity_images, data=data_root)
-        raw_size = _resized_raw_size(
-            ckpt, bool(getattr(config, "with_preprocessing", False)), getattr(config, "raw_size", None)
+        raw_size = resized_raw_size(
+            ckpt.meta, bool(getattr(config, "with_preprocessing", False)), getattr(config, "raw_size", None)
         )
         if raw_size is None:
             reference = ckpt.logits(images.images)
         else:  # a graph that resizes raw images is judged on those images (see fishopt.artifacts.parity)
-            raw = _parity_raw_images(ckpt, raw_size, images, data_root)
+            raw = ckpt.split_images("test", limit=len(images), size=raw_size, data=data_root).images
             reference = raw_reference_logits(ckpt, raw)
     check_new_dir(out, overwrite=overwrite)
     with staging_dir(out) as tmp:  # removed on any failure, Ctrl-C or SIGTERM; moved to out when verified
@@ -205,9 +192,7 @@ def build(
         if verify:
             if images is None:  # loaded above whenever verify is set
                 raise RuntimeError("the parity images were not loaded")
-            report, metadata, info = verify_artifact(
-                fmt, ckpt, output.path, images, reference, threads, data_root, raw_images=raw
-            )
+            report, metadata, info = verify_artifact(fmt, ckpt, output.path, images, reference, threads, raw_images=raw)
         manifest = write_manifest(
             tmp,
             fmt=fmt,

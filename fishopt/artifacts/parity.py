@@ -122,10 +122,9 @@ def raw_reference_logits(
     """
     ckpt = as_checkpoint(reference_checkpoint)
     meta = ckpt.meta
-    pre = Preprocess(meta["load_size"], meta["input_size"], meta["mean"], meta["std"])
-    with torch.inference_mode():
-        out = [ckpt.model(pre(raw_images[i : i + batch_size])).float() for i in range(0, len(raw_images), batch_size)]
-    return torch.cat(out).numpy()
+    return ckpt.logits(
+        raw_images, batch_size, Preprocess(meta["load_size"], meta["input_size"], meta["mean"], meta["std"])
+    )
 
 
 def rule_text(precision: str) -> str:
@@ -137,10 +136,16 @@ def rule_text(precision: str) -> str:
     )
 
 
+def resized_raw_size(meta: dict[str, Any], raw_input: bool, raw_size: Any) -> list[int] | None:
+    """A raw-input graph's ``raw_size`` when it differs from the checkpoint's load size (the graph resizes and is
+    judged on images at that size), else ``None``."""
+    if raw_input and raw_size and list(raw_size) != list(meta["load_size"]):
+        return [int(v) for v in raw_size]
+    return None
+
+
 def _resizes(runtime: Any, meta: dict[str, Any]) -> bool:
-    return bool(runtime.raw_input) and list(runtime.meta.get("raw_size") or meta["load_size"]) != list(
-        meta["load_size"]
-    )
+    return resized_raw_size(meta, runtime.raw_input, runtime.meta.get("raw_size")) is not None
 
 
 def compare(
@@ -228,7 +233,9 @@ def check_parity(
     ref = reference
     if ref is None:
         ref = (
-            raw_reference_logits(ckpt, raw_images) if resizes and raw_images is not None else ckpt.logits(images_uint8)
+            raw_reference_logits(ckpt, raw_images)
+            if resizes and raw_images is not None
+            else ckpt.logits(images_uint8, BATCH)
         )
     out = runtime_logits(runtime, images_uint8, meta, raw_images)
     labels = np.asarray(labels, dtype=np.int64)

@@ -144,6 +144,8 @@ class _Server:
             "raw_input": bool(getattr(rt, "raw_input", False)),
             "applied": self.applied,
             "compute_precision": compute_precision(rt),
+            # what the device compiled the timed runtime in (OpenVINO's INFERENCE_PRECISION_HINT), if it says
+            "inference_precision": getattr(rt, "inference_precision", None),
             "torch_imported": "torch" in __import__("sys").modules,
             "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "KMP_BLOCKTIME")},
         }

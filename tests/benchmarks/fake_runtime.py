@@ -59,7 +59,9 @@ class LoggingRuntime:
 
 
 class ReshapingRuntime(LoggingRuntime):
-    """Declares a static compile per batch size, as OpenVINORuntime does."""
+    """Declares a static compile per batch size and the precision it compiled in, as OpenVINORuntime does."""
+
+    inference_precision = "bf16"
 
     @classmethod
     def latency_settings(cls, batch: int) -> dict:

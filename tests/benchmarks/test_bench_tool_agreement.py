@@ -74,30 +74,6 @@ def test_tool_agreement_script(trained_tiny: Path, tmp_path: Path) -> None:
         assert all(r["within_tolerance"] for r in result["variants"].values())
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("tool_agreement", REPO / "benchmarks" / "tool_agreement.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_benchmark_app_gets_the_precision_the_variant_computes_in(tmp_path: Path) -> None:
-    """The device's choice recorded at verification wins over the IR's hint; a variant's own hint wins over both;
-    no manifest: benchmark_app's default."""
-    tool = _script()
-    xml = tmp_path / "model.xml"
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(
-        json.dumps({"metadata": {"inference_precision": None}, "runtime_info": {"inference_precision": "bf16"}})
-    )
-    assert tool.inference_precision(str(xml), {}) == "bf16"
-    manifest.write_text(json.dumps({"metadata": {"inference_precision": "f32"}, "runtime_info": {}}))
-    assert tool.inference_precision(str(xml), {}) == "f32"
-    assert tool.inference_precision(str(xml), {"precision_hint": "bf16"}) == "bf16"
-    manifest.unlink()
-    assert tool.inference_precision(str(xml), {}) is None
-
-
 def test_bad_batch_exits_2() -> None:
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "tool_agreement.py"), "--run", "x", "--batch", "0"],

@@ -82,6 +82,9 @@ def test_static_compile_per_batch_size_is_recorded(tmp_path: Path) -> None:
         info = workers["ov"].request("info")
         assert {k: v["reshape"] for k, v in info["applied"].items()} == {"1": 1, "4": 4}
         assert info["torch_imported"] is False  # a non-torch runtime's worker never imports torch
+        assert (
+            info["inference_precision"] == "bf16"
+        )  # the timed runtime's own (tool_agreement gives it to benchmark_app)
         assert {c[4] for c in read_log(log)} == {1, 4}
     finally:
         close_workers(workers)

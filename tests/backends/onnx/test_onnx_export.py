@@ -85,19 +85,21 @@ def test_preprocessing_matches_python_on_real_images(fish_checkpoint: Path, tmp_
     assert np.abs(graph - python).max() < 1e-4
 
 
+def _raw_graph(checkpoint: Path, out: Path, raw_size: list[int]):
+    """An ONNX FP32 graph taking raw uint8 frames at ``raw_size``, built through the parity gate (16 images)."""
+    from fishopt.artifacts.build import build
+
+    return build(
+        "onnx-fp32", checkpoint, out, parity_images=16, options={"with_preprocessing": True, "raw_size": raw_size}
+    )
+
+
 def test_preprocessing_with_resize_on_real_photos(fish_checkpoint: Path, tmp_path: Path) -> None:
     """Photos at their stored size (168x224) resized inside the graph (antialiased bilinear) vs decode+fit_to."""
-    from fishopt.artifacts.build import build
     from fishopt.checkpoint import load_checkpoint
     from fishopt.data.preprocess import eval_transform
 
-    result = build(
-        "onnx-fp32",
-        fish_checkpoint,
-        tmp_path / "raw",
-        parity_images=16,
-        options={"with_preprocessing": True, "raw_size": [168, 224]},
-    )
+    result = _raw_graph(fish_checkpoint, tmp_path / "raw", [168, 224])
     assert result.manifest["parity"]["rule"] == "agreement" and result.manifest["metadata"]["raw_size"] == [168, 224]
     ckpt = load_checkpoint(fish_checkpoint)
     small = ckpt.split_images("test", limit=16).images
@@ -114,16 +116,9 @@ def test_raw_frames_of_another_aspect_are_judged_on_the_same_frames(fish_checkpo
     """A 16:9 raw size frames the 4:3 photos differently (cropped one way to the raw size, the other way by the
     graph's fit): the gate compares the graph with fishopt's own preprocessing of the same raw frames, so a
     correct graph passes with float-rounding differences only."""
-    from fishopt.artifacts.build import build
     from fishopt.checkpoint import load_checkpoint
 
-    result = build(
-        "onnx-fp32",
-        fish_checkpoint,
-        tmp_path / "wide",
-        parity_images=16,
-        options={"with_preprocessing": True, "raw_size": [180, 320]},
-    )
+    result = _raw_graph(fish_checkpoint, tmp_path / "wide", [180, 320])
     parity = result.manifest["parity"]
     assert parity["top1_agreement"] == 1.0 and parity["max_abs_diff"] < 1e-3
     assert parity["accuracy"] == parity["reference_accuracy"]
